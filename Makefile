@@ -1,0 +1,60 @@
+# recon_lib: the two commands of the README are `make suite` and `make test`.
+# Both do all set-up themselves on a fresh machine with Python >= 3.10: a local venv in .venv,
+# the CPU build of torch (pinned for the reference machines), the package, the embedded dataset.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(CURDIR)/$(VENV)/bin/python
+# torch is pinned here (a CPU wheel on the reference machines; an unpinned torch may pull a
+# multi-GB CUDA build). The package metadata itself accepts a range: bring your own GPU build.
+TORCH_PIN ?= torch==2.13.0
+DATA   ?= data/knee
+SEED   ?= 0
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# Tests keep Jupyter and matplotlib state inside the venv, never in the user's home.
+TEST_HOME := $(CURDIR)/$(VENV)/test-home
+TEST_ENV := JUPYTER_CONFIG_DIR=$(TEST_HOME)/jupyter-config JUPYTER_DATA_DIR=$(TEST_HOME)/jupyter-data \
+	JUPYTER_RUNTIME_DIR=$(TEST_HOME)/jupyter-runtime IPYTHONDIR=$(TEST_HOME)/ipython \
+	MPLCONFIGDIR=$(TEST_HOME)/matplotlib MPLBACKEND=Agg RECON_QUICK=1 PYTHONHASHSEED=0
+
+.PHONY: setup data suite test test-unit lint clean-data help
+
+help:
+	@echo "make suite   - set up, prepare the embedded dataset, open JupyterLab on notebooks/ (HEADLESS=1: execute them)"
+	@echo "make test    - set up, prepare data, run every test (unit, notebooks via nbval, browser)"
+
+# ---- set-up --------------------------------------------------------------------------------
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is required, found " + sys.version.split()[0])'
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[notebooks,test]"
+	@touch $@
+
+# ---- the embedded dataset (generated, then prepared; both steps skip finished volumes) -----
+data: setup
+	$(PY) data_scripts/make_knee_dataset.py --out $(DATA) --seed $(SEED)
+	$(PY) data_scripts/prepare_dataset.py $(DATA)
+
+# ---- command 1: the suite ------------------------------------------------------------------
+suite: data
+ifeq ($(HEADLESS),1)
+	$(PY) -m jupyter nbconvert --to notebook --execute --output-dir outputs/notebooks notebooks/*.ipynb
+else
+	$(PY) -m jupyter lab --ip=127.0.0.1 $(ROOT_FLAG) notebooks/
+endif
+
+# ---- command 2: every test -----------------------------------------------------------------
+test: data
+	@bash .ci/ensure_chromium.sh
+	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+test-unit: setup
+	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
+
+clean-data:
+	rm -rf $(DATA)

@@ -1,0 +1,11 @@
+"""recon_lib: deep network interpolation for accelerated parallel MR image reconstruction.
+
+A small PyTorch library reproducing Qin et al., "Deep network interpolation for accelerated
+parallel MR image reconstruction". Tensor convention: complex images ``(B, H, W)`` and
+k-space / coil maps ``(B, C, H, W)`` as ``torch.complex64``; see :mod:`recon_lib.coils`.
+"""
+from .coils import apply_mask, normalize_maps, rss, sens_expand, sens_reduce
+from .fft import fft2c, ifft2c
+from .tensors import center_crop, channels_to_complex, complex_to_channels
+
+__version__ = "0.1.0"

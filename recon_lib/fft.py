@@ -1,0 +1,66 @@
+"""Centred, orthonormal 2-D Fourier transforms of complex tensors.
+
+Convention (used throughout recon_lib): k-space and images are native ``torch.complex64``
+tensors, and the transform acts on the last two dimensions ``(H, W)`` with the zero
+frequency at index ``(H // 2, W // 2)`` -- fastMRI's ``fft2c`` / ``ifft2c`` convention.
+``norm="ortho"`` makes the transform unitary, so ``||fft2c(x)|| == ||x||`` (Parseval).
+"""
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_complex
+
+__all__ = ["fft2c", "ifft2c", "fft1c", "ifft1c"]
+
+
+def fft2c(x: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2-D FFT over the last two dimensions.
+
+    Args:
+        x: complex tensor ``(..., H, W)``, image space.
+
+    Returns:
+        Complex tensor ``(..., H, W)``, k-space with DC at the centre.
+    """
+    check_complex("x", x)
+    if x.ndim < 2:
+        raise ValueError(f"x must have at least 2 dimensions (..., H, W), got shape {tuple(x.shape)}")
+    dims = (-2, -1)
+    x = torch.fft.ifftshift(x, dim=dims)
+    x = torch.fft.fft2(x, dim=dims, norm="ortho")
+    return torch.fft.fftshift(x, dim=dims)
+
+
+def ifft2c(k: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2-D inverse FFT over the last two dimensions (inverse of :func:`fft2c`).
+
+    Args:
+        k: complex tensor ``(..., H, W)``, k-space with DC at the centre.
+
+    Returns:
+        Complex tensor ``(..., H, W)``, image space.
+    """
+    check_complex("k", k)
+    if k.ndim < 2:
+        raise ValueError(f"k must have at least 2 dimensions (..., H, W), got shape {tuple(k.shape)}")
+    dims = (-2, -1)
+    k = torch.fft.ifftshift(k, dim=dims)
+    k = torch.fft.ifft2(k, dim=dims, norm="ortho")
+    return torch.fft.fftshift(k, dim=dims)
+
+
+def fft1c(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Centred orthonormal 1-D FFT along ``dim`` (used to crop readout oversampling)."""
+    check_complex("x", x)
+    x = torch.fft.ifftshift(x, dim=dim)
+    x = torch.fft.fft(x, dim=dim, norm="ortho")
+    return torch.fft.fftshift(x, dim=dim)
+
+
+def ifft1c(k: torch.Tensor, dim: int) -> torch.Tensor:
+    """Centred orthonormal 1-D inverse FFT along ``dim``."""
+    check_complex("k", k)
+    k = torch.fft.ifftshift(k, dim=dim)
+    k = torch.fft.ifft(k, dim=dim, norm="ortho")
+    return torch.fft.fftshift(k, dim=dim)

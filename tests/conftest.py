@@ -1,0 +1,52 @@
+"""Shared fixtures: realistic-size random complex data and property-check helpers."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+# Tests must be deterministic and leave the user's home untouched.
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def random_complex(*shape: int, seed: int = 0, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    real = torch.randn(*shape, generator=g, dtype=torch.float64)
+    imag = torch.randn(*shape, generator=g, dtype=torch.float64)
+    return torch.complex(real, imag).to(dtype)
+
+
+def smooth_maps(batch: int, coils: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """Smooth, normalised (sum |S|^2 = 1) coil maps from a few low-order polynomials."""
+    g = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    maps = np.zeros((batch, coils, h, w), dtype=np.complex128)
+    for b in range(batch):
+        for c in range(coils):
+            angle = 2 * np.pi * c / coils
+            cx, cy = 1.3 * np.cos(angle), 1.3 * np.sin(angle)
+            mag = 1.0 / (1.0 + ((xx - cx) ** 2 + (yy - cy) ** 2) * g.uniform(1.0, 2.0))
+            phase = g.uniform(-1, 1) * xx + g.uniform(-1, 1) * yy + g.uniform(-np.pi, np.pi)
+            maps[b, c] = mag * np.exp(1j * phase)
+    maps /= np.sqrt((np.abs(maps) ** 2).sum(axis=1, keepdims=True))
+    return torch.from_numpy(maps.astype(np.complex64))
+
+
+@pytest.fixture
+def rng_maps():
+    return smooth_maps
+
+
+def inner(a: torch.Tensor, b: torch.Tensor) -> complex:
+    """Complex inner product <a, b> = sum conj(a) * b in float64."""
+    return complex((a.to(torch.complex128).conj() * b.to(torch.complex128)).sum())
+
+
+def check_adjoint(forward, adjoint, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Relative error of the dot-product test <A x, y> = <x, A^H y>."""
+    lhs = inner(forward(x), y)
+    rhs = inner(x, adjoint(y))
+    return abs(lhs - rhs) / max(abs(lhs), 1e-30)
