@@ -9,3 +9,22 @@ from .fft import fft2c, ifft2c
 from .tensors import center_crop, channels_to_complex, complex_to_channels
 
 __version__ = "0.1.0"
+from .interpolation import ModelInterpolator, interpolate_alpha, interpolate_state_dicts
+from .losses import (
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    masked_magnitude,
+    sn_gan_generator_loss,
+    sn_loss,
+)
+from .masks import MaskFunc, sample_mask
+from .metrics import (
+    MetricTable,
+    gradient_magnitude_similarity,
+    high_frequency_energy_ratio,
+    nmse,
+    psnr,
+    ssim_volume,
+    volume_metrics,
+)
+from .ssim import SSIMLoss, ssim
