@@ -28,3 +28,8 @@ from .metrics import (
     volume_metrics,
 )
 from .ssim import SSIMLoss, ssim
+from .data_consistency import DataConsistency
+from .discriminator import PatchDiscriminator
+from .down_up import DownUpBlock
+from .sensitivity_network import SensitivityNetwork
+from .unet import UNet, UNetReconstructor
