@@ -18,6 +18,7 @@ complete, so a crash or a full disk never destroys the previous checkpoint.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -92,6 +93,9 @@ def save_checkpoint(
     if not isinstance(config, dict):
         raise CheckpointError(f"{type(model).__name__} has no `config` dict; cannot record how to rebuild it")
     meta = {"command": " ".join(sys.argv), "git_commit": git_commit()} | dict(metadata)
+    # Plain JSON types only (numpy floats, TorchVersion, Paths ... become floats / strings), so the
+    # file loads with weights_only=True and the metadata prints as JSON.
+    meta = json.loads(json.dumps(meta, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
     payload: dict[str, Any] = {
         "format": FORMAT,
         "model_class": type(model).__name__,

@@ -1,0 +1,238 @@
+"""Speed and memory benchmarks: prints a Markdown table (nothing here is a timed test).
+
+    python benchmarks/benchmark.py [--checkpoints checkpoints] [--threads 2] [--repeats 5]
+
+Measured at the teaching geometry (15 coils, 160 x 184 k-space grid after readout-oversampling
+removal, 160 x 160 reference):
+
+* weight interpolation alone (``interpolate_alpha`` and the in-place ``ModelInterpolator``),
+* the alpha-slider round trip (interpolate weights, forward, render PNGs) -- target <= 250 ms,
+* inference time per slice and training throughput (slices/s) per model,
+* metric throughput: recon_lib's NMSE/PSNR/SSIM vs the skimage reference on the same volume,
+* peak RSS of a training run and of a slider session (each in a fresh subprocess).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+C, H, W, RH, RW = 15, 160, 184, 160, 160
+
+
+def timeit(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def synthetic_batch(batch: int = 1, seed: int = 0) -> dict[str, Any]:
+    from recon_lib.coils import normalize_maps, sens_expand
+    from recon_lib.masks import mask_to_tensor, sample_mask
+
+    g = torch.Generator().manual_seed(seed)
+    maps = normalize_maps(torch.randn(batch, C, H, W, dtype=torch.complex64, generator=g))
+    x = torch.randn(batch, H, W, dtype=torch.complex64, generator=g)
+    mask = mask_to_tensor(sample_mask(W, 0.04, 8, seed=seed, padding=(4, 180))).expand(batch, 1, 1, W).contiguous()
+    target = x.abs()[:, (H - RH) // 2 : (H - RH) // 2 + RH, (W - RW) // 2 : (W - RW) // 2 + RW].contiguous()
+    return {
+        "kspace": sens_expand(x, maps, mask), "maps": maps, "mask": mask, "target": target,
+        "foreground": torch.ones_like(target, dtype=torch.bool), "max": target.amax(dim=(1, 2)),
+    }
+
+
+def load_pair(checkpoints: Path):
+    from recon_lib.checkpoint import load_model
+    from recon_lib.sensitivity_network import SensitivityNetwork
+
+    try:
+        sn, _ = load_model(checkpoints / "sn_finetuned.pt")
+        gan, _ = load_model(checkpoints / "sn_gan.pt")
+        return sn, gan, "shipped checkpoints"
+    except Exception:  # noqa: BLE001 - fall back to the teaching architecture, random weights
+        torch.manual_seed(0)
+        sn, gan = SensitivityNetwork(num_cascades=5, features=16), SensitivityNetwork(num_cascades=5, features=16)
+        return sn.eval(), gan.eval(), "teaching architecture, random weights"
+
+
+def bench_interpolation(sn, gan, repeats: int) -> list[tuple[str, float, str]]:
+    from recon_lib.interpolation import ModelInterpolator, interpolate_alpha
+
+    sd_a, sd_b = sn.state_dict(), gan.state_dict()
+    live = type(sn)(**sn.config).eval()
+    interp = ModelInterpolator(live, [sd_a, sd_b])
+    alphas = iter(np.linspace(0.01, 0.99, 10_000))
+    rows = [
+        ("interpolate_alpha (new state dict)", timeit(lambda: interpolate_alpha(sd_a, sd_b, 0.37), repeats * 4), "≤ 5 ms"),
+        ("interpolate_alpha + load_state_dict", timeit(lambda: live.load_state_dict(interpolate_alpha(sd_a, sd_b, 0.37)), repeats * 4), "≤ 5 ms"),
+        ("ModelInterpolator.set_alpha (in place)", timeit(lambda: interp.set_alpha(float(next(alphas))), repeats * 4), "≤ 5 ms"),
+    ]
+    return rows
+
+
+def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
+    """(name, inference s/slice, training slices/s, parameters)."""
+    from recon_lib.checkpoint import build_model
+    from recon_lib.config import load_config
+    from recon_lib.inference import reconstruct
+    from recon_lib.losses import lsgan_discriminator_loss, lsgan_generator_loss, masked_magnitude, sn_loss
+
+    cfg = load_config(ROOT / "configs" / "teaching.yaml")
+    batch = synthetic_batch()
+    out = []
+    for name, cls, conf in [("SN (teaching)", "SensitivityNetwork", cfg.sn), ("U-Net (teaching)", "UNetReconstructor", cfg.unet),
+                            ("SN (paper: 10 cascades, F=64)", "SensitivityNetwork", {"num_cascades": 10, "features": 64})]:
+        torch.manual_seed(0)
+        model = build_model(cls, dict(conf))
+        params = sum(p.numel() for p in model.parameters())
+        model.eval()
+
+        def infer() -> None:
+            with torch.inference_mode():
+                reconstruct(model, batch)
+
+        t_inf = timeit(infer, max(2, repeats // 2) if "paper" in name else repeats)
+        model.train()
+        opt = torch.optim.RMSprop(model.parameters(), lr=1e-4)
+
+        def step() -> None:
+            loss = sn_loss(reconstruct(model, batch).abs(), batch["target"], data_range=batch["max"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        t_step = timeit(step, 2 if "paper" in name else repeats)
+        out.append((name, t_inf, 1.0 / t_step, params))
+        if name == "SN (teaching)":
+            disc = build_model("PatchDiscriminator", dict(cfg.discriminator))
+            d_opt = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.999))
+
+            def gan_step() -> None:
+                rec = reconstruct(model, batch)
+                scale = batch["max"].view(-1, 1, 1, 1)
+                fake = masked_magnitude(rec, batch["foreground"]) / scale
+                real = masked_magnitude(batch["target"], batch["foreground"]) / scale
+                d_real, d_fake = disc(torch.cat([real, fake.detach()])).chunk(2)
+                d_loss = lsgan_discriminator_loss(d_real, d_fake)
+                d_opt.zero_grad()
+                d_loss.backward()
+                d_opt.step()
+                loss = 0.1 * sn_loss(rec.abs(), batch["target"], data_range=batch["max"]) + lsgan_generator_loss(disc(fake))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+            out.append(("SN-GAN step (teaching, incl. D)", float("nan"), 1.0 / timeit(gan_step, repeats), params))
+    return out
+
+
+def bench_metrics(repeats: int) -> tuple[float, float]:
+    from skimage.metrics import structural_similarity
+
+    from recon_lib.metrics import volume_metrics
+
+    rng = np.random.default_rng(0)
+    gt = rng.random((8, RH, RW)).astype(np.float32)
+    pred = (gt + 0.05 * rng.standard_normal(gt.shape)).astype(np.float32)
+
+    def reference() -> None:
+        dr = gt.max()
+        np.linalg.norm(gt - pred) ** 2 / np.linalg.norm(gt) ** 2
+        10 * np.log10(dr**2 / np.mean((gt - pred) ** 2))
+        np.mean([structural_similarity(g, p, data_range=dr) for g, p in zip(gt, pred)])
+
+    return timeit(lambda: volume_metrics(gt, pred), repeats * 2), timeit(reference, repeats * 2)
+
+
+def peak_rss(code: str) -> float:
+    """Peak resident memory (MiB) of a fresh Python process running ``code``."""
+    out = subprocess.run([sys.executable, "-c", code + "\nimport resource;print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    if out.returncode != 0:
+        return float("nan")
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results: dict[str, Any] = {"threads": args.threads, "torch": torch.__version__}
+
+    sn, gan, source = load_pair(Path(args.checkpoints))
+    print(f"## Benchmarks ({args.threads} threads, torch {torch.__version__}; models: {source})\n")
+    print("| operation | median time | target |\n|---|---:|---|")
+    for name, t, target in bench_interpolation(sn, gan, args.repeats):
+        print(f"| {name} | {t * 1e3:.2f} ms | {target} |")
+        results[name] = t
+
+    try:
+        from recon_lib.explorer import AlphaExplorer
+
+        explorer = AlphaExplorer(sn, gan, synthetic_batch())
+        alphas = iter(np.linspace(0.013, 0.987, 10_000))
+        t_cold = timeit(lambda: explorer.set_alpha(float(next(alphas))), args.repeats)
+        explorer.set_alpha(0.5)
+        t_cached = timeit(lambda: explorer.set_alpha(0.5), args.repeats)
+        print(f"| α-slider round trip, new α (interpolate + forward + render) | {t_cold * 1e3:.0f} ms | ≤ 250 ms |")
+        print(f"| α-slider round trip, visited α (cached) | {t_cached * 1e3:.1f} ms | ≤ 250 ms |")
+        results["slider_new_alpha_s"], results["slider_cached_s"] = t_cold, t_cached
+    except ImportError as err:
+        print(f"| α-slider round trip | n/a ({err}) | ≤ 250 ms |")
+
+    print("\n| model | parameters | inference / slice | training throughput |\n|---|---:|---:|---:|")
+    for name, t_inf, thr, params in bench_models(args.repeats):
+        inf = "—" if np.isnan(t_inf) else f"{t_inf * 1e3:.0f} ms"
+        print(f"| {name} | {params:,} | {inf} | {thr:.2f} slices/s |")
+        results[f"model:{name}"] = {"params": params, "inference_s": t_inf, "train_slices_per_s": thr}
+
+    ours, ref = bench_metrics(args.repeats)
+    print(f"\n| metrics on an 8 x {RH} x {RW} volume | time |\n|---|---:|")
+    print(f"| recon_lib volume_metrics (NMSE, PSNR, SSIM) | {ours * 1e3:.1f} ms |")
+    print(f"| numpy + skimage reference (fastMRI's evaluate) | {ref * 1e3:.1f} ms |")
+    print(f"| ratio reference / recon_lib | {ref / ours:.2f}x |")
+    results["metrics_s"], results["metrics_reference_s"] = ours, ref
+
+    train_code = (
+        "import torch;torch.set_num_threads(%d)\nimport sys;sys.path.insert(0,'benchmarks')\n"
+        "from benchmark import synthetic_batch\nfrom recon_lib.sensitivity_network import SensitivityNetwork\n"
+        "from recon_lib.inference import reconstruct\nfrom recon_lib.losses import sn_loss\n"
+        "m=SensitivityNetwork(num_cascades=5,features=16);o=torch.optim.RMSprop(m.parameters(),1e-4);b=synthetic_batch()\n"
+        "for _ in range(3):\n l=sn_loss(reconstruct(m,b).abs(),b['target'],data_range=b['max']);o.zero_grad();l.backward();o.step()"
+    ) % args.threads
+    slider_code = (
+        "import torch;torch.set_num_threads(%d)\nimport sys;sys.path.insert(0,'benchmarks')\n"
+        "from benchmark import synthetic_batch, load_pair\nfrom pathlib import Path\n"
+        "from recon_lib.explorer import AlphaExplorer\nsn,gan,_=load_pair(Path(%r))\ne=AlphaExplorer(sn,gan,synthetic_batch())\n"
+        "for a in (0.1,0.3,0.5,0.7,0.9): e.set_alpha(a)"
+    ) % (args.threads, args.checkpoints)
+    rss_train, rss_slider = peak_rss(train_code), peak_rss(slider_code)
+    print(f"\n| memory | peak RSS |\n|---|---:|\n| SN training (teaching model, batch 1) | {rss_train:.0f} MiB |")
+    print(f"| α-slider session (two models + explorer) | {rss_slider:.0f} MiB |")
+    results["peak_rss_train_mib"], results["peak_rss_slider_mib"] = rss_train, rss_slider
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

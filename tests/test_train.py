@@ -1,0 +1,177 @@
+"""Training pipeline on a tiny prepared phantom dataset: stages, resume, faults, DDP."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from recon_lib import checkpoint as ckpt_mod
+from recon_lib import train
+from recon_lib.checkpoint import CheckpointError, load_checkpoint, load_model
+from recon_lib.config import ConfigError, config_from_dict
+from recon_lib.phantom import simulate_volume, write_volume
+from recon_lib.prepare import prepare_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """One 2-slice PD training volume and one 2-slice PDFS validation volume, prepared."""
+    root = tmp_path_factory.mktemp("tinyknee")
+    write_volume(root / "train" / "knee_t0.h5", simulate_volume(seed=11, acquisition="CORPD_FBK", num_slices=2))
+    write_volume(root / "val" / "knee_v0.h5", simulate_volume(seed=12, acquisition="CORPDFS_FBK", num_slices=2))
+    prepare_folder(root)
+    return root
+
+
+def tiny_config(data: Path, out: Path, **stage_overrides):
+    stages = {
+        "pretrain": {"epochs": 2, "max_steps_per_epoch": 2, "checkpoint_every": 1},
+        "finetune_sn": {"epochs": 1, "max_steps_per_epoch": 1},
+        "finetune_gan": {"epochs": 1, "max_steps_per_epoch": 2},
+        "unet": {"epochs": 1, "max_steps_per_epoch": 2},
+    }
+    for k, v in stage_overrides.items():
+        stages[k] |= v
+    return config_from_dict({
+        "seed": 3, "threads": 1, "device": "cpu", "output_dir": str(out / "run"), "checkpoint_dir": str(out / "ckpt"),
+        "data": {"root": str(data)}, "sn": {"num_cascades": 1, "features": 4},
+        "unet": {"chans": 4, "num_pool_layers": 2}, "discriminator": {"features": 4, "num_stages": 2},
+        "stages": stages,
+    })
+
+
+def test_full_pipeline_writes_loadable_checkpoints_with_metadata(tiny_data, tmp_path):
+    cfg = tiny_config(tiny_data, tmp_path)
+    paths = train.run_pipeline(cfg, progress=False)
+    assert set(paths) == {"pretrain", "finetune_sn", "finetune_gan", "unet"}
+    for stage, path in paths.items():
+        raw = torch.load(path, weights_only=True)  # no code is unpickled
+        meta = raw["metadata"]
+        assert meta["stage"] == stage and meta["data_seed"] == 3 and "git_commit" in meta and "command" in meta
+        assert set(meta["val"]) == {"nmse", "psnr", "ssim"} and meta["wall_time_s"] >= 0
+        model, _ = load_model(path)
+        assert type(model).__name__ == raw["model_class"]
+    # both fine-tuned models start from the pre-trained weights: their first logged step is the same input
+    sn, _ = load_model(paths["finetune_sn"])
+    gan, _ = load_model(paths["finetune_gan"])
+    pre, _ = load_model(paths["pretrain"])
+    assert sn.config == gan.config == pre.config
+    # a second run skips every finished stage (no file rewritten)
+    mtimes = {p: p.stat().st_mtime_ns for p in paths.values()}
+    train.run_pipeline(cfg, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in paths.values()} == mtimes
+
+
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_data, tmp_path):
+    straight = train.run_stage(tiny_config(tiny_data, tmp_path / "a"), "pretrain", progress=False)
+    cfg_b = tiny_config(tiny_data, tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        train.run_stage(cfg_b, "pretrain", progress=False, _stop_after_steps=3)  # killed mid-epoch 2
+    assert (tmp_path / "b" / "run" / "pretrain" / "last.pt").exists()
+    resumed = train.run_stage(cfg_b, "pretrain", progress=False)
+    a, b = load_checkpoint(straight)["state_dict"], load_checkpoint(resumed)["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs after resume"
+    log = (tmp_path / "b" / "run" / "pretrain" / "log.jsonl").read_text().splitlines()
+    steps = [int(line.split('"step": ')[1].split(",")[0].rstrip("}")) for line in log if '"type"' not in line]
+    assert steps == sorted(set(steps)) == [1, 2, 3, 4]  # replayed steps are not logged twice
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    cfg = tiny_config(tiny_data, tmp_path)
+    real_loss = train.sn_loss
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        value = real_loss(*args, **kwargs)
+        return value * float("nan") if calls["n"] == 3 else value
+
+    monkeypatch.setattr(train, "sn_loss", flaky)
+    with pytest.raises(train.TrainingError, match="non-finite loss .* step 3.*last good checkpoint"):
+        train.run_stage(cfg, "pretrain", progress=False)
+    last = load_checkpoint(tmp_path / "run" / "pretrain" / "last.pt")
+    assert last["metadata"]["step"] == 2
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    assert not (tmp_path / "ckpt" / "sn_pretrained.pt").exists()
+
+
+def test_disk_full_during_save_keeps_previous_checkpoint(tiny_data, tmp_path, monkeypatch):
+    cfg = tiny_config(tiny_data, tmp_path)
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def save(obj, f, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            with open(f, "wb") as fh:
+                fh.write(b"partial")  # a half-written file, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", save)
+    with pytest.raises(OSError, match="No space left"):
+        train.run_stage(cfg, "pretrain", progress=False)
+    folder = tmp_path / "run" / "pretrain"
+    assert load_checkpoint(folder / "last.pt")["metadata"]["step"] == 1  # the first save survives intact
+    assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "log.jsonl"]  # no temp file left behind
+
+
+def test_resume_from_another_architecture_is_refused(tiny_data, tmp_path):
+    cfg = tiny_config(tiny_data, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        train.run_stage(cfg, "pretrain", progress=False, _stop_after_steps=1)
+    wider = tiny_config(tiny_data, tmp_path)
+    wider.sn = {"num_cascades": 1, "features": 8}
+    with pytest.raises(CheckpointError, match="other settings"):
+        train.run_stage(wider, "pretrain", progress=False)
+
+
+def test_loading_a_checkpoint_into_another_architecture_names_the_key(tiny_data, tmp_path):
+    path = train.run_stage(tiny_config(tiny_data, tmp_path), "pretrain", progress=False)
+    from recon_lib.sensitivity_network import SensitivityNetwork
+
+    with pytest.raises(CheckpointError, match="key '.*' has shape"):
+        ckpt_mod.load_state_into(SensitivityNetwork(num_cascades=1, features=8), load_checkpoint(path)["state_dict"], str(path))
+    with pytest.raises(CheckpointError, match="holds a SensitivityNetwork, expected a UNetReconstructor"):
+        load_model(path, expected_class="UNetReconstructor")
+
+
+def test_bad_data_folder_and_cli_errors(tmp_path, capsys):
+    cfg = tiny_config(tmp_path / "missing", tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        train.run_stage(cfg, "pretrain", progress=False)
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    (tmp_path / "empty" / "val").mkdir(parents=True)
+    cfg = tiny_config(tmp_path / "empty", tmp_path)
+    with pytest.raises((ConfigError, FileNotFoundError), match="prepare"):
+        train.run_stage(cfg, "pretrain", progress=False)
+    cfg_file = tmp_path / "bad.yaml"
+    cfg_file.write_text("sn: {num_cascades: 1}\nlearning_rate: 3\n")
+    assert train.main(["--config", str(cfg_file)]) == 2
+    assert "unknown config key config.learning_rate" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_process_ddp_training_on_cpu(tiny_data, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    assert torchrun, "torchrun is installed with torch"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [
+        torchrun, "--standalone", "--nproc_per_node=2", "-m", "recon_lib.train", "--config", str(ROOT / "configs" / "tiny.yaml"),
+        "--stage", "pretrain", "--no-progress", "--set", f"data.root={tiny_data}", "--set", f"output_dir={tmp_path / 'run'}",
+        "--set", f"checkpoint_dir={tmp_path / 'ckpt'}", "--set", "threads=1", "--set", "device=cpu",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    meta = load_checkpoint(tmp_path / "ckpt" / "sn_pretrained.pt")["metadata"]
+    assert meta["world_size"] == 2 and meta["stage"] == "pretrain"
