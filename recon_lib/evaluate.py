@@ -261,8 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=0.5, help="α of the interpSN row of Table 1")
     parser.add_argument("--cg-iters", type=int, default=10)
     parser.add_argument("--no-sweep", action="store_true", help="skip the α sweep")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    from .train import select_device
+
+    device = select_device(args.device)
 
     import matplotlib
 
@@ -275,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     try:
-        methods = standard_methods(args.checkpoints, alpha=args.alpha, cg_iters=args.cg_iters)
+        methods = standard_methods(args.checkpoints, device=device, alpha=args.alpha, cg_iters=args.cg_iters)
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -287,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table.to_markdown())
     summary: dict[str, Any] = {"table_seconds": round(t_table, 1)}
     if not args.no_sweep:
-        sn, gan = (load_model(Path(args.checkpoints) / n)[0] for n in ("sn_finetuned.pt", "sn_gan.pt"))
-        records = alpha_sweep(test_dir, sn, gan, accelerations=args.accelerations,
+        sn, gan = (load_model(Path(args.checkpoints) / n, device)[0] for n in ("sn_finetuned.pt", "sn_gan.pt"))
+        records = alpha_sweep(test_dir, sn, gan, accelerations=args.accelerations, device=device,
                               limit_volumes=args.limit_volumes, progress=not args.no_progress)
         (out / "alpha_sweep.json").write_text(json.dumps(records, indent=1))
         fig_m, fig_p = plot_alpha_sweep(records)
@@ -297,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["sweep_seconds"] = round(time.time() - t0 - t_table, 1)
     summary["total_seconds"] = round(time.time() - t0, 1)
     summary["torch_threads"] = torch.get_num_threads()
+    summary["device"] = str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)
     (out / "timing.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {out}/ in {summary['total_seconds']} s")
     return 0
