@@ -18,11 +18,12 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(TEST_HOME)/jupyter-config JUPYTER_DATA_DIR=$(TE
 	JUPYTER_RUNTIME_DIR=$(TEST_HOME)/jupyter-runtime IPYTHONDIR=$(TEST_HOME)/ipython \
 	MPLCONFIGDIR=$(TEST_HOME)/matplotlib MPLBACKEND=Agg RECON_QUICK=1 PYTHONHASHSEED=0
 
-.PHONY: setup data suite test test-unit lint clean-data help
+.PHONY: setup data suite test test-unit train evaluate explorer benchmark clean-data help
 
 help:
 	@echo "make suite   - set up, prepare the embedded dataset, open JupyterLab on notebooks/ (HEADLESS=1: execute them)"
 	@echo "make test    - set up, prepare data, run every test (unit, notebooks via nbval, browser)"
+	@echo "make train | evaluate | explorer | benchmark - the pipeline pieces (see README)"
 
 # ---- set-up --------------------------------------------------------------------------------
 setup: $(VENV)/.installed
@@ -55,6 +56,19 @@ test: data
 
 test-unit: setup
 	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
+
+# ---- the rest of the pipeline ------------------------------------------------------------
+train: data
+	$(PY) -m recon_lib.train --config configs/teaching.yaml
+
+evaluate: data
+	MPLBACKEND=Agg $(PY) -m recon_lib.evaluate --data $(DATA) --checkpoints checkpoints --out docs/results --device auto
+
+explorer: data
+	$(PY) -m voila apps/alpha_explorer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=8866
+
+benchmark: setup
+	$(PY) benchmarks/benchmark.py --threads 2
 
 clean-data:
 	rm -rf $(DATA)

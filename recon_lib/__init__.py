@@ -33,3 +33,4 @@ from .discriminator import PatchDiscriminator
 from .down_up import DownUpBlock
 from .sensitivity_network import SensitivityNetwork
 from .unet import UNet, UNetReconstructor
+from .classical import cg_sense, data_residual

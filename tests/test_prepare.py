@@ -1,0 +1,344 @@
+"""Dataset preparation: readout cropping, SENSE reference, foreground, idempotence, atomicity,
+and bad input leaving the folder untouched."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+import recon_lib.fastmri_io as fastmri_io
+import recon_lib.prepare as prepare
+from recon_lib.fastmri_io import DataFormatError, build_ismrmrd_header
+from recon_lib.coils import sens_reduce
+from recon_lib.fft import fft2c, ifft2c
+from recon_lib.phantom import simulate_volume, write_volume
+from recon_lib.prepare import (
+    PREPARE_VERSION,
+    find_raw_files,
+    foreground_mask,
+    is_prepared,
+    prepare_folder,
+    remove_readout_oversampling,
+    sidecar_path,
+)
+from recon_lib.tensors import center_crop
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small fastMRI-layout fixture: 2x readout oversampling (H = 2 h), zero padding columns.
+H, W, COILS, SLICES = 128, 80, 8, 2
+PADDING = (4, 76)  # sampled columns [4, 76)
+RECON = (64, 64)
+
+
+def smooth_object(h: int, w: int, seed: int) -> np.ndarray:
+    """A smooth complex ellipse ``(h, w)`` (soft edge, so no Gibbs ringing) with texture and a slowly varying phase."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    a, b = rng.uniform(0.55, 0.7), rng.uniform(0.6, 0.75)
+    inside = ndimage.gaussian_filter(((xx / b) ** 2 + (yy / a) ** 2 < 1).astype(np.float64), 1.5)  # soft edge
+    texture = 1.0 + 0.3 * np.sin(rng.uniform(4, 9) * xx + rng.uniform(0, 6)) * np.cos(rng.uniform(3, 7) * yy)
+    phase = np.exp(1j * (rng.uniform(-1, 1) * xx + rng.uniform(-1, 1) * yy))
+    return (inside * texture * phase).astype(np.complex64)
+
+
+def coil_maps(coils: int, h: int, w: int, seed: int) -> np.ndarray:
+    """Smooth coil maps ``(coils, h, w)`` around the object, normalised so sum |S|^2 = 1."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    maps = np.empty((coils, h, w), dtype=np.complex128)
+    for c in range(coils):
+        ang = 2 * np.pi * c / coils
+        mag = 1.0 / (1.0 + 1.5 * ((xx - 1.2 * np.cos(ang)) ** 2 + (yy - 1.2 * np.sin(ang)) ** 2))
+        maps[c] = mag * np.exp(1j * (rng.uniform(-1, 1) * xx + rng.uniform(-1, 1) * yy + rng.uniform(-3, 3)))
+    maps /= np.sqrt((np.abs(maps) ** 2).sum(0, keepdims=True))
+    return maps.astype(np.complex64)
+
+
+def make_raw_arrays(seed: int, slices: int = SLICES, noise: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """k-space ``(S, C, H, W)`` with readout oversampling, plus the object ``(S, H/2, W)`` and maps
+    ``(S, C, H/2, W)`` on the readout-cropped grid."""
+    h = H // 2
+    objs, maps, ks = [], [], []
+    for s in range(slices):
+        obj = smooth_object(h, W, seed * 100 + s)
+        m = coil_maps(COILS, H, W, seed * 100 + s)  # maps over the whole oversampled field of view
+        big = np.zeros((H, W), np.complex64)
+        big[H // 4 : H // 4 + h] = obj  # the object fills only the central half of the readout FOV
+        k = fft2c(torch.from_numpy(m * big)).numpy()
+        k[..., : PADDING[0]] = 0
+        k[..., PADDING[1] :] = 0
+        rng = np.random.default_rng(seed * 100 + s + 7)
+        k = k + noise * (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape))
+        k[..., : PADDING[0]] = 0
+        k[..., PADDING[1] :] = 0
+        objs.append(obj)
+        maps.append(m[:, H // 4 : H // 4 + h])
+        ks.append(k.astype(np.complex64))
+    return np.stack(ks), np.stack(objs), np.stack(maps)
+
+
+def write_raw_volume(
+    path: Path, seed: int = 0, slices: int = SLICES, acquisition: str = "CORPD_FBK", header: str | None = None
+) -> Path:
+    """Write a small raw fastMRI multicoil file (kspace, reconstruction_rss, header, attrs)."""
+    kspace, obj, _ = make_raw_arrays(seed, slices)
+    # center / maximum such that padding_left = W//2 - center = 4 and padding_right = 4 + max + 1 = 76
+    center = W // 2 - PADDING[0]
+    maximum = PADDING[1] - PADDING[0] - 1
+    if header is None:
+        header = build_ismrmrd_header((H, W, 1), (RECON[0], RECON[1], 1), center, maximum, slices)
+    rss = np.abs(obj)[:, (H // 2 - RECON[0]) // 2 :][:, : RECON[0], (W - RECON[1]) // 2 :][:, :, : RECON[1]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("kspace", data=kspace)
+        f.create_dataset("reconstruction_rss", data=rss.astype(np.float32))
+        f.create_dataset("ismrmrd_header", data=header)
+        f.attrs["acquisition"] = acquisition
+        f.attrs["patient_id"] = f"fixture{seed}"
+        f.attrs["norm"] = float(np.linalg.norm(rss))
+        f.attrs["max"] = float(rss.max())
+    return path
+
+
+def folder_state(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``root`` (hidden ones included) -> (sha256, mtime_ns)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+    return out
+
+
+
+@pytest.fixture(scope="module")
+def prepared_folder(tmp_path_factory) -> Path:
+    """Two raw volumes in split sub-folders, prepared once for the content tests."""
+    root = tmp_path_factory.mktemp("prepared")
+    write_raw_volume(root / "train" / "vol_a.h5", seed=1, acquisition="CORPD_FBK")
+    write_raw_volume(root / "val" / "vol_b.h5", seed=2, acquisition="CORPDFS_FBK")
+    summary = prepare_folder(root)
+    assert len(summary.prepared) == 2 and not summary.skipped
+    return root
+
+
+def test_readout_crop_equals_cropping_the_image():
+    g = torch.Generator().manual_seed(0)
+    k = torch.randn(2, 3, 32, 20, dtype=torch.complex64, generator=g)
+    cropped = remove_readout_oversampling(k)
+    assert cropped.shape == (2, 3, 16, 20)
+    torch.testing.assert_close(ifft2c(cropped), ifft2c(k)[..., 8:24, :], atol=1e-5, rtol=1e-5)
+
+
+def test_find_raw_files_recurses_and_skips_sidecars(prepared_folder):
+    names = [p.relative_to(prepared_folder).as_posix() for p in find_raw_files(prepared_folder)]
+    assert names == ["train/vol_a.h5", "val/vol_b.h5"]
+
+
+def test_sidecar_contents(prepared_folder):
+    raw = prepared_folder / "train" / "vol_a.h5"
+    with h5py.File(sidecar_path(raw), "r") as f, h5py.File(raw, "r") as r:
+        h = H // 2
+        assert f["kspace"].shape == (SLICES, COILS, h, W) and f["kspace"].dtype == np.complex64
+        assert f["maps"].shape == (SLICES, COILS, h, W) and f["maps"].dtype == np.complex64
+        assert f["sense_reference"].shape == (SLICES, *RECON) and f["sense_reference"].dtype == np.complex64
+        assert f["target"].dtype == np.float32 and f["foreground"].dtype == bool
+        np.testing.assert_allclose(f["target"][()], np.abs(f["sense_reference"][()]), rtol=1e-6)
+        a = f.attrs
+        assert a["complete"] and a["prepare_version"] == PREPARE_VERSION and a["source"] == "vol_a.h5"
+        assert a["max"] == pytest.approx(float(f["target"][()].max()))
+        assert (a["padding_left"], a["padding_right"]) == PADDING
+        assert tuple(a["recon_size"]) == RECON
+        assert a["acquisition"] == "CORPD_FBK" and a["patient_id"] == r.attrs["patient_id"]
+        # k-space: the readout-cropped raw k-space, padding columns still empty
+        expected = remove_readout_oversampling(torch.from_numpy(r["kspace"][()])).numpy()
+        np.testing.assert_allclose(f["kspace"][()], expected, atol=1e-6)
+        assert np.abs(f["kspace"][..., : PADDING[0]]).max() == 0 and np.abs(f["kspace"][..., PADDING[1] :]).max() == 0
+        # maps normalised where kept
+        rss = np.sqrt((np.abs(f["maps"][()]) ** 2).sum(1))
+        kept = rss > 0.5
+        np.testing.assert_allclose(rss[kept], 1.0, atol=1e-4)
+
+
+def test_sense_reference_matches_object_magnitude_inside_foreground(prepared_folder):
+    """Noise 1e-3 against an object of magnitude ~1: the SENSE reference (ESPIRiT maps) is within
+    2 % (relative l2 over the foreground) of the true object magnitude, for every slice."""
+    _, obj, _ = make_raw_arrays(seed=1)
+    top, left = (H // 2 - RECON[0]) // 2, (W - RECON[1]) // 2
+    truth = np.abs(obj[:, top : top + RECON[0], left : left + RECON[1]])
+    with h5py.File(sidecar_path(prepared_folder / "train" / "vol_a.h5"), "r") as f:
+        target, fg = f["target"][()], f["foreground"][()]
+    for s in range(SLICES):
+        err = np.linalg.norm((target[s] - truth[s])[fg[s]]) / np.linalg.norm(truth[s][fg[s]])
+        assert err < 0.02, (s, err)
+
+
+@pytest.mark.parametrize("acquisition,bound", [("CORPD_FBK", 0.04), ("CORPDFS_FBK", 0.07)])
+def test_phantom_sense_reference_and_foreground(tmp_path, acquisition, bound):
+    """Teaching-geometry phantom (15 coils, 320 x 184 raw, 160 x 160 recon, default SNR).
+
+    Relative error ``||(|ref| - |x|) fg|| / ||x fg||`` of the SENSE reference against the
+    noise-free object ``x`` over the sidecar's foreground (magnitudes: ESPIRiT's maps carry an
+    arbitrary smooth phase): below 4 % for PD and 7 % for PDFS (half the SNR), mostly noise; from
+    the noise-free k-space with the same ESPIRiT maps below 2.5 % (the ESPIRiT error alone).
+    The foreground covers the tissue and reaches at most a few pixels beyond it.
+    """
+    vol = simulate_volume(5, acquisition, num_slices=1)
+    raw = tmp_path / "knee.h5"
+    write_volume(raw, vol)
+    prepare_folder(tmp_path)
+    rh, rw = vol.geometry.recon_size
+    truth = center_crop(torch.from_numpy(np.abs(vol.image)), (rh, rw)).numpy()
+    tissue = center_crop(torch.from_numpy(vol.tissue_labels != 0), (rh, rw)).numpy()
+    with h5py.File(sidecar_path(raw), "r") as f:
+        target, fg, maps = f["target"][()], f["foreground"][()], torch.from_numpy(f["maps"][()])
+        assert f["sense_reference"].shape == (1, rh, rw) and f.attrs["max"] == pytest.approx(target.max())
+
+    def rel_err(image: np.ndarray) -> float:
+        return float(np.linalg.norm((image - truth)[fg]) / np.linalg.norm(truth[fg]))
+
+    assert rel_err(target) < bound
+    clean = remove_readout_oversampling(torch.from_numpy(vol.kspace_clean))
+    assert rel_err(center_crop(sens_reduce(clean, maps).abs(), (rh, rw)).numpy()) < 0.025
+    assert fg[tissue].mean() > 0.99
+    assert not fg[~ndimage.binary_dilation(tissue, iterations=4)].any()
+
+
+def test_foreground_mask_finds_the_object_and_fills_holes():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    ellipse = ((xx - 50) / 30.0) ** 2 + ((yy - 46) / 38.0) ** 2 < 1
+    hole = ((xx - 50) / 6.0) ** 2 + ((yy - 46) / 6.0) ** 2 < 1  # dark tissue inside the object
+    speck = (np.abs(xx - 88) < 2) & (np.abs(yy - 6) < 2)  # a bright noise blob outside
+    image = 1.0 * ellipse - 0.95 * hole + 2.0 * speck + 0.05 * np.abs(rng.standard_normal((96, 96)))
+    fg = foreground_mask(image[None])[0]
+    # the object is covered, and the mask reaches at most 3 pixels beyond its edge
+    assert fg[ndimage.binary_erosion(ellipse)].all()
+    assert not fg[~ndimage.binary_dilation(ellipse, iterations=3)].any()
+    assert fg[hole].all()  # holes filled
+    assert not fg[speck].any()  # only the largest component is kept
+
+
+def test_second_run_skips_and_raw_files_are_byte_identical(tmp_path):
+    raws = [write_raw_volume(tmp_path / "train" / "v0.h5", seed=3), write_raw_volume(tmp_path / "test" / "v1.h5", seed=4)]
+    raw_hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raws}
+    first = prepare_folder(tmp_path)
+    assert sorted(p.name for p in first.prepared) == ["v0.prepared.h5", "v1.prepared.h5"]
+    assert all(is_prepared(p) for p in raws)
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raws} == raw_hashes
+    state = folder_state(tmp_path)
+    second = prepare_folder(tmp_path)
+    assert second.prepared == [] and sorted(second.skipped) == sorted(raws)
+    assert folder_state(tmp_path) == state  # nothing rewritten: same bytes and mtimes
+
+
+def test_interrupted_run_leaves_no_stray_files_and_resumes(tmp_path, monkeypatch):
+    raws = [write_raw_volume(tmp_path / "train" / f"v{i}.h5", seed=10 + i) for i in range(2)]
+    real_create = h5py.Group.create_dataset
+    calls = {"n": 0}
+
+    def interrupting_create(self, name, *args, **kwargs):
+        # the second volume is interrupted while its sidecar is being written
+        if name == "sense_reference":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+        return real_create(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", interrupting_create)
+    before = set(folder_state(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        prepare_folder(tmp_path)
+    monkeypatch.setattr(h5py.Group, "create_dataset", real_create)
+    after = folder_state(tmp_path)
+    assert set(after) - before == {"train/v0.prepared.h5"}  # no temporary or partial file
+    assert not sidecar_path(raws[1]).exists()
+    summary = prepare_folder(tmp_path)  # resume: only the interrupted volume is done
+    assert summary.prepared == [sidecar_path(raws[1])] and summary.skipped == [raws[0]]
+    assert folder_state(tmp_path)["train/v0.prepared.h5"] == after["train/v0.prepared.h5"]
+
+
+def test_stale_or_incomplete_sidecar_is_redone(tmp_path):
+    raw = write_raw_volume(tmp_path / "v.h5", seed=5)
+    prepare_folder(tmp_path)
+    with h5py.File(sidecar_path(raw), "a") as f:
+        f.attrs["complete"] = False
+    assert not is_prepared(raw)
+    assert prepare_folder(tmp_path).prepared == [sidecar_path(raw)]
+    with h5py.File(sidecar_path(raw), "a") as f:
+        f.attrs["prepare_version"] = PREPARE_VERSION - 1
+    assert not is_prepared(raw)
+    assert prepare_folder(tmp_path).prepared == [sidecar_path(raw)]
+    assert is_prepared(raw)
+
+
+def _break(path: Path, kind: str) -> str | None:
+    """Turn a good raw file into a bad one; returns the key the error must name (or None)."""
+    if kind == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) * 6 // 10])
+        return None
+    if kind == "corrupt_bytes":
+        data = bytearray(path.read_bytes())
+        data[:64] = bytes(np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8))
+        path.write_bytes(bytes(data))
+        return None
+    with h5py.File(path, "a") as f:
+        k = f["kspace"][()]
+        if kind == "missing_kspace":
+            del f["kspace"]
+        elif kind == "wrong_dtype":
+            del f["kspace"]
+            f.create_dataset("kspace", data=k.astype(np.complex128))
+        elif kind == "wrong_rank":
+            del f["kspace"]
+            f.create_dataset("kspace", data=k[0])
+        elif kind == "nan":
+            k[1, 0, 3, 5] = np.nan
+            f["kspace"][...] = k
+        elif kind == "bad_header":
+            del f["ismrmrd_header"]
+            f.create_dataset("ismrmrd_header", data="<ismrmrdHeader><encoding>")
+            return "ismrmrd_header"
+    return "kspace"
+
+
+@pytest.mark.parametrize(
+    "kind", ["truncated", "corrupt_bytes", "missing_kspace", "wrong_dtype", "wrong_rank", "nan", "bad_header"]
+)
+def test_bad_input_names_file_and_key_and_changes_nothing(tmp_path, kind):
+    write_raw_volume(tmp_path / "train" / "a_good.h5", seed=6)  # sorts first: would be prepared first
+    bad = write_raw_volume(tmp_path / "val" / "z_bad.h5", seed=7)
+    key = _break(bad, kind)
+    before = folder_state(tmp_path)
+    with pytest.raises(DataFormatError) as err:
+        prepare_folder(tmp_path)
+    message = str(err.value)
+    assert "z_bad.h5" in message
+    if key is not None:
+        assert f"'{key}'" in message or key in message
+    assert folder_state(tmp_path) == before
+
+
+def test_cli_prepares_then_reports_bad_input_without_traceback(tmp_path):
+    write_raw_volume(tmp_path / "train" / "ok.h5", seed=8)
+    script = REPO / "data_scripts" / "prepare_dataset.py"
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    good = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env)
+    assert good.returncode == 0, good.stderr
+    assert "prepared 1 volume" in good.stdout and (tmp_path / "train" / "ok.prepared.h5").is_file()
+    bad = write_raw_volume(tmp_path / "val" / "broken.h5", seed=9)
+    _break(bad, "wrong_dtype")
+    before = folder_state(tmp_path)
+    out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env)
+    assert out.returncode == 2
+    assert "broken.h5" in out.stderr and "kspace" in out.stderr and "Traceback" not in out.stderr
+    assert folder_state(tmp_path) == before
