@@ -17,17 +17,17 @@ complete, so a crash or a full disk never destroys the previous checkpoint.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from ._atomic import atomic_path
 
 __all__ = ["CheckpointError", "model_classes", "build_model", "load_state_into", "save_checkpoint", "load_checkpoint", "load_model", "git_commit"]
 
@@ -105,16 +105,8 @@ def save_checkpoint(
     }
     if training_state is not None:
         payload["training_state"] = training_state
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
     return path
 
 
@@ -165,3 +157,4 @@ def load_model(
     load_state_into(model, ckpt["state_dict"], str(path))
     model.to(map_location).eval()
     return model, ckpt["metadata"]
+

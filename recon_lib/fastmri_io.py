@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Iterator, Mapping
 
 import h5py
 import numpy as np
+
+from ._atomic import atomic_path
 
 __all__ = [
     "DataFormatError",
@@ -232,18 +233,9 @@ def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
 def atomic_h5_writer(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Write an HDF5 file atomically: yields a file open on a temporary name in the same
     folder, renamed to ``path`` only if the block completes; removed otherwise."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
 
 
 def write_multicoil_volume(
@@ -272,3 +264,4 @@ def write_multicoil_volume(
         f.create_dataset("ismrmrd_header", data=header_xml)
         for k, v in attrs.items():
             f.attrs[k] = v
+
