@@ -32,22 +32,15 @@ from typing import Literal, overload
 
 import torch
 
-from ._checks import check_broadcastable, check_complex, check_real
+from ._checks import check_complex
+from .data_consistency import check_reconstruction_inputs
 from .coils import sens_expand, sens_reduce
 
 __all__ = ["cg_sense", "data_residual", "l1_wavelet"]
 
 
 def _check_inputs(kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor) -> None:
-    check_complex("kspace", kspace, ndim=4)
-    check_complex("maps", maps, ndim=4)
-    if kspace.shape != maps.shape:
-        raise ValueError(
-            f"kspace of shape {tuple(kspace.shape)} does not match maps of shape {tuple(maps.shape)}; "
-            "both must be (B, C, H, W)"
-        )
-    check_real("mask", mask)
-    check_broadcastable("mask", mask.shape, kspace.shape, "kspace")
+    check_reconstruction_inputs(kspace, maps, mask)
     if not bool(((mask == 0) | (mask == 1)).all()):
         raise ValueError("mask must contain only 0 and 1 (a sampling pattern), got other values")
 
