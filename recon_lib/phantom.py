@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .coils import rss, sens_reduce
+from .coils import rss
 from .fastmri_io import ACQUISITIONS, EncodingInfo, build_ismrmrd_header, write_multicoil_volume
 from .fft import fft1c, ifft1c, ifft2c
 from .phantom_anatomy import Tissue, random_knee, render_slice

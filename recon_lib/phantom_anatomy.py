@@ -418,14 +418,14 @@ def render_slice(
     # trabecular network: thin dark lines of varying thickness along the zero crossings of a
     # band-pass field (rods and plates), plus small dark nodes; fatty marrow between them
     trabecular = fields.bandpass(knee.trabecular_period, 0.45, stretch=1.5)
-    thickness = 0.3 * np.exp(0.35 * fields.lowpass(corr_mm=2.5))
+    thickness = 0.24 * np.exp(0.35 * fields.lowpass(corr_mm=2.5))
     nodes = np.clip(fields.bandpass(0.6 * knee.trabecular_period, 0.5) - 1.0, 0.0, 1.0)
-    trabeculae = np.clip(network_lines(trabecular, thickness) + 0.6 * nodes, 0.0, 1.0)
+    trabeculae = np.clip(network_lines(trabecular, thickness) + 0.4 * nodes, 0.0, 1.0)
     heterogeneity = fields.lowpass(corr_mm=6.0)
     physis_f = bones.condyle_base - 0.1 * rv_max - 2.5 * np.cos(u / 12.0)
     physis_t = g / 2 + 15.0 + 3.0 * (np.abs(u) / plat) ** 2 - 1.5 * np.cos(u / 6.0)
     scar = np.exp(-(((v - physis_f) / 0.7) ** 2)) * (np.abs(u) < bones.femur_half_width) + np.exp(-(((v - physis_t) / 0.7) ** 2))
-    depth = 0.55 if not fat_suppressed else 0.4  # trabeculae are dark against fatty marrow
+    depth = 0.45 if not fat_suppressed else 0.35  # trabeculae are dark against fatty marrow
     marrow = (1.0 - depth * trabeculae) * (1.0 + 0.08 * heterogeneity) * (1.0 - 0.45 * np.clip(scar, 0.0, 1.0))
     cortex = 0.9 + 2.4 * _smoothstep(np.abs(v), 28.0, 75.0)  # thin subchondral plate, thick diaphysis
     for bone in (bones.femur, bones.tibia, bones.fibula):

@@ -3,6 +3,7 @@ and bad input leaving the folder untouched."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from scipy import ndimage
 import recon_lib.fastmri_io as fastmri_io
 import recon_lib.prepare as prepare
 from recon_lib.fastmri_io import DataFormatError, build_ismrmrd_header
-from recon_lib.coils import sens_reduce
+from recon_lib.coils import normalize_maps, sens_reduce
 from recon_lib.fft import fft2c, ifft2c
 from recon_lib.phantom import simulate_volume, write_volume
 from recon_lib.prepare import (
@@ -119,6 +120,20 @@ def folder_state(root: Path) -> dict[str, tuple[str, int]]:
 
 
 
+@pytest.fixture
+def fast_espirit(monkeypatch):
+    """Replace ESPIRiT by a cheap stand-in (normalised low-resolution coil images) for the tests
+    of file handling, where the maps' quality does not matter; content tests use the real one."""
+
+    def stand_in(kspace: torch.Tensor, **kwargs) -> torch.Tensor:
+        H_, W_ = kspace.shape[-2:]
+        low = torch.zeros_like(kspace)
+        low[..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8] = kspace[..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8]
+        return normalize_maps(ifft2c(low))
+
+    monkeypatch.setattr(prepare, "espirit_maps", stand_in)
+
+
 @pytest.fixture(scope="module")
 def prepared_folder(tmp_path_factory) -> Path:
     """Two raw volumes in split sub-folders, prepared once for the content tests."""
@@ -181,17 +196,16 @@ def test_sense_reference_matches_object_magnitude_inside_foreground(prepared_fol
         assert err < 0.02, (s, err)
 
 
-@pytest.mark.parametrize("acquisition,bound", [("CORPD_FBK", 0.04), ("CORPDFS_FBK", 0.07)])
-def test_phantom_sense_reference_and_foreground(tmp_path, acquisition, bound):
+def test_phantom_sense_reference_and_foreground(tmp_path):
     """Teaching-geometry phantom (15 coils, 320 x 184 raw, 160 x 160 recon, default SNR).
 
     Relative error ``||(|ref| - |x|) fg|| / ||x fg||`` of the SENSE reference against the
     noise-free object ``x`` over the sidecar's foreground (magnitudes: ESPIRiT's maps carry an
-    arbitrary smooth phase): below 4 % for PD and 7 % for PDFS (half the SNR), mostly noise; from
+    arbitrary smooth phase): below 4 % for this PD volume, mostly noise (SNR 30); from
     the noise-free k-space with the same ESPIRiT maps below 2.5 % (the ESPIRiT error alone).
     The foreground covers the tissue and reaches at most a few pixels beyond it.
     """
-    vol = simulate_volume(5, acquisition, num_slices=1)
+    vol = simulate_volume(5, "CORPD_FBK", num_slices=1)
     raw = tmp_path / "knee.h5"
     write_volume(raw, vol)
     prepare_folder(tmp_path)
@@ -205,7 +219,7 @@ def test_phantom_sense_reference_and_foreground(tmp_path, acquisition, bound):
     def rel_err(image: np.ndarray) -> float:
         return float(np.linalg.norm((image - truth)[fg]) / np.linalg.norm(truth[fg]))
 
-    assert rel_err(target) < bound
+    assert rel_err(target) < 0.04
     clean = remove_readout_oversampling(torch.from_numpy(vol.kspace_clean))
     assert rel_err(center_crop(sens_reduce(clean, maps).abs(), (rh, rw)).numpy()) < 0.025
     assert fg[tissue].mean() > 0.99
@@ -227,7 +241,7 @@ def test_foreground_mask_finds_the_object_and_fills_holes():
     assert not fg[speck].any()  # only the largest component is kept
 
 
-def test_second_run_skips_and_raw_files_are_byte_identical(tmp_path):
+def test_second_run_skips_and_raw_files_are_byte_identical(tmp_path, fast_espirit):
     raws = [write_raw_volume(tmp_path / "train" / "v0.h5", seed=3), write_raw_volume(tmp_path / "test" / "v1.h5", seed=4)]
     raw_hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raws}
     first = prepare_folder(tmp_path)
@@ -240,7 +254,7 @@ def test_second_run_skips_and_raw_files_are_byte_identical(tmp_path):
     assert folder_state(tmp_path) == state  # nothing rewritten: same bytes and mtimes
 
 
-def test_interrupted_run_leaves_no_stray_files_and_resumes(tmp_path, monkeypatch):
+def test_interrupted_run_leaves_no_stray_files_and_resumes(tmp_path, monkeypatch, fast_espirit):
     raws = [write_raw_volume(tmp_path / "train" / f"v{i}.h5", seed=10 + i) for i in range(2)]
     real_create = h5py.Group.create_dataset
     calls = {"n": 0}
@@ -266,7 +280,7 @@ def test_interrupted_run_leaves_no_stray_files_and_resumes(tmp_path, monkeypatch
     assert folder_state(tmp_path)["train/v0.prepared.h5"] == after["train/v0.prepared.h5"]
 
 
-def test_stale_or_incomplete_sidecar_is_redone(tmp_path):
+def test_stale_or_incomplete_sidecar_is_redone(tmp_path, fast_espirit):
     raw = write_raw_volume(tmp_path / "v.h5", seed=5)
     prepare_folder(tmp_path)
     with h5py.File(sidecar_path(raw), "a") as f:
@@ -314,7 +328,7 @@ def _break(path: Path, kind: str) -> str | None:
 @pytest.mark.parametrize(
     "kind", ["truncated", "corrupt_bytes", "missing_kspace", "wrong_dtype", "wrong_rank", "nan", "bad_header"]
 )
-def test_bad_input_names_file_and_key_and_changes_nothing(tmp_path, kind):
+def test_bad_input_names_file_and_key_and_changes_nothing(tmp_path, fast_espirit, kind):
     write_raw_volume(tmp_path / "train" / "a_good.h5", seed=6)  # sorts first: would be prepared first
     bad = write_raw_volume(tmp_path / "val" / "z_bad.h5", seed=7)
     key = _break(bad, kind)
@@ -328,17 +342,34 @@ def test_bad_input_names_file_and_key_and_changes_nothing(tmp_path, kind):
     assert folder_state(tmp_path) == before
 
 
-def test_cli_prepares_then_reports_bad_input_without_traceback(tmp_path):
+def _load_cli():
+    spec = importlib.util.spec_from_file_location("prepare_dataset_cli", REPO / "data_scripts" / "prepare_dataset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_prepares_then_skips(tmp_path, fast_espirit, capsys):
     write_raw_volume(tmp_path / "train" / "ok.h5", seed=8)
-    script = REPO / "data_scripts" / "prepare_dataset.py"
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    good = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env)
-    assert good.returncode == 0, good.stderr
-    assert "prepared 1 volume" in good.stdout and (tmp_path / "train" / "ok.prepared.h5").is_file()
+    cli = _load_cli()
+    assert cli.main([str(tmp_path)]) == 0
+    assert "prepared 1 volume" in capsys.readouterr().out and (tmp_path / "train" / "ok.prepared.h5").is_file()
+    assert cli.main([str(tmp_path)]) == 0
+    assert "prepared 0 volume(s), skipped 1" in capsys.readouterr().out
+    assert cli.main([str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_cli_reports_bad_input_without_traceback(tmp_path):
+    """A real process: exit status 2, one message naming file and key, no traceback, nothing written."""
+    write_raw_volume(tmp_path / "train" / "ok.h5", seed=8)
     bad = write_raw_volume(tmp_path / "val" / "broken.h5", seed=9)
     _break(bad, "wrong_dtype")
     before = folder_state(tmp_path)
+    script = REPO / "data_scripts" / "prepare_dataset.py"
+    env = dict(os.environ, OMP_NUM_THREADS="2")
     out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env)
     assert out.returncode == 2
-    assert "broken.h5" in out.stderr and "kspace" in out.stderr and "Traceback" not in out.stderr
+    assert "broken.h5" in out.stderr and "'kspace'" in out.stderr and "complex64" in out.stderr
+    assert "Traceback" not in out.stderr
     assert folder_state(tmp_path) == before

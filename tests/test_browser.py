@@ -1,0 +1,143 @@
+"""Real-browser tests of the alpha explorer: JupyterLab and Voila driven by Chromium (Playwright).
+
+Each test starts its own server on 127.0.0.1 at a free port with a token, in temporary Jupyter
+folders, opens the notebook, waits for the explorer to render, moves the slider with the
+keyboard and by dragging, checks that the reconstruction image (a hash of its PNG bytes) and
+the metrics table change, and saves a screenshot under ``outputs/screenshots/``. Servers and
+kernels are shut down whatever happens.
+
+Which notebooks:
+
+* JupyterLab: :data:`LAB_NOTEBOOK` (``notebooks/06_network_interpolation.ipynb``) once it
+  exists and the shipped checkpoints are there, else a fixture notebook on stand-in models.
+  The notebook is copied into a temporary folder first, so the repository copy is never
+  modified.
+* Voila: :data:`VOILA_NOTEBOOK` (``apps/alpha_explorer.ipynb``) once the checkpoints and the
+  dataset exist, else a fixture app on stand-in models.
+
+Needs Debian's Chromium (``apt-get install --no-install-recommends chromium``); without it the
+tests skip and say so.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from browser_harness import (
+    REPO,
+    JupyterServer,
+    PageWatcher,
+    EXPLORER_READY_JS,
+    drag_slider,
+    launch_chromium,
+    press_arrows,
+    screenshot,
+    shown,
+    standin_notebook,
+    wait_for_alpha_change,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
+
+#: the interpolation notebook of the suite (switch here if it moves)
+LAB_NOTEBOOK = REPO / "notebooks" / "06_network_interpolation.ipynb"
+#: the standalone Voila app
+VOILA_NOTEBOOK = REPO / "apps" / "alpha_explorer.ipynb"
+CHECKPOINTS = [REPO / "checkpoints" / "sn_finetuned.pt", REPO / "checkpoints" / "sn_gan.pt"]
+
+
+def _real_models_available() -> bool:
+    return all(p.is_file() for p in CHECKPOINTS) and (REPO / "data" / "knee").is_dir()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def _phase(name: str, t0: list[float]) -> None:
+    """Print the seconds since the previous phase (shown with ``pytest -s`` or on failure)."""
+    now = time.monotonic()
+    print(f"[browser] {name}: {now - t0[0]:.1f} s")
+    t0[0] = now
+
+
+def _exercise_slider(page, watcher: PageWatcher) -> None:
+    """Keyboard then drag: each must change alpha, the image and the metrics text."""
+    start = shown(page)
+    assert start["metrics"].strip(), "the metrics table is empty"
+
+    press_arrows(page, 3)
+    after_keys = wait_for_alpha_change(watcher, start["alpha"])
+    assert after_keys["alpha"] == pytest.approx(start["alpha"] + 0.15), f"3 x ArrowRight moved alpha from {start['alpha']} to {after_keys['alpha']}"
+    assert after_keys["hash"] != start["hash"], "the reconstruction image did not change after the arrow keys"
+    assert after_keys["metrics"] != start["metrics"], "the metrics readout did not change after the arrow keys"
+
+    drag_slider(page, 0.4)
+    after_drag = wait_for_alpha_change(watcher, after_keys["alpha"])
+    assert after_drag["alpha"] > after_keys["alpha"] + 0.1, f"dragging moved alpha only from {after_keys['alpha']} to {after_drag['alpha']}"
+    assert after_drag["hash"] not in (start["hash"], after_keys["hash"]), "the image did not change after dragging"
+    assert after_drag["metrics"] != after_keys["metrics"], "the metrics readout did not change after dragging"
+    assert f"{after_drag['alpha']:.2f}" in after_drag["readout"], f"slider readout {after_drag['readout']!r} vs alpha {after_drag['alpha']}"
+
+
+def test_lab_notebook_slider(workdir: Path) -> None:
+    """JupyterLab: run all cells, the explorer renders, keyboard and drag update image and metrics."""
+    root = workdir / "root"
+    root.mkdir()
+    if LAB_NOTEBOOK.is_file() and _real_models_available():
+        notebook = root / LAB_NOTEBOOK.name
+        shutil.copy(LAB_NOTEBOOK, notebook)
+    else:
+        notebook = standin_notebook(root / "explorer_fixture.ipynb")
+    t0 = [time.monotonic()]
+    with JupyterServer("lab", workdir, root) as server, launch_chromium(workdir / "chromium") as context:
+        _phase("server + browser up", t0)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(30_000)
+        watcher = PageWatcher(page, server)
+        page.goto(server.page_url(notebook.name))
+        watcher.until(
+            "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+            " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+            " return !!(k && k.status === 'idle' && w.content && w.content.widgets && w.content.widgets.length); }",
+            "the notebook and an idle kernel", timeout=60,
+        )
+        _phase("notebook open, kernel idle", t0)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        watcher.until(EXPLORER_READY_JS, "the explorer widget to render", timeout=90)
+        _phase("cells run, explorer rendered", t0)
+        _exercise_slider(page, watcher)
+        _phase("slider moved (keys, drag)", t0)
+        path = screenshot(page, "lab_slider.png")
+        assert path.stat().st_size > 10_000
+        watcher.check()
+
+
+def test_voila_app_slider(workdir: Path) -> None:
+    """Voila: the app renders without code, keyboard and drag update image and metrics."""
+    if VOILA_NOTEBOOK.is_file() and _real_models_available():
+        root, name = VOILA_NOTEBOOK.parent, VOILA_NOTEBOOK.name
+    else:
+        root = workdir / "root"
+        root.mkdir()
+        name = standin_notebook(root / "alpha_explorer_fixture.ipynb").name
+    t0 = [time.monotonic()]
+    with JupyterServer("voila", workdir, root, notebook=name) as server, launch_chromium(workdir / "chromium") as context:
+        _phase("server + browser up", t0)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(30_000)
+        watcher = PageWatcher(page, server)
+        page.goto(server.page_url(), wait_until="commit")
+        watcher.until(EXPLORER_READY_JS, "the explorer widget to render in Voila", timeout=90)
+        _phase("app executed, explorer rendered", t0)
+        visible_text = page.inner_text("body")
+        assert "import" not in visible_text and "AlphaExplorer" not in visible_text, "Voila shows code"
+        _exercise_slider(page, watcher)
+        _phase("slider moved (keys, drag)", t0)
+        path = screenshot(page, "voila_explorer.png")
+        assert path.stat().st_size > 10_000
+        watcher.check()

@@ -1,0 +1,266 @@
+"""AlphaExplorer at the Python level: endpoints, interpolation, caching, widgets, static grid, errors."""
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from browser_harness import make_standin
+from recon_lib.explorer import AlphaExplorer
+from recon_lib.inference import reconstruct
+from recon_lib.interpolation import interpolate_alpha
+from recon_lib.metrics import high_frequency_energy_ratio, volume_metrics
+from recon_lib.sensitivity_network import SensitivityNetwork
+
+SMALL = dict(coils=4, shape=(48, 56), target_shape=(48, 48), num_cascades=2, features=4)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a loaded 2-core machine OpenMP threads spin-wait (50x slower here)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def standin():
+    return make_standin(**SMALL)
+
+
+@pytest.fixture
+def explorer(standin):
+    sn, gan, item = standin
+    return AlphaExplorer(sn, gan, item)
+
+
+def _batch(item):
+    return {"kspace": item["kspace"][None], "maps": item["maps"][None], "mask": item["mask"][None], "target": item["target"][None]}
+
+
+def _output(model, item) -> np.ndarray:
+    with torch.inference_mode():
+        return np.abs(reconstruct(model, _batch(item))[0].numpy().astype(np.complex128))
+
+
+# ---- endpoints and interpolation ------------------------------------------------------------
+def test_alpha_zero_and_one_are_the_end_models_exactly(standin, explorer):
+    sn, gan, item = standin
+    assert np.array_equal(explorer.reconstruction(0.0), _output(sn, item))
+    assert np.array_equal(explorer.reconstruction(1.0), _output(gan, item))
+    # image blending has the same end points
+    assert np.array_equal(explorer.image_blend(0.0), explorer.reconstruction(0.0))
+    assert np.array_equal(explorer.image_blend(1.0), explorer.reconstruction(1.0))
+
+
+def test_live_model_at_alpha_zero_reproduces_the_sn(standin, explorer):
+    sn, _, item = standin
+    explorer._interpolator.set_alpha(0.0)
+    assert np.array_equal(_output(explorer._live, item), _output(sn, item))
+
+
+def test_interpolated_network_matches_an_independently_interpolated_model(standin, explorer):
+    sn, gan, item = standin
+    model = SensitivityNetwork(**sn.config).eval()
+    model.load_state_dict(interpolate_alpha(sn.state_dict(), gan.state_dict(), 0.3))
+    np.testing.assert_allclose(explorer.reconstruction(0.3), _output(model, item), rtol=1e-4, atol=1e-5 * explorer.reference.max())
+
+
+def test_network_interpolation_is_not_image_blending(explorer):
+    net, blend = explorer.reconstruction(0.5), explorer.image_blend(0.5)
+    assert net.shape == blend.shape == explorer.reference.shape
+    assert np.abs(net - blend).max() > 1e-3 * explorer.reference.max()
+
+
+def test_alpha_change_changes_image_and_metrics(explorer):
+    a, b = explorer.reconstruction(0.0), explorer.reconstruction(0.6)
+    assert np.abs(a - b).max() > 1e-3 * explorer.reference.max()
+    m0, m1 = explorer.metrics(0.0), explorer.metrics(0.6)
+    assert m0["alpha"] == 0.0 and m1["alpha"] == 0.6
+    assert m0["psnr"] != m1["psnr"] and m0["ssim"] != m1["ssim"]
+
+
+def test_metrics_follow_recon_lib_metrics(standin, explorer):
+    sn, _, item = standin
+    out = _output(sn, item)
+    ref, fg = item["target"].numpy(), item["foreground"].numpy()
+    expected = volume_metrics(ref, out, mask=fg, data_range=float(item["max"]))
+    got = explorer.metrics(0.0)
+    assert set(got) == {"alpha", "psnr", "ssim", "nmse", "hf_ratio"}
+    for key in ("psnr", "ssim", "nmse"):
+        assert got[key] == pytest.approx(expected[key], rel=1e-9)
+    assert got["hf_ratio"] == pytest.approx(high_frequency_energy_ratio(out, ref, mask=fg), rel=1e-9)
+    blend = explorer.metrics(0.4, kind="blend")
+    assert math.isfinite(blend["psnr"]) and 0 < blend["ssim"] <= 1 and blend["nmse"] > 0 and blend["hf_ratio"] > 0
+
+
+# ---- caching ----------------------------------------------------------------------------------
+def test_cache_returns_identical_results_without_running_the_network(explorer, monkeypatch):
+    first = explorer.reconstruction(0.35)
+    metrics = explorer.metrics(0.35)
+    hits = explorer.cache_hits
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the network ran for a cached alpha")
+
+    monkeypatch.setattr(explorer._live, "forward", boom)
+    again = explorer.reconstruction(0.35 + 1e-9)  # rounds to the same key
+    assert again is first
+    assert explorer.metrics(0.35) == metrics
+    assert explorer.cache_hits == hits + 2
+    explorer.set_alpha(0.35)
+    assert explorer.last_update_cached is True and explorer.alpha == 0.35
+
+
+def test_lru_evicts_oldest_but_keeps_end_points(standin):
+    sn, gan, item = standin
+    explorer = AlphaExplorer(sn, gan, item, cache_size=4)
+    for a in (0.1, 0.2, 0.3):
+        explorer.reconstruction(a)
+    assert sorted(explorer._cache) == [0.0, 0.2, 0.3, 1.0]
+    explorer.reconstruction(0.2)  # refresh 0.2: 0.3 becomes the oldest
+    explorer.reconstruction(0.4)
+    assert sorted(explorer._cache) == [0.0, 0.2, 0.4, 1.0]
+
+
+def test_precompute_fills_every_slider_position(standin):
+    sn, gan, item = standin
+    explorer = AlphaExplorer(sn, gan, item, step=0.25)
+    explorer.precompute()
+    assert sorted(explorer._cache) == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+# ---- widgets ----------------------------------------------------------------------------------
+def test_widget_updates_on_alpha_change(explorer):
+    import ipywidgets as widgets
+
+    box = explorer.widget
+    assert isinstance(box, widgets.VBox) and "alpha-explorer" in box._dom_classes
+    w = explorer._widgets
+    assert "alpha-explorer-slider" in w["slider"]._dom_classes
+    assert "alpha-explorer-metrics" in w["metrics"]._dom_classes
+    before_png, before_html = w["network"].value, w["metrics"].value
+    assert 'data-alpha="0.0000"' in before_html
+
+    w["slider"].value = 0.45  # what the browser does
+    assert explorer.alpha == 0.45
+    assert w["network"].value != before_png and w["blend"].value != before_png
+    assert 'data-alpha="0.4500"' in w["metrics"].value and w["metrics"].value != before_html
+    assert "computed" in w["status"].value
+
+    explorer.set_alpha(0.0)  # programmatic: moves the slider too
+    assert w["slider"].value == 0.0 and w["network"].value == before_png
+    assert "from the cache" in w["status"].value
+
+
+def test_rendered_pngs_have_the_target_shape(explorer):
+    rh, rw = explorer.reference.shape
+    png = explorer._view(0.5).png
+    full = Image.open(io.BytesIO(png["network"]))
+    error = Image.open(io.BytesIO(png["network_error"]))
+    assert full.size == (rw, rh) and full.mode == "RGB" and error.size == (rw, rh)
+    zoom = Image.open(io.BytesIO(png["network_zoom"]))
+    top, left, h, w = explorer.crop_box
+    assert zoom.size[0] % w == 0 and zoom.size[0] // w == zoom.size[1] // h >= 1
+    # the crop box is drawn in yellow on the full image
+    pixels = np.asarray(full)
+    assert tuple(pixels[top, left + w // 2]) == (255, 204, 0)
+
+
+def test_ipython_display_shows_the_widget(explorer, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    explorer._ipython_display_()
+    assert shown == [explorer.widget]
+
+
+# ---- static fallback --------------------------------------------------------------------------
+def test_static_grid_figure(explorer):
+    fig = explorer.static_grid((0.0, 0.5, 1.0))
+    try:
+        image_axes = [ax for ax in fig.axes if ax.images]
+        assert len(image_axes) == 3 * 3 + 2  # 3 rows per alpha, reference full + zoom
+        titles = " ".join(ax.get_title() for ax in fig.axes)
+        for a in ("0.00", "0.50", "1.00"):
+            assert f"α={a}" in titles
+        assert f"{explorer.metrics(0.5)['psnr']:.2f} dB" in titles
+    finally:
+        plt.close(fig)
+
+
+# ---- bad input --------------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
+def test_alpha_outside_unit_interval_is_rejected(explorer, alpha):
+    with pytest.raises(ValueError, match="alpha"):
+        explorer.set_alpha(alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        explorer.metrics(alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        explorer.static_grid((0.0, alpha))
+
+
+def test_models_of_different_architecture_are_rejected(standin):
+    sn, _, item = standin
+    wider = SensitivityNetwork(num_cascades=2, features=8)
+    with pytest.raises(ValueError, match="architecture.*features"):
+        AlphaExplorer(sn, wider, item)
+    with pytest.raises(ValueError, match="architecture"):
+        AlphaExplorer(sn, torch.nn.Linear(2, 2), item)
+
+
+def test_bad_sample_and_options_are_rejected(standin):
+    sn, gan, item = standin
+    with pytest.raises(ValueError, match="maps"):
+        AlphaExplorer(sn, gan, {k: v for k, v in item.items() if k != "maps"})
+    with pytest.raises(ValueError, match="crop_box"):
+        AlphaExplorer(sn, gan, item, crop_box=(40, 40, 20, 20))
+    with pytest.raises(ValueError, match="kind"):
+        AlphaExplorer(sn, gan, item).metrics(0.5, kind="pixels")
+
+
+def test_from_checkpoints_reports_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="sn_finetuned.pt"):
+        AlphaExplorer.from_checkpoints(tmp_path, tmp_path)
+
+
+def test_from_checkpoints_wires_models_and_dataset(standin, tmp_path, monkeypatch):
+    import recon_lib.dataset
+    import recon_lib.suite
+    from recon_lib.checkpoint import save_checkpoint
+
+    sn, gan, item = standin
+    save_checkpoint(tmp_path / "sn_finetuned.pt", sn, {"stage": "sn"})
+    save_checkpoint(tmp_path / "sn_gan.pt", gan, {"stage": "gan"})
+
+    class Record:
+        def __init__(self, fname, num_slices):
+            self.fname, self.num_slices = fname, num_slices
+
+    class FakeDataset:  # the KneeDataset interface the explorer uses
+        def __init__(self, root, mask_func, train=False):
+            self.args = (root, mask_func.accelerations, train)
+            self.volumes = [Record("knee_a.h5", 3), Record("knee_b.h5", 4)]
+            self.examples = [(v, s) for v, r in enumerate(self.volumes) for s in range(r.num_slices)]
+            seen.append(self)
+
+        def __getitem__(self, index):
+            vol, sl = self.examples[index]
+            return dict(item, fname=self.volumes[vol].fname, slice=sl)
+
+    seen: list = []
+    monkeypatch.setattr(recon_lib.dataset, "KneeDataset", FakeDataset)
+    monkeypatch.setattr(recon_lib.suite, "require_data", lambda root: root)
+    explorer = AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume="knee_b.h5", acceleration=4)
+    assert seen[0].args == (tmp_path / "knee" / "test", [4], False)
+    assert "knee_b.h5, slice 2" in explorer._batch["label"]  # the middle slice by default
+    assert np.array_equal(explorer.reconstruction(0.0), _output(sn, item))
+    with pytest.raises(ValueError, match="slice"):
+        AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume=0, slice=3)
+    with pytest.raises(ValueError, match="volume"):
+        AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume="knee_z.h5")

@@ -1,0 +1,44 @@
+"""Tests of recon_lib.teaching: the notebook helpers load the right slice and never touch checkpoints/."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from recon_lib import suite, teaching
+from recon_lib.train import STAGE_FILES
+
+
+def test_live_config_writes_only_to_the_scratch_folder(tmp_path: Path) -> None:
+    init = tmp_path / "init"
+    init.mkdir()
+    (init / STAGE_FILES["pretrain"]).write_bytes(b"weights")
+    cfg = teaching.live_config("finetune_gan", steps=3, workdir=tmp_path / "work", init_from=init, features=4)
+    assert Path(cfg.checkpoint_dir) == tmp_path / "work" / "checkpoints"
+    assert Path(cfg.output_dir).is_relative_to(tmp_path / "work")
+    assert (Path(cfg.checkpoint_dir) / STAGE_FILES["pretrain"]).read_bytes() == b"weights"
+    assert cfg.stages["finetune_gan"].max_steps_per_epoch == 3 and cfg.stages["finetune_gan"].epochs == 1
+    assert cfg.sn["features"] == 4 and cfg.data.max_val_volumes == 1
+
+
+@pytest.mark.parametrize("steps", [0, -1, 2.5, True])
+def test_live_config_rejects_bad_steps(steps: object, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="steps"):
+        teaching.live_config("pretrain", steps=steps, workdir=tmp_path)  # type: ignore[arg-type]
+
+
+def test_load_slice_is_the_middle_slice_with_a_batch_of_one() -> None:
+    root = suite.data_dir()
+    if not (root / "test").is_dir():
+        pytest.fail(f"test data missing at {root} (run make data)")
+    batch = teaching.load_slice(acceleration=8, volume=0)
+    assert batch["kspace"].dtype == torch.complex64 and batch["kspace"].shape[0] == 1
+    assert batch["target"].ndim == 3 and batch["target"].shape[0] == 1
+    kept = float(batch["mask"].mean())
+    assert 0.08 < kept < 0.2  # AF 8: about 1/8 of the columns
+    again = teaching.load_slice(acceleration=8, volume=0)
+    assert torch.equal(batch["mask"], again["mask"])  # fixed, file-name-seeded mask
+
+
+def test_load_slice_rejects_a_bad_split() -> None:
+    with pytest.raises(ValueError, match="split"):
+        teaching.load_slice(split="training")
