@@ -34,3 +34,4 @@ from .down_up import DownUpBlock
 from .sensitivity_network import SensitivityNetwork
 from .unet import UNet, UNetReconstructor
 from .classical import cg_sense, data_residual
+from .explorer import AlphaExplorer

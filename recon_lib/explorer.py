@@ -268,6 +268,8 @@ class AlphaExplorer:
         panel_width: display width of one image panel in CSS pixels.
         title: the heading shown above the slider (``None``/empty: no heading).
         device: where the network runs (default: the device of ``sn_model``'s parameters).
+        warm_up: also compute alpha = 0.5 (the paper's interpSN) while constructing, so the
+            first slider move does not pay the live model's first-call costs.
 
     Example::
 
@@ -288,6 +290,7 @@ class AlphaExplorer:
         panel_width: int = 190,
         title: str | None = "Network interpolation vs image blending",
         device: torch.device | str | None = None,
+        warm_up: bool = True,
     ) -> None:
         _check_same_architecture(sn_model, gan_model)
         self._batch = _as_batch(sample_batch)
@@ -309,13 +312,15 @@ class AlphaExplorer:
             device = first.device if first is not None else torch.device("cpu")
         self.device = torch.device(device)
 
-        # The live model whose weights the slider rewrites; the end models stay untouched.
+        # The live model whose weights the slider rewrites; the caller's models stay untouched
+        # (not moved, not switched to eval mode).
         self._live = copy.deepcopy(sn_model).to(self.device).eval()
         self._interpolator = ModelInterpolator(self._live, [sn_model.state_dict(), gan_model.state_dict()])
 
-        # End-model outputs (complex, cropped to the target), computed once with the end models.
-        self._x_sn = self._run(sn_model.to(self.device).eval())
-        self._x_gan = self._run(gan_model.to(self.device).eval())
+        # End-model outputs (complex, cropped to the target), computed once. At alpha = 0 / 1 the
+        # live model holds the end model's weights bit for bit, so these are the end models' outputs.
+        self._x_sn = self._run(self._interpolator.set_alpha(0.0))
+        self._x_gan = self._run(self._interpolator.set_alpha(1.0))
 
         # Display scales, fixed for every alpha so that brightness and errors are comparable.
         ref = self._batch["reference"]
@@ -334,10 +339,11 @@ class AlphaExplorer:
         self._alpha = alpha
         self._widget: Any = None
         self._widgets: dict[str, Any] = {}
-        self._static_png: dict[str, bytes] = {}
         # Precompute and pin the end points: alpha = 0 / 1 are the end models' own outputs.
         for end in self._pinned:
             self._view(end)
+        if warm_up:  # the paper's interpSN; also pays the live model's first-call costs up front
+            self._view(0.5)
 
     # ---- construction from the shipped checkpoints ---------------------------------------------
     @classmethod
@@ -559,10 +565,9 @@ class AlphaExplorer:
         self._alpha = view.alpha
         if self._widgets:
             w = self._widgets
-            with w["container"].hold_sync() if hasattr(w["container"], "hold_sync") else _nullcontext():
-                for name in ("network", "network_zoom", "network_error", "blend", "blend_zoom", "blend_error"):
-                    w[name].value = view.png[name]
-                w["metrics"].value = self._metrics_html(view)
+            for name in ("network", "network_zoom", "network_error", "blend", "blend_zoom", "blend_error"):
+                w[name].value = view.png[name]  # unchanged bytes send nothing
+            w["metrics"].value = self._metrics_html(view)
         self.last_update_ms = 1000.0 * (time.perf_counter() - start)
         self.last_update_cached = was_cached
         if self._widgets:
@@ -775,14 +780,6 @@ class AlphaExplorer:
             show(axes[2, j], view.blend, f"image blend (zoom)\n{b['psnr']:.2f} dB / {b['ssim']:.4f}", crop=True)
         fig.suptitle("Network interpolation vs image blending (PSNR / SSIM on the foreground)", fontsize=11)
         return fig
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 _TABLE_STYLE = """<style>

@@ -15,10 +15,8 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -142,12 +140,36 @@ def make_standin(
 
 
 # ---- notebooks ---------------------------------------------------------------------------------
+def code_notebook(path: Path, sources: list[str]) -> Path:
+    """Write a notebook of code cells (python3 kernel)."""
+    cells = [
+        {"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
+        for i, src in enumerate(sources)
+    ]
+    return _write_notebook(path, cells)
+
+
+def _write_notebook(path: Path, cells: list[dict[str, Any]]) -> Path:
+    notebook = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(notebook, indent=1))
+    return path
+
+
 def standin_notebook(path: Path, title: str = "Alpha explorer (stand-in models)") -> Path:
     """Write a notebook that shows an ``AlphaExplorer`` on :func:`make_standin` (for the browser tests)."""
     cells = [
-        {"cell_type": "markdown", "metadata": {}, "source": f"# {title}\nSynthetic slice, perturbed stand-in models."},
+        {"cell_type": "markdown", "id": "title", "metadata": {}, "source": f"# {title}\nSynthetic slice, perturbed stand-in models."},
         {
             "cell_type": "code",
+            "id": "setup",
             "metadata": {},
             "execution_count": None,
             "outputs": [],
@@ -162,27 +184,19 @@ def standin_notebook(path: Path, title: str = "Alpha explorer (stand-in models)"
         },
         {
             "cell_type": "code",
+            "id": "explorer",
             "metadata": {},
             "execution_count": None,
             "outputs": [],
             "source": "explorer = AlphaExplorer(sn, gan, item)\nexplorer",
         },
     ]
-    notebook = {
-        "cells": cells,
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    path.write_text(json.dumps(notebook, indent=1))
-    return path
+    return _write_notebook(path, cells)
 
 
 # ---- servers -----------------------------------------------------------------------------------
 KERNEL_DEATH_PATTERNS = (
+    "Fatal Python error",
     "restarting kernel",
     "KernelRestarter: restart failed",
     "Kernel died",
@@ -198,8 +212,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _descendants(pid: int) -> list[int]:
-    """Process ids below ``pid`` (children, grandchildren, ...), read from /proc."""
+def _start_time(pid: int) -> int | None:
+    """The start time of process ``pid`` (clock ticks since boot), None if it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _descendants(pid: int) -> dict[int, int]:
+    """Processes below ``pid`` (children, grandchildren, ...) as ``{pid: start time}``, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -207,10 +229,13 @@ def _descendants(pid: int) -> list[int]:
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
+    found: dict[int, int] = {}
+    todo = [pid]
     while todo:
         for child in children.get(todo.pop(), []):
-            found.append(child)
+            started = _start_time(child)
+            if started is not None:
+                found[child] = started
             todo.append(child)
     return found
 
@@ -246,8 +271,9 @@ class JupyterServer:
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / f"{kind}-server.log"
+        self.fault_log = self.workdir / "kernel-faults.log"
         self._log_file: Any = None
-        self._known_children: set[int] = set()
+        self._known_children: dict[int, int] = {}  # pid -> start time
 
     # environment and command line
     def env(self) -> dict[str, str]:
@@ -266,6 +292,14 @@ class JupyterServer:
         env["MPLBACKEND"] = "Agg"
         env.setdefault("RECON_QUICK", "1")
         env["PYTHONUNBUFFERED"] = "1"
+        # a kernel that crashes (segfault, abort) writes its Python stack here (IPython startup file)
+        startup = self.workdir / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True, exist_ok=True)
+        (startup / "00-fault-log.py").write_text(
+            "import faulthandler as _fh\n"
+            f"_fh.enable(file=open({str(self.fault_log)!r}, 'a'), all_threads=False)\n"
+            "del _fh\n"
+        )
         # Lab user settings: never autosave a notebook opened by a test.
         settings = self.workdir / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "docmanager-extension"
         settings.mkdir(parents=True, exist_ok=True)
@@ -358,9 +392,15 @@ class JupyterServer:
             self._known_children.update(_descendants(self.proc.pid))
 
     def kernel_error(self) -> str | None:
-        """The server-log lines reporting a dead / restarting kernel, or None."""
+        """What the server log and the kernels' fault log say about a dead kernel, or None."""
         text = self.log()
         hits = [line for line in text.splitlines() if any(p in line for p in KERNEL_DEATH_PATTERNS)]
+        try:
+            faults = self.fault_log.read_text(errors="replace").strip()
+        except OSError:
+            faults = ""
+        if faults:
+            hits.append("the kernel's fault handler wrote:\n" + faults[-3000:])
         return "\n".join(hits) if hits else None
 
     def stop(self) -> None:
@@ -384,9 +424,14 @@ class JupyterServer:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=8)
             # kernels started by the server live in their own sessions: end them by id
-            for pid in sorted(self._known_children):
+            for pid, started in sorted(self._known_children.items()):
+                if _start_time(pid) != started:  # gone (or the id was reused by another process)
+                    continue
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+                    if os.getpgid(pid) == pid:
+                        os.killpg(pid, signal.SIGKILL)
+                    else:
+                        os.kill(pid, signal.SIGKILL)
             self.proc = None
         if self._log_file is not None:
             self._log_file.close()
@@ -426,17 +471,18 @@ class PageWatcher:
     """Polls a page until a condition holds, failing early on a dead kernel or an error output."""
 
     ERROR_JS = """() => {
-        const texts = [];
+        const errors = [], stderr = [];
         for (const el of document.querySelectorAll(
                 '[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output.jp-mod-error')) {
-            const t = el.innerText || '';
-            if (/Traceback|Error:|Exception/.test(t)) texts.push(t);
+            const t = el.textContent || '';
+            stderr.push(t);
+            if (/Traceback|Error:|Exception|Fatal Python error/.test(t)) errors.push(t);
         }
         const body = document.body ? document.body.textContent : '';
         for (const marker of ['Kernel Restarting', 'appears to have died', 'There was an error when executing cell']) {
-            if (body.includes(marker)) texts.push(marker);
+            if (body.includes(marker)) errors.push(marker);
         }
-        return texts.join('\\n---\\n');
+        return {errors: errors.join('\n---\n'), stderr: stderr.join('\n')};
     }"""
 
     def __init__(self, page: Any, server: JupyterServer) -> None:
@@ -447,11 +493,19 @@ class PageWatcher:
         """Raise ``AssertionError`` with the kernel's / cell's error if something died."""
         self.server.remember_children()
         died = self.server.kernel_error()
+        try:
+            page = self.page.evaluate(self.ERROR_JS)
+        except Exception as err:  # noqa: BLE001 - a page mid-navigation cannot be read
+            page = {"errors": "", "stderr": f"(page not readable: {err})"}
         if died:
-            raise AssertionError(f"the kernel died:\n{died}\n--- server log tail ---\n{self.server.log_tail()}")
-        errors = self.page.evaluate(self.ERROR_JS)
-        if errors:
-            raise AssertionError(f"the notebook raised an error:\n{errors[:4000]}\n--- server log tail ---\n{self.server.log_tail(20)}")
+            raise AssertionError(
+                f"the kernel died:\n{died}\n--- the kernel's stderr in the page ---\n{page['stderr'][-4000:]}"
+                f"\n--- server log tail ---\n{self.server.log_tail(60)}"
+            )
+        if page["errors"]:
+            raise AssertionError(
+                f"the notebook raised an error:\n{page['errors'][:4000]}\n--- server log tail ---\n{self.server.log_tail(20)}"
+            )
 
     def until(self, js: str, what: str, timeout: float = 60.0, arg: Any = None) -> Any:
         """Wait for the JS predicate ``js`` (a function source) to return a truthy value.
@@ -536,14 +590,14 @@ def drag_slider(page: Any, fraction: float) -> None:
     page.mouse.up()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a screenshot of the explorer's area under ``outputs/screenshots/``."""
+def screenshot(page: Any, name: str, full_page: bool = False) -> Path:
+    """Save a screenshot under ``outputs/screenshots/``: the viewport with the explorer scrolled
+    into view (JupyterLab scrolls inside its panel), or the whole page (``full_page``, Voila)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
-    page.locator(".alpha-explorer").first.scroll_into_view_if_needed()
-    page.screenshot(path=str(path), full_page=False)
+    if full_page:
+        page.evaluate("() => window.scrollTo(0, 0)")
+    else:
+        page.locator(".alpha-explorer").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(path), full_page=full_page)
     return path
-
-
-def image_hash(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()

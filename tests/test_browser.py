@@ -21,16 +21,21 @@ tests skip and say so.
 from __future__ import annotations
 
 import shutil
+import socket
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+import browser_harness
 from browser_harness import (
+    EXPLORER_READY_JS,
+    INSTALL_HINT,
     REPO,
     JupyterServer,
     PageWatcher,
-    EXPLORER_READY_JS,
+    code_notebook,
     drag_slider,
     launch_chromium,
     press_arrows,
@@ -109,6 +114,13 @@ def test_lab_notebook_slider(workdir: Path) -> None:
         _phase("notebook open, kernel idle", t0)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         watcher.until(EXPLORER_READY_JS, "the explorer widget to render", timeout=90)
+        # let the remaining cells finish, so slider messages do not queue behind them
+        watcher.until(
+            "() => { const w = window.jupyterapp.shell.currentWidget; const k = w.sessionContext.session.kernel;"
+            " const prompts = [...document.querySelectorAll('.jp-InputPrompt')].map(p => p.textContent);"
+            " return k.status === 'idle' && !prompts.some(t => t.includes('*')); }",
+            "all cells to finish", timeout=90,
+        )
         _phase("cells run, explorer rendered", t0)
         _exercise_slider(page, watcher)
         _phase("slider moved (keys, drag)", t0)
@@ -138,6 +150,39 @@ def test_voila_app_slider(workdir: Path) -> None:
         assert "import" not in visible_text and "AlphaExplorer" not in visible_text, "Voila shows code"
         _exercise_slider(page, watcher)
         _phase("slider moved (keys, drag)", t0)
-        path = screenshot(page, "voila_explorer.png")
+        path = screenshot(page, "voila_explorer.png", full_page=True)
         assert path.stat().st_size > 10_000
         watcher.check()
+
+
+# ---- the harness's handling of bad conditions ------------------------------------------------
+def test_missing_chromium_skips_with_install_hint(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(browser_harness, "CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(pytest.skip.Exception, match=INSTALL_HINT):
+        with launch_chromium(tmp_path / "profile"):
+            pass
+
+
+def test_busy_port_and_dead_kernel(workdir: Path, monkeypatch) -> None:
+    """A taken port is replaced by a free one; a crashing kernel fails the wait at once, with its stack."""
+    root = workdir / "root"
+    root.mkdir()
+    code_notebook(root / "crash.ipynb", ["import ctypes\nctypes.string_at(0)  # segfault"])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        offered = iter([taken])
+        real_free_port = browser_harness.free_port
+        monkeypatch.setattr(browser_harness, "free_port", lambda: next(offered, None) or real_free_port())
+        with JupyterServer("voila", workdir, root, notebook="crash.ipynb") as server, launch_chromium(workdir / "chromium") as context:
+            assert server.port != taken and "already in use" in server.log()
+            with urllib.request.urlopen(f"{server.url}/voila/static/voila.js", timeout=10) as response:
+                assert response.status == 200
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(server.page_url(), wait_until="commit")
+            start = time.monotonic()
+            with pytest.raises(AssertionError, match="(?s)the kernel died.*Segmentation fault.*string_at"):
+                PageWatcher(page, server).until(EXPLORER_READY_JS, "the explorer", timeout=60)
+            assert time.monotonic() - start < 30, "the dead kernel was noticed only by the timeout"
+        assert server.proc is None

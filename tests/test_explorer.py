@@ -120,7 +120,7 @@ def test_cache_returns_identical_results_without_running_the_network(explorer, m
 
 def test_lru_evicts_oldest_but_keeps_end_points(standin):
     sn, gan, item = standin
-    explorer = AlphaExplorer(sn, gan, item, cache_size=4)
+    explorer = AlphaExplorer(sn, gan, item, cache_size=4, warm_up=False)
     for a in (0.1, 0.2, 0.3):
         explorer.reconstruction(a)
     assert sorted(explorer._cache) == [0.0, 0.2, 0.3, 1.0]
@@ -131,9 +131,11 @@ def test_lru_evicts_oldest_but_keeps_end_points(standin):
 
 def test_precompute_fills_every_slider_position(standin):
     sn, gan, item = standin
-    explorer = AlphaExplorer(sn, gan, item, step=0.25)
+    explorer = AlphaExplorer(sn, gan, item, step=0.25, warm_up=False)
+    assert sorted(explorer._cache) == [0.0, 1.0]  # the end points are always there
     explorer.precompute()
     assert sorted(explorer._cache) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert sorted(AlphaExplorer(sn, gan, item)._cache) == [0.0, 0.5, 1.0]  # warm_up: interpSN
 
 
 # ---- widgets ----------------------------------------------------------------------------------
