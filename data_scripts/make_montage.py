@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from recon_lib.phantom import GEOMETRIES, Tissue, remove_readout_oversampling, simulate_volume  # noqa: E402
+from recon_lib.phantom import GEOMETRIES, Tissue, readout_cropped_coil_images, simulate_volume  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # (2)-(4) coil images, sensitivity magnitudes and phases
     coils = np.linspace(0, ref.geometry.num_coils - 1, cols).round().astype(int)
-    coil_images = remove_readout_oversampling(torch.from_numpy(ref.kspace[mid])).abs().numpy()  # (C, H/2, W)
+    coil_images = readout_cropped_coil_images(torch.from_numpy(ref.kspace[mid])).abs().numpy()  # (C, H/2, W)
     vmax = float(np.percentile(coil_images, 99.8))
     for j, c in enumerate(coils):
         show(axes[1, j], coil_images[c], f"coil {c} image", vmin=0, vmax=vmax)

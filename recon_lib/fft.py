@@ -11,7 +11,7 @@ import torch
 
 from ._checks import check_complex
 
-__all__ = ["fft2c", "ifft2c", "fft1c", "ifft1c"]
+__all__ = ["fft2c", "ifft2c", "fft1c", "ifft1c", "remove_readout_oversampling"]
 
 
 def fft2c(x: torch.Tensor) -> torch.Tensor:
@@ -64,3 +64,17 @@ def ifft1c(k: torch.Tensor, dim: int) -> torch.Tensor:
     k = torch.fft.ifftshift(k, dim=dim)
     k = torch.fft.ifft(k, dim=dim, norm="ortho")
     return torch.fft.fftshift(k, dim=dim)
+
+
+def remove_readout_oversampling(kspace: torch.Tensor) -> torch.Tensor:
+    """Crop the 2x readout oversampling of k-space: ``(..., H, W)`` -> ``(..., H/2, W)``.
+
+    A centred inverse FFT along H, keep the central ``H / 2`` rows (the recon field of view),
+    forward FFT back. The orthonormal FFTs keep the image intensities unchanged.
+    """
+    H = kspace.shape[-2]
+    if H % 2:
+        raise ValueError(f"kspace readout size H must be even, got shape {tuple(kspace.shape)}")
+    image_h = ifft1c(kspace, dim=-2)  # (..., H, W): image along the readout
+    start = H // 4
+    return fft1c(image_h[..., start : start + H // 2, :].contiguous(), dim=-2)

@@ -63,7 +63,7 @@ __all__ = [
     "SimulatedVolume",
     "simulate_volume",
     "write_volume",
-    "remove_readout_oversampling",
+    "readout_cropped_coil_images",
     "rss_reconstruction",
     "patient_id_for_seed",
     "Tissue",
@@ -210,7 +210,7 @@ def _resolve_geometry(geometry: Geometry | str) -> Geometry:
     raise ValueError(f"geometry must be a Geometry or one of {tuple(GEOMETRIES)}, got {geometry!r}")
 
 
-def remove_readout_oversampling(kspace: torch.Tensor) -> torch.Tensor:
+def readout_cropped_coil_images(kspace: torch.Tensor) -> torch.Tensor:
     """Coil images on the readout-cropped grid: ``ifft1c`` along H, keep rows ``H/4 .. 3H/4``, then
     ``ifft1c`` along W. Input ``(..., H, W)`` k-space; output complex images ``(..., H/2, W)``."""
     H = kspace.shape[-2]
@@ -359,7 +359,7 @@ def simulate_volume(
         k[..., :left] = 0
         k[..., right:] = 0
         ks[s] = k[1:].numpy()
-        image[s] = remove_readout_oversampling(k[0]).numpy()
+        image[s] = readout_cropped_coil_images(k[0]).numpy()
         maps[s] = sens_coarse[:, crop_rows]
         labels[s] = lab[::f, ::f][crop_rows]
 

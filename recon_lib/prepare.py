@@ -44,7 +44,7 @@ from skimage.filters import threshold_otsu
 from .coils import sens_reduce
 from .espirit import ESPIRIT_DEFAULTS, espirit_maps
 from .fastmri_io import DataFormatError, VolumeInfo, atomic_h5_writer, read_volume_info
-from .fft import fft1c, ifft1c
+from .fft import remove_readout_oversampling
 from .tensors import center_crop
 
 __all__ = [
@@ -142,20 +142,6 @@ def validate_raw_file(path: str | os.PathLike) -> VolumeInfo:
     except Exception as err:  # noqa: BLE001 - h5py raises OSError/RuntimeError/... on corrupt chunks
         raise DataFormatError(f"{info.path}: cannot read 'kspace' data (truncated or corrupt?): {err}") from None
     return info
-
-
-def remove_readout_oversampling(kspace: torch.Tensor) -> torch.Tensor:
-    """Crop the 2x readout oversampling of k-space: ``(..., H, W)`` -> ``(..., H/2, W)``.
-
-    A centred inverse FFT along H, keep the central ``H / 2`` rows (the recon field of view),
-    forward FFT back. The orthonormal FFTs keep the image intensities unchanged.
-    """
-    H = kspace.shape[-2]
-    if H % 2:
-        raise ValueError(f"kspace readout size H must be even, got shape {tuple(kspace.shape)}")
-    image_h = ifft1c(kspace, dim=-2)  # (..., H, W): image along the readout
-    start = H // 4
-    return fft1c(image_h[..., start : start + H // 2, :].contiguous(), dim=-2)
 
 
 def foreground_mask(image: np.ndarray, sigma: float = 2.0, closing_radius: int = 4) -> np.ndarray:
