@@ -9,6 +9,9 @@ preparation writes a *sidecar* ``<stem>.prepared.h5`` next to it and never touch
    as large (REFERENCE.md).
 2. **ESPIRiT maps** per slice from the fully sampled centre (:func:`recon_lib.espirit.espirit_maps`,
    settings :data:`recon_lib.espirit.ESPIRIT_DEFAULTS`): ``maps`` complex64 ``(S, C, H/2, W)``.
+   Calibrated on the *raw* (oversampled) k-space and evaluated on the central ``H / 2`` rows
+   (``crop_readout=True``): the knee reaches past the cropped field of view, and maps calibrated
+   on cropped k-space fail in its top and bottom rows (see :mod:`recon_lib.espirit`).
 3. **SENSE reference**, the paper's ground truth: ``E^H y = sum_c conj(S_c) F^-1 y_c`` of the full
    (readout-cropped) k-space, centre-cropped to the header's reconSpace size ``(rh, rw)``:
    ``sense_reference`` complex64 ``(S, rh, rw)`` and its magnitude ``target`` float32.
@@ -63,7 +66,7 @@ __all__ = [
 ]
 
 #: bump when the content of the sidecars changes: older sidecars are then re-prepared
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2  # 2: ESPIRiT calibrated on raw k-space (crop_readout=True)
 #: a raw file ``<stem>.h5`` is prepared into ``<stem>.prepared.h5``
 SIDECAR_SUFFIX = ".prepared.h5"
 #: slices per ESPIRiT call (bounds memory: ~0.1 GB per slice at 15 coils, 160 x 184)
@@ -203,7 +206,7 @@ def prepare_volume(info: VolumeInfo) -> dict[str, np.ndarray]:
         for start in range(0, info.num_slices, _ESPIRIT_CHUNK):
             raw = torch.from_numpy(ks[start : start + _ESPIRIT_CHUNK])  # (s, C, H, W)
             kspace = remove_readout_oversampling(raw)  # (s, C, H/2, W)
-            maps = espirit_maps(kspace, **ESPIRIT_DEFAULTS)
+            maps = espirit_maps(raw, crop_readout=True, **ESPIRIT_DEFAULTS)
             ref = center_crop(sens_reduce(kspace, maps), (rh, rw))  # (s, rh, rw)
             kspace_out.append(kspace.numpy())
             maps_out.append(maps.numpy())
@@ -243,6 +246,7 @@ def _write_sidecar(info: VolumeInfo, arrays: dict[str, np.ndarray]) -> Path:
         f.attrs["readout_oversampling_removed"] = True
         for k, v in ESPIRIT_DEFAULTS.items():
             f.attrs[f"espirit_{k}"] = v
+        f.attrs["espirit_crop_readout"] = True
         f.attrs["prepare_version"] = PREPARE_VERSION
         f.attrs["complete"] = True  # last: a sidecar without it is never trusted
     return side

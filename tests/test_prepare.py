@@ -129,7 +129,8 @@ def fast_espirit(monkeypatch):
         H_, W_ = kspace.shape[-2:]
         low = torch.zeros_like(kspace)
         low[..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8] = kspace[..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8]
-        return normalize_maps(ifft2c(low))
+        maps = normalize_maps(ifft2c(low))
+        return maps[..., H_ // 4 : H_ // 4 + H_ // 2, :] if kwargs.get("crop_readout") else maps
 
     monkeypatch.setattr(prepare, "espirit_maps", stand_in)
 
@@ -169,6 +170,7 @@ def test_sidecar_contents(prepared_folder):
         np.testing.assert_allclose(f["target"][()], np.abs(f["sense_reference"][()]), rtol=1e-6)
         a = f.attrs
         assert a["complete"] and a["prepare_version"] == PREPARE_VERSION and a["source"] == "vol_a.h5"
+        assert a["espirit_crop_readout"]  # calibrated on the raw, oversampled k-space
         assert a["max"] == pytest.approx(float(f["target"][()].max()))
         assert (a["padding_left"], a["padding_right"]) == PADDING
         assert tuple(a["recon_size"]) == RECON
@@ -201,8 +203,10 @@ def test_phantom_sense_reference_and_foreground(tmp_path):
 
     Relative error ``||(|ref| - |x|) fg|| / ||x fg||`` of the SENSE reference against the
     noise-free object ``x`` over the sidecar's foreground (magnitudes: ESPIRiT's maps carry an
-    arbitrary smooth phase): below 4 % for this PD volume, mostly noise (SNR 30); from
-    the noise-free k-space with the same ESPIRiT maps below 2.5 % (the ESPIRiT error alone).
+    arbitrary smooth phase): below 3 % for this PD volume (measured 2.2 %), all of it noise
+    (SNR 30); from the noise-free k-space with the same ESPIRiT maps below 0.5 % (the ESPIRiT
+    error alone; measured 0.14 %, against 1.6 % when calibrating on readout-cropped k-space,
+    where the knee wraps around the cropped field of view's top and bottom edges).
     The foreground covers the tissue and reaches at most a few pixels beyond it.
     """
     vol = simulate_volume(5, "CORPD_FBK", num_slices=1)
@@ -219,9 +223,9 @@ def test_phantom_sense_reference_and_foreground(tmp_path):
     def rel_err(image: np.ndarray) -> float:
         return float(np.linalg.norm((image - truth)[fg]) / np.linalg.norm(truth[fg]))
 
-    assert rel_err(target) < 0.04
+    assert rel_err(target) < 0.03
     clean = remove_readout_oversampling(torch.from_numpy(vol.kspace_clean))
-    assert rel_err(center_crop(sens_reduce(clean, maps).abs(), (rh, rw)).numpy()) < 0.025
+    assert rel_err(center_crop(sens_reduce(clean, maps).abs(), (rh, rw)).numpy()) < 0.005
     assert fg[tissue].mean() > 0.99
     assert not fg[~ndimage.binary_dilation(tissue, iterations=4)].any()
 
