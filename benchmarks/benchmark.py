@@ -9,6 +9,8 @@ removal, 160 x 160 reference):
 * the alpha-slider round trip (interpolate weights, forward, render PNGs) -- target <= 250 ms,
 * inference time per slice and training throughput (slices/s) per model,
 * metric throughput: recon_lib's NMSE/PSNR/SSIM vs the skimage reference on the same volume,
+* what bounds the slider: the SN's forward FLOPs (torch's FLOP counter: convolutions and matrix
+  products; the FFTs are not counted) against the convolution throughput this CPU reaches,
 * peak RSS of a training run and of a slider session (each in a fresh subprocess).
 """
 from __future__ import annotations
@@ -141,6 +143,35 @@ def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
     return out
 
 
+def forward_flops(model: torch.nn.Module, batch: dict[str, Any]) -> int:
+    """FLOPs of one forward pass counted by ``torch.utils.flop_counter`` (convolutions, matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from recon_lib.inference import reconstruct
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        reconstruct(model, batch)
+    return int(counter.get_total_flops())
+
+
+def bench_conv_throughput(repeats: int) -> list[tuple[str, float]]:
+    """GFLOP/s of single 3x3 convolutions at the teaching grid: wide (near this CPU's peak) and
+    at the teaching SN's width (F=16 channels), both in inference mode."""
+    out = []
+    for name, batch, chans in [("3x3 conv, 64 -> 64 channels, batch 4", 4, 64), ("3x3 conv, 16 -> 16 channels, batch 1", 1, 16)]:
+        conv = torch.nn.Conv2d(chans, chans, 3, padding=1)
+        x = torch.randn(batch, chans, H, W)
+        flops = 2 * batch * chans * chans * 9 * H * W
+
+        def run() -> None:
+            with torch.inference_mode():
+                conv(x)
+
+        out.append((name, flops / timeit(run, repeats * 2) / 1e9))
+    return out
+
+
 def bench_metrics(repeats: int) -> tuple[float, float]:
     from skimage.metrics import structural_similarity
 
@@ -159,11 +190,26 @@ def bench_metrics(repeats: int) -> tuple[float, float]:
     return timeit(lambda: volume_metrics(gt, pred), repeats * 2), timeit(reference, repeats * 2)
 
 
+_PEAK_RSS_PROBE = """
+import resource, sys
+try:  # Linux: the high-water mark of this process's own memory map (reset by exec)
+    kib = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))
+except OSError:  # elsewhere ru_maxrss (KiB on Linux, bytes on macOS)
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == 'darwin' else 1)
+print(kib)
+"""
+
+
 def peak_rss(code: str) -> float:
-    """Peak resident memory (MiB) of a fresh Python process running ``code``."""
-    out = subprocess.run([sys.executable, "-c", code + "\nimport resource;print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
+    """Peak resident memory (MiB) of a fresh Python process running ``code``.
+
+    Not ``ru_maxrss`` on Linux: a child keeps the parent's high-water mark across fork + exec,
+    so every child of this (large) benchmark process would report the parent's peak.
+    """
+    out = subprocess.run([sys.executable, "-c", code + "\n" + _PEAK_RSS_PROBE],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     if out.returncode != 0:
+        print(f"peak-RSS probe failed:\n{out.stderr[-2000:]}", file=sys.stderr)
         return float("nan")
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
@@ -204,6 +250,22 @@ def main(argv: list[str] | None = None) -> int:
         inf = "—" if np.isnan(t_inf) else f"{t_inf * 1e3:.0f} ms"
         print(f"| {name} | {params:,} | {inf} | {thr:.2f} slices/s |")
         results[f"model:{name}"] = {"params": params, "inference_s": t_inf, "train_slices_per_s": thr}
+
+    # what bounds the slider: FLOPs of the forward pass against the convolution throughput
+    batch = synthetic_batch()
+    flops = forward_flops(sn, batch)
+    with torch.inference_mode():
+        t_fwd = timeit(lambda: sn(batch["kspace"], batch["maps"], batch["mask"]), args.repeats)
+    conv = bench_conv_throughput(args.repeats)
+    print("\n| what bounds the slider | value |\n|---|---:|")
+    print(f"| SN forward, counted FLOPs (convolutions; FFTs not counted) | {flops / 1e9:.2f} GFLOP |")
+    print(f"| SN forward, measured time | {t_fwd * 1e3:.0f} ms ({flops / t_fwd / 1e9:.1f} GFLOP/s) |")
+    for name, gflops in conv:
+        print(f"| {name} | {gflops:.1f} GFLOP/s |")
+    peak = max(g for _, g in conv)
+    print(f"| SN forward at the best conv throughput (a lower bound) | {flops / peak / 1e9 * 1e3:.0f} ms |")
+    results["sn_forward_gflop"], results["sn_forward_s"] = flops / 1e9, t_fwd
+    results["conv_gflops"] = dict(conv)
 
     ours, ref = bench_metrics(args.repeats)
     print(f"\n| metrics on an 8 x {RH} x {RW} volume | time |\n|---|---:|")

@@ -2,7 +2,9 @@
 
 Stages (Qin et al., Sec. 3; REFERENCE.md):
 
-1. ``pretrain``     -- SN trained with L_SN = 1 - SSIM + lambda L1, RMSProp, lr 1e-4.
+1. ``pretrain``     -- SN trained with L_SN = (1 - foreground SSIM) + lambda L1, RMSProp, lr 1e-4
+   (lambda = 1e-3; L1 summed over the foreground in units of the data range, Sigma-net's
+   convention, see :mod:`recon_lib.losses`).
 2. ``finetune_sn``  -- from the pre-trained SN, L_SN again, lr 5e-5.
 3. ``finetune_gan`` -- from the *same* pre-trained SN, gamma L_SN + LSGAN on foreground-masked
    magnitudes, lr 5e-5, PatchGAN discriminator (Adam). Stages 2 and 3 share their
@@ -163,10 +165,16 @@ def _stage_model(cfg: TrainConfig, stage: str) -> tuple[str, dict[str, Any]]:
     return ("UNetReconstructor", dict(cfg.unet)) if stage == "unet" else ("SensitivityNetwork", dict(cfg.sn))
 
 
+#: the L_SN every stage trains with (recorded in the checkpoints' settings)
+TRAINING_LOSS = "sn_loss(mask=foreground, lam=1e-3, l1_reduction='sum')"
+
+
 def _magnitude_loss(rec: torch.Tensor, batch: dict[str, Any], device: torch.device) -> torch.Tensor:
+    """:data:`TRAINING_LOSS`: foreground SSIM and foreground L1 of the magnitude (paper Eq. 1)."""
     target = batch["target"].to(device)
     data_range = batch["max"].to(device=device, dtype=target.dtype)
-    return sn_loss(rec.abs(), target, data_range=data_range).mean()
+    fg = batch["foreground"].to(device)
+    return sn_loss(rec.abs(), target, data_range=data_range, mask=fg, lam=1e-3, l1_reduction="sum")
 
 
 @torch.inference_mode()
@@ -214,6 +222,7 @@ def _stage_settings(cfg: TrainConfig, stage: str) -> dict[str, Any]:
     out = {
         "stage": stage, "seed": cfg.seed, "model_class": model_class, "model_config": model_config,
         "stage_config": asdict(cfg.stages[stage]), "data": asdict(cfg.data) | {"num_workers": None},
+        "loss": TRAINING_LOSS,
     }
     if stage == "finetune_gan":
         out["discriminator"] = dict(cfg.discriminator)

@@ -45,12 +45,17 @@ def test_lambda_weights_the_range_normalised_foreground_l1():
     diff = sn_loss(rec, ref, mask=fg, lam=lam) - sn_loss(rec, ref, mask=fg, lam=0.0)
     err = (rec.abs() - ref.abs()).abs()
     dr = ref.abs().amax(dim=(1, 2))
-    mae_fg = (err * fg).sum(dim=(1, 2)) / fg.sum(dim=(1, 2))
-    expected = lam * (mae_fg / dr).mean()
-    assert torch.allclose(diff, expected, rtol=1e-4)
-    # Without a mask the L1 term averages over every pixel.
+    # Sigma-net's convention (the default): range-normalised errors summed over the foreground.
+    sum_fg = (err * fg).sum(dim=(1, 2)) / dr
+    assert torch.allclose(diff, lam * sum_fg.mean(), rtol=1e-4)
+    # "mean" averages over the foreground pixels instead.
+    diff_mean = sn_loss(rec, ref, mask=fg, lam=lam, l1_reduction="mean") - sn_loss(rec, ref, mask=fg, lam=0.0)
+    assert torch.allclose(diff_mean, lam * (sum_fg / fg.sum(dim=(1, 2))).mean(), rtol=1e-4)
+    # Without a mask the L1 term runs over every pixel.
     diff_all = sn_loss(rec, ref, lam=lam) - sn_loss(rec, ref, lam=0.0)
-    assert torch.allclose(diff_all, lam * (err.mean(dim=(1, 2)) / dr).mean(), rtol=1e-4)
+    assert torch.allclose(diff_all, lam * (err.sum(dim=(1, 2)) / dr).mean(), rtol=1e-4)
+    diff_all_mean = sn_loss(rec, ref, lam=lam, l1_reduction="mean") - sn_loss(rec, ref, lam=0.0)
+    assert torch.allclose(diff_all_mean, lam * (err.mean(dim=(1, 2)) / dr).mean(), rtol=1e-4)
     # The SSIM part is 1 - SSIM with the per-sample max as data range.
     s = ssim(rec.abs(), ref.abs(), dr, mask=fg).mean()
     assert torch.allclose(sn_loss(rec, ref, mask=fg, lam=0.0), 1 - s)
@@ -114,6 +119,7 @@ def test_sn_gan_generator_loss_combines_terms_and_ignores_background_for_the_adv
     [
         (lambda r, f: sn_loss(r, f[:, :, :-1]), ValueError, "must match"),
         (lambda r, f: sn_loss(r, f, lam=-1.0), ValueError, "lam"),
+        (lambda r, f: sn_loss(r, f, l1_reduction="median"), ValueError, "l1_reduction"),
         (lambda r, f: sn_loss(r, f, mask=torch.ones(3, 96, 96)), ValueError, "broadcast"),
         (lambda r, f: sn_loss(r.abs().unsqueeze(1).expand(2, 2, 96, 96), f), ValueError, "B, 1, H, W"),
         (lambda r, f: sn_loss(r.real.long(), f), TypeError, "floating"),
