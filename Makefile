@@ -68,7 +68,7 @@ explorer: data
 	$(PY) -m voila apps/alpha_explorer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=8866
 
 benchmark: setup
-	$(PY) benchmarks/benchmark.py --threads 2
+	$(PY) benchmarks/benchmark.py --threads 2 --json docs/results/benchmark.json
 
 clean-data:
 	rm -rf $(DATA)

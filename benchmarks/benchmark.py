@@ -240,8 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         explorer.set_alpha(0.5)
         t_cached = timeit(lambda: explorer.set_alpha(0.5), args.repeats)
         print(f"| α-slider round trip, new α (interpolate + forward + render) | {t_cold * 1e3:.0f} ms | ≤ 250 ms |")
-        print(f"| α-slider round trip, visited α (cached) | {t_cached * 1e3:.1f} ms | ≤ 250 ms |")
-        results["slider_new_alpha_s"], results["slider_cached_s"] = t_cold, t_cached
+        print(f"| α-slider round trip, visited α (cached) | {t_cached * 1e3:.2f} ms | ≤ 250 ms |")
+        fresh = AlphaExplorer(sn, gan, synthetic_batch())
+        t0 = time.perf_counter()
+        fresh.precompute()  # what the Voila app does before it shows the slider
+        t_pre = time.perf_counter() - t0
+        n_pos = int(round(1.0 / fresh.step)) + 1
+        print(f"| precompute all {n_pos} slider positions (the Voilà app, once at start) | {t_pre:.1f} s | — |")
+        results["slider_new_alpha_s"], results["slider_cached_s"], results["slider_precompute_s"] = t_cold, t_cached, t_pre
     except ImportError as err:
         print(f"| α-slider round trip | n/a ({err}) | ≤ 250 ms |")
 
