@@ -53,12 +53,13 @@ def ifft2c(k: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=32)
-def _checkerboard(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """``(-1)^(h + w)`` of shape ``(h, w)``, with the global sign ``(-1)^(h/2 + w/2)`` folded in
-    once (it multiplies the output only, see :func:`_centred`)."""
+def _modulations(h: int, w: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checkerboard ``c = (-1)^(h + w)`` of shape ``(h, w)`` for the input, and
+    ``(-1)^(h/2 + w/2) c`` for the output (see :func:`_centred`); cached per size and device."""
     rows = 1 - 2 * (torch.arange(h) % 2)
     cols = 1 - 2 * (torch.arange(w) % 2)
-    return (rows[:, None] * cols[None, :]).to(device=device, dtype=dtype)
+    c = (rows[:, None] * cols[None, :]).to(device=device, dtype=dtype)
+    return c, (-c if (h // 2 + w // 2) % 2 else c)
 
 
 def _centred(x: torch.Tensor, transform) -> torch.Tensor:
@@ -67,10 +68,8 @@ def _centred(x: torch.Tensor, transform) -> torch.Tensor:
     if h % 2 or w % 2:
         dims = (-2, -1)
         return torch.fft.fftshift(transform(torch.fft.ifftshift(x, dim=dims), dim=dims, norm="ortho"), dim=dims)
-    c = _checkerboard(h, w, x.device, x.real.dtype)
-    out = transform(x * c, dim=(-2, -1), norm="ortho")
-    sign = -1.0 if (h // 2 + w // 2) % 2 else 1.0
-    return out * (c if sign > 0 else -c)
+    c_in, c_out = _modulations(h, w, x.device, x.real.dtype)
+    return transform(x * c_in, dim=(-2, -1), norm="ortho") * c_out
 
 
 def fft1c(x: torch.Tensor, dim: int) -> torch.Tensor:
