@@ -536,12 +536,14 @@ class AlphaExplorer:
         values = view.network_metrics if kind == "network" else view.blend_metrics
         return {"alpha": view.alpha, **values}
 
+    def slider_positions(self) -> list[float]:
+        """Every value the slider can take: ``0, step, 2 step, ..., 1``."""
+        n = int(round(1.0 / self.step))
+        return [min(1.0, i * self.step) for i in range(n + 1)]
+
     def precompute(self, alphas: Sequence[float] | None = None) -> None:
         """Fill the cache for ``alphas`` (default: every slider position), e.g. before a demo."""
-        if alphas is None:
-            n = int(round(1.0 / self.step))
-            alphas = [min(1.0, i * self.step) for i in range(n + 1)]
-        for a in alphas:
+        for a in self.slider_positions() if alphas is None else alphas:
             self._view(_check_alpha(a))
 
     def set_alpha(self, alpha: float) -> None:

@@ -133,6 +133,7 @@ def test_precompute_fills_every_slider_position(standin):
     sn, gan, item = standin
     explorer = AlphaExplorer(sn, gan, item, step=0.25, warm_up=False)
     assert sorted(explorer._cache) == [0.0, 1.0]  # the end points are always there
+    assert explorer.slider_positions() == [0.0, 0.25, 0.5, 0.75, 1.0]
     explorer.precompute()
     assert sorted(explorer._cache) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert sorted(AlphaExplorer(sn, gan, item)._cache) == [0.0, 0.5, 1.0]  # warm_up: interpSN
