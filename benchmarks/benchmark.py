@@ -44,8 +44,8 @@ def timeit(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
 
 
 def synthetic_batch(batch: int = 1, seed: int = 0) -> dict[str, Any]:
-    from recon_lib.coils import normalize_maps, sens_expand
-    from recon_lib.masks import mask_to_tensor, sample_mask
+    from recon_lib.physics.coils import normalize_maps, sens_expand
+    from recon_lib.physics.masks import mask_to_tensor, sample_mask
 
     g = torch.Generator().manual_seed(seed)
     maps = normalize_maps(torch.randn(batch, C, H, W, dtype=torch.complex64, generator=g))
@@ -59,8 +59,8 @@ def synthetic_batch(batch: int = 1, seed: int = 0) -> dict[str, Any]:
 
 
 def load_pair(checkpoints: Path):
-    from recon_lib.checkpoint import load_model
-    from recon_lib.sensitivity_network import SensitivityNetwork
+    from recon_lib.models.checkpoint import load_model
+    from recon_lib.models.sensitivity_network import SensitivityNetwork
 
     try:
         sn, _ = load_model(checkpoints / "sn_finetuned.pt")
@@ -73,7 +73,7 @@ def load_pair(checkpoints: Path):
 
 
 def bench_interpolation(sn, gan, repeats: int) -> list[tuple[str, float, str]]:
-    from recon_lib.interpolation import ModelInterpolator, interpolate_alpha
+    from recon_lib.models.interpolation import ModelInterpolator, interpolate_alpha
 
     sd_a, sd_b = sn.state_dict(), gan.state_dict()
     live = type(sn)(**sn.config).eval()
@@ -89,10 +89,10 @@ def bench_interpolation(sn, gan, repeats: int) -> list[tuple[str, float, str]]:
 
 def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
     """(name, inference s/slice, training slices/s, parameters)."""
-    from recon_lib.checkpoint import build_model
-    from recon_lib.config import load_config
-    from recon_lib.inference import reconstruct
-    from recon_lib.losses import lsgan_discriminator_loss, lsgan_generator_loss, masked_magnitude, sn_loss
+    from recon_lib.models.checkpoint import build_model
+    from recon_lib.training.config import load_config
+    from recon_lib.models.inference import reconstruct
+    from recon_lib.metrics.losses import lsgan_discriminator_loss, lsgan_generator_loss, masked_magnitude, sn_loss
 
     cfg = load_config(ROOT / "configs" / "teaching.yaml")
     batch = synthetic_batch()
@@ -147,7 +147,7 @@ def forward_flops(model: torch.nn.Module, batch: dict[str, Any]) -> int:
     """FLOPs of one forward pass counted by ``torch.utils.flop_counter`` (convolutions, matmuls)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from recon_lib.inference import reconstruct
+    from recon_lib.models.inference import reconstruct
 
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
@@ -175,7 +175,7 @@ def bench_conv_throughput(repeats: int) -> list[tuple[str, float]]:
 def bench_metrics(repeats: int) -> tuple[float, float]:
     from skimage.metrics import structural_similarity
 
-    from recon_lib.metrics import volume_metrics
+    from recon_lib.metrics.quality import volume_metrics
 
     rng = np.random.default_rng(0)
     gt = rng.random((8, RH, RW)).astype(np.float32)
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = t
 
     try:
-        from recon_lib.explorer import AlphaExplorer
+        from recon_lib.teaching.explorer import AlphaExplorer
 
         explorer = AlphaExplorer(sn, gan, synthetic_batch())
         alphas = iter(np.linspace(0.013, 0.987, 10_000))
@@ -281,15 +281,15 @@ def main(argv: list[str] | None = None) -> int:
 
     train_code = (
         "import torch;torch.set_num_threads(%d)\nimport sys;sys.path.insert(0,'benchmarks')\n"
-        "from benchmark import synthetic_batch\nfrom recon_lib.sensitivity_network import SensitivityNetwork\n"
-        "from recon_lib.inference import reconstruct\nfrom recon_lib.losses import sn_loss\n"
+        "from benchmark import synthetic_batch\nfrom recon_lib.models.sensitivity_network import SensitivityNetwork\n"
+        "from recon_lib.models.inference import reconstruct\nfrom recon_lib.metrics.losses import sn_loss\n"
         "m=SensitivityNetwork(num_cascades=5,features=16);o=torch.optim.RMSprop(m.parameters(),1e-4);b=synthetic_batch()\n"
         "for _ in range(3):\n l=sn_loss(reconstruct(m,b).abs(),b['target'],data_range=b['max']);o.zero_grad();l.backward();o.step()"
     ) % args.threads
     slider_code = (
         "import torch;torch.set_num_threads(%d)\nimport sys;sys.path.insert(0,'benchmarks')\n"
         "from benchmark import synthetic_batch, load_pair\nfrom pathlib import Path\n"
-        "from recon_lib.explorer import AlphaExplorer\nsn,gan,_=load_pair(Path(%r))\ne=AlphaExplorer(sn,gan,synthetic_batch())\n"
+        "from recon_lib.teaching.explorer import AlphaExplorer\nsn,gan,_=load_pair(Path(%r))\ne=AlphaExplorer(sn,gan,synthetic_batch())\n"
         "for a in (0.1,0.3,0.5,0.7,0.9): e.set_alpha(a)"
     ) % (args.threads, args.checkpoints)
     rss_train, rss_slider = peak_rss(train_code), peak_rss(slider_code)

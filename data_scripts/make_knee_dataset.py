@@ -6,7 +6,7 @@ Usage:
         [--train N] [--val N] [--test N] [--slices N] [--snr X] [--coil-correlation R] [--workers N]
 
 Writes ``DIR/{train,val,test}/knee_<index>_<pd|pdfs>.h5`` (fastMRI multicoil layout, see
-:func:`recon_lib.phantom.write_volume`) and, last, ``DIR/dataset.json``: the arguments, the
+:func:`recon_lib.data.phantom.simulate.write_volume`) and, last, ``DIR/dataset.json``: the arguments, the
 geometry and one record per file (split, acquisition, patient_id, volume seed, SNR, max, norm).
 
 * Every volume is a different simulated patient (its own seed and ``patient_id``), so no patient
@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from recon_lib.fastmri_io import DataFormatError, read_volume_info
-from recon_lib.phantom import (
+from recon_lib.data.fastmri_io import DataFormatError, read_volume_info
+from recon_lib.data.layout import is_sidecar, raw_stem, sidecar_path
+from recon_lib.data.phantom.simulate import (
     DEFAULT_SNR,
     GEOMETRIES,
     PDFS_SNR_FACTOR,
@@ -49,10 +50,9 @@ MANIFEST = "dataset.json"
 IN_PROGRESS = ".make_knee_dataset.json"
 SPLITS = ("train", "val", "test")
 _TAGS = {"CORPD_FBK": "pd", "CORPDFS_FBK": "pdfs"}
-#: temporary names left by an interrupted atomic write (recon_lib.fastmri_io.atomic_h5_writer)
+#: temporary names left by an interrupted atomic write (recon_lib.data.fastmri_io.atomic_h5_writer)
 _TEMP = re.compile(r"^\.(?P<name>.+\.h5)\..+\.tmp$")
 #: sidecars written next to raw files by data_scripts/prepare_dataset.py
-_SIDECAR = re.compile(r"^(?P<stem>.+)\.prepared\.h5$")
 
 
 class RefusedError(RuntimeError):
@@ -165,13 +165,13 @@ def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -
             raise RefusedError(f"--out {out} holds {entry.name!r}, which is not part of this dataset; remove it first")
         for f in sorted(entry.iterdir()):
             rel = f"{entry.name}/{f.name}"
-            temp, sidecar = _TEMP.match(f.name), _SIDECAR.match(f.name)
+            temp = _TEMP.match(f.name)
             if rel in expected and f.is_file():
                 continue
             if temp and f"{entry.name}/{temp['name']}" in expected and f.is_file():
                 f.unlink()  # an interrupted volume write: never complete, safe to drop
                 continue
-            if sidecar and f"{entry.name}/{sidecar['stem']}" in stems and f.is_file():
+            if is_sidecar(f) and f"{entry.name}/{raw_stem(f)}" in stems and f.is_file():
                 continue
             raise RefusedError(f"--out {out} holds {rel!r}, which is not part of this dataset; remove it first")
 
@@ -247,7 +247,7 @@ def _manifest(out: Path, arguments: dict, plan: list[PlannedVolume]) -> dict:
         "snr_definition": (
             "mean tissue magnitude of the noise-free image / std of the complex noise per pixel of the "
             "coil-combined image (uncorrelated coils); CORPDFS_FBK volumes use snr * "
-            f"{PDFS_SNR_FACTOR} (recon_lib.phantom docstring)"
+            f"{PDFS_SNR_FACTOR} (recon_lib.data.phantom.simulate docstring)"
         ),
         "coil_correlation": arguments["coil_correlation"],
         "splits": {s: [f["file"] for f in files if f["split"] == s] for s in SPLITS},
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         _write_json_atomic(out / IN_PROGRESS, {"arguments": arguments})
     todo = [p for p in plan if not is_complete(out / p.file, p, args.slices, args.geometry)]
     for p in todo:
-        stale = out / (p.file[: -len(".h5")] + ".prepared.h5")
+        stale = sidecar_path(out / p.file)
         if stale.exists():
             stale.unlink()  # prepared from a volume that is being regenerated
     tasks = [(str(out), p, arguments) for p in todo]

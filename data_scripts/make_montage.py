@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from recon_lib.phantom import GEOMETRIES, Tissue, readout_cropped_coil_images, simulate_volume  # noqa: E402
+from recon_lib.data.phantom.simulate import GEOMETRIES, Tissue, readout_cropped_coil_images, simulate_volume  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

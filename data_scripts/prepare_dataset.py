@@ -5,7 +5,7 @@ Usage:
     python data_scripts/prepare_dataset.py DIR [--overwrite]
 
 Every raw ``*.h5`` under DIR (recursively: ``train/``, ``val/``, ``test/``) gets a sidecar
-``<stem>.prepared.h5`` next to it (see :mod:`recon_lib.prepare`); raw files are never modified.
+``<stem>.prepared.h5`` next to it (see :mod:`recon_lib.data.prepare`); raw files are never modified.
 Volumes already prepared are skipped, so the command can be re-run after an interruption. All
 files are validated first: a bad file stops the run with one message naming the file and the
 key at fault, before anything is written (exit status 2).
@@ -18,8 +18,8 @@ import time
 
 from tqdm import tqdm
 
-from recon_lib.fastmri_io import DataFormatError
-from recon_lib.prepare import prepare_folder
+from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.data.prepare import prepare_folder
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,23 +2,24 @@
 
 A small PyTorch library reproducing Qin et al., "Deep network interpolation for accelerated
 parallel MR image reconstruction". Tensor convention: complex images ``(B, H, W)`` and
-k-space / coil maps ``(B, C, H, W)`` as ``torch.complex64``; see :mod:`recon_lib.coils`.
-"""
-from .coils import apply_mask, normalize_maps, rss, sens_expand, sens_reduce
-from .fft import fft2c, ifft2c
-from .tensors import center_crop, channels_to_complex, complex_to_channels
+k-space / coil maps ``(B, C, H, W)`` as ``torch.complex64``; see :mod:`recon_lib.physics.coils`.
 
-__version__ = "0.1.0"
-from .interpolation import ModelInterpolator, interpolate_alpha, interpolate_state_dicts
-from .losses import (
+The package is layered (see ARCHITECTURE.md); each name below lives in exactly one module:
+``core`` (checks, atomic writes, tensors, devices) -> ``physics`` (FFTs, coil operators, masks, data
+consistency, ESPIRiT, classical methods) -> ``data`` / ``models`` / ``metrics`` -> ``training``
+-> ``teaching`` (notebook helpers, plots, the alpha explorer).
+"""
+
+from recon_lib.core.tensors import center_crop, channels_to_complex, complex_to_channels
+from recon_lib.data.dataset import KneeDataset
+from recon_lib.metrics.losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     masked_magnitude,
     sn_gan_generator_loss,
     sn_loss,
 )
-from .masks import MaskFunc, sample_mask
-from .metrics import (
+from recon_lib.metrics.quality import (
     MetricTable,
     gradient_magnitude_similarity,
     high_frequency_energy_ratio,
@@ -27,11 +28,64 @@ from .metrics import (
     ssim_volume,
     volume_metrics,
 )
-from .ssim import SSIMLoss, ssim
-from .data_consistency import DataConsistency
-from .discriminator import PatchDiscriminator
-from .down_up import DownUpBlock
-from .sensitivity_network import SensitivityNetwork
-from .unet import UNet, UNetReconstructor
-from .classical import cg_sense, data_residual
-from .explorer import AlphaExplorer
+from recon_lib.metrics.ssim import SSIMLoss, ssim
+from recon_lib.models.checkpoint import load_model
+from recon_lib.models.discriminator import PatchDiscriminator
+from recon_lib.models.down_up import DownUpBlock
+from recon_lib.models.inference import reconstruct, zero_filled
+from recon_lib.models.interpolation import ModelInterpolator, interpolate_alpha, interpolate_state_dicts
+from recon_lib.models.sensitivity_network import SensitivityNetwork
+from recon_lib.models.unet import UNet, UNetReconstructor
+from recon_lib.physics.classical import cg_sense, data_residual
+from recon_lib.physics.coils import apply_mask, normalize_maps, rss, sens_expand, sens_reduce
+from recon_lib.physics.data_consistency import DataConsistency
+from recon_lib.physics.fft import fft2c, ifft2c
+from recon_lib.physics.masks import MaskFunc, sample_mask
+from recon_lib.teaching.explorer import AlphaExplorer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlphaExplorer",
+    "DataConsistency",
+    "DownUpBlock",
+    "KneeDataset",
+    "MaskFunc",
+    "MetricTable",
+    "ModelInterpolator",
+    "PatchDiscriminator",
+    "SSIMLoss",
+    "SensitivityNetwork",
+    "UNet",
+    "UNetReconstructor",
+    "apply_mask",
+    "center_crop",
+    "cg_sense",
+    "channels_to_complex",
+    "complex_to_channels",
+    "data_residual",
+    "fft2c",
+    "gradient_magnitude_similarity",
+    "high_frequency_energy_ratio",
+    "ifft2c",
+    "interpolate_alpha",
+    "interpolate_state_dicts",
+    "load_model",
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
+    "masked_magnitude",
+    "nmse",
+    "normalize_maps",
+    "psnr",
+    "reconstruct",
+    "rss",
+    "sample_mask",
+    "sens_expand",
+    "sens_reduce",
+    "sn_gan_generator_loss",
+    "sn_loss",
+    "ssim",
+    "ssim_volume",
+    "volume_metrics",
+    "zero_filled",
+]

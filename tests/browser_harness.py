@@ -91,10 +91,10 @@ def make_standin(
     ``kspace`` / ``maps`` ``(C, H, W)`` complex64, ``mask`` ``(1, 1, W)``, ``target`` ``(rh, rw)``
     float32, ``foreground`` bool, ``max``, ``fname``, ``slice``, ``acquisition``.
     """
-    from recon_lib.coils import sens_expand
-    from recon_lib.masks import mask_to_tensor, sample_mask
-    from recon_lib.sensitivity_network import SensitivityNetwork
-    from recon_lib.tensors import center_crop
+    from recon_lib.physics.coils import sens_expand
+    from recon_lib.physics.masks import mask_to_tensor, sample_mask
+    from recon_lib.models.sensitivity_network import SensitivityNetwork
+    from recon_lib.core.tensors import center_crop
 
     rng = np.random.default_rng(seed)
     h, w = shape
@@ -178,7 +178,7 @@ def standin_notebook(path: Path, title: str = "Alpha explorer (stand-in models)"
                 f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
                 "torch.set_num_threads(1)  # robust on a loaded CI machine\n"
                 "from browser_harness import make_standin\n"
-                "from recon_lib.explorer import AlphaExplorer\n"
+                "from recon_lib.teaching.explorer import AlphaExplorer\n"
                 "sn, gan, item = make_standin(coils=8, shape=(128, 144), target_shape=(128, 128), num_cascades=2, features=8)"
             ),
         },

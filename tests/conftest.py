@@ -38,15 +38,3 @@ def smooth_maps(batch: int, coils: int, h: int, w: int, seed: int = 0) -> torch.
 @pytest.fixture
 def rng_maps():
     return smooth_maps
-
-
-def inner(a: torch.Tensor, b: torch.Tensor) -> complex:
-    """Complex inner product <a, b> = sum conj(a) * b in float64."""
-    return complex((a.to(torch.complex128).conj() * b.to(torch.complex128)).sum())
-
-
-def check_adjoint(forward, adjoint, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Relative error of the dot-product test <A x, y> = <x, A^H y>."""
-    lhs = inner(forward(x), y)
-    rhs = inner(x, adjoint(y))
-    return abs(lhs - rhs) / max(abs(lhs), 1e-30)

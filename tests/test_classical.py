@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import random_complex, smooth_maps
-from recon_lib.classical import cg_sense, data_residual, l1_wavelet
-from recon_lib.coils import sens_expand, sens_reduce
-from recon_lib.masks import mask_to_tensor, sample_mask
+from recon_lib.physics.classical import cg_sense, data_residual, l1_wavelet
+from recon_lib.physics.coils import sens_expand, sens_reduce
+from recon_lib.physics.masks import mask_to_tensor, sample_mask
 
 H, W, C = 160, 160, 15  # the teaching recon grid, 15 coils
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from recon_lib.config import ConfigError, config_from_dict, load_config
+from recon_lib.training.config import ConfigError, config_from_dict, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from recon_lib.coils import normalize_maps, sens_expand, sens_reduce
-from recon_lib.data_consistency import DataConsistency
-from recon_lib.masks import mask_to_tensor, sample_mask
+from recon_lib.physics.coils import normalize_maps, sens_expand, sens_reduce
+from recon_lib.physics.data_consistency import DataConsistency
+from recon_lib.physics.masks import mask_to_tensor, sample_mask
 from conftest import random_complex
 
 
@@ -54,7 +54,7 @@ def test_fixed_point_holds_on_the_support_of_the_maps():
 
 def test_dc_config_rebuilds_the_layer():
     dc = DataConsistency("soft", init_weight=0.25)
-    rebuilt = DataConsistency.from_config(dc.config)
+    rebuilt = DataConsistency(**dc.config)
     assert rebuilt.config == dc.config == {"mode": "soft", "init_weight": 0.25}
     assert float(rebuilt.weight.detach()) == pytest.approx(0.25, abs=1e-6)
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from recon_lib.dataset import DatasetNotPreparedError, KneeDataset
-from recon_lib.fastmri_io import DataFormatError
-from recon_lib.masks import MaskFunc
-from recon_lib.prepare import prepare_folder, sidecar_path
+from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
+from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.physics.masks import MaskFunc
+from recon_lib.data.layout import sidecar_path
+from recon_lib.data.prepare import prepare_folder
 from test_prepare import COILS, H, PADDING, RECON, SLICES, W, write_raw_volume
 
 ACQS = ("CORPD_FBK", "CORPDFS_FBK", "CORPD_FBK")

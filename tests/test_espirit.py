@@ -11,10 +11,10 @@ import pytest
 import torch
 from sigpy.mri.app import EspiritCalib
 
-from recon_lib.espirit import ESPIRIT_DEFAULTS, espirit_maps
-from recon_lib.phantom import simulate_volume
-from recon_lib.prepare import remove_readout_oversampling
-from recon_lib.tensors import center_crop
+from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, espirit_maps
+from recon_lib.data.phantom.simulate import simulate_volume
+from recon_lib.physics.fft import remove_readout_oversampling
+from recon_lib.core.tensors import center_crop
 from test_prepare import make_raw_arrays
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recon_lib import evaluate, train
-from recon_lib.checkpoint import load_model
-from recon_lib.metrics import nmse, psnr
-from recon_lib.phantom import simulate_volume, write_volume
-from recon_lib.prepare import prepare_folder
+from recon_lib.training import evaluation as evaluate
+from recon_lib.training import trainer as train
+from recon_lib.models.checkpoint import load_model
+from recon_lib.metrics.quality import nmse, psnr
+from recon_lib.data.phantom.simulate import simulate_volume, write_volume
+from recon_lib.data.prepare import prepare_folder
 from test_train import tiny_config
 
 

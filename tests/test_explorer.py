@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from browser_harness import make_standin
-from recon_lib.explorer import AlphaExplorer
-from recon_lib.inference import reconstruct
-from recon_lib.interpolation import interpolate_alpha
-from recon_lib.metrics import high_frequency_energy_ratio, volume_metrics
-from recon_lib.sensitivity_network import SensitivityNetwork
+from recon_lib.teaching.explorer import AlphaExplorer
+from recon_lib.models.inference import reconstruct
+from recon_lib.models.interpolation import interpolate_alpha
+from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
+from recon_lib.models.sensitivity_network import SensitivityNetwork
 
 SMALL = dict(coils=4, shape=(48, 56), target_shape=(48, 48), num_cascades=2, features=4)
 
@@ -233,9 +233,9 @@ def test_from_checkpoints_reports_missing_files(tmp_path):
 
 
 def test_from_checkpoints_wires_models_and_dataset(standin, tmp_path, monkeypatch):
-    import recon_lib.dataset
-    import recon_lib.suite
-    from recon_lib.checkpoint import save_checkpoint
+    import recon_lib.data.dataset
+    import recon_lib.teaching.suite
+    from recon_lib.models.checkpoint import save_checkpoint
 
     sn, gan, item = standin
     save_checkpoint(tmp_path / "sn_finetuned.pt", sn, {"stage": "sn"})
@@ -257,8 +257,8 @@ def test_from_checkpoints_wires_models_and_dataset(standin, tmp_path, monkeypatc
             return dict(item, fname=self.volumes[vol].fname, slice=sl)
 
     seen: list = []
-    monkeypatch.setattr(recon_lib.dataset, "KneeDataset", FakeDataset)
-    monkeypatch.setattr(recon_lib.suite, "require_data", lambda root: root)
+    monkeypatch.setattr(recon_lib.data.dataset, "KneeDataset", FakeDataset)
+    monkeypatch.setattr(recon_lib.teaching.suite, "require_data", lambda root: root)
     explorer = AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume="knee_b.h5", acceleration=4)
     assert seen[0].args == (tmp_path / "knee" / "test", [4], False)
     assert "knee_b.h5, slice 2" in explorer._batch["label"]  # the middle slice by default

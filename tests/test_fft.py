@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from recon_lib import fft2c, ifft2c
-from recon_lib.fft import fft1c, ifft1c
+from recon_lib.physics.fft import fft1c, ifft1c
 from conftest import random_complex
 
 

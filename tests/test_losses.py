@@ -3,14 +3,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from recon_lib.losses import (
+from recon_lib.metrics.losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     masked_magnitude,
     sn_gan_generator_loss,
     sn_loss,
 )
-from recon_lib.ssim import ssim
+from recon_lib.metrics.ssim import ssim
 
 
 def knee_like(batch: int = 2, n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from recon_lib.fastmri_io import ACQUISITIONS, read_volume_info
-from recon_lib.phantom import GEOMETRIES
+from recon_lib.data.fastmri_io import ACQUISITIONS, read_volume_info
+from recon_lib.data.phantom.simulate import GEOMETRIES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "data_scripts" / "make_knee_dataset.py"

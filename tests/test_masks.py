@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from recon_lib.masks import MaskFunc, mask_to_tensor, sample_mask, seed_from_name
+from recon_lib.physics.masks import MaskFunc, mask_to_tensor, sample_mask, seed_from_name
 
 
 @pytest.mark.parametrize("kind", ["random", "equispaced"])

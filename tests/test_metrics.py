@@ -9,7 +9,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from recon_lib.metrics import (
+from recon_lib.metrics.quality import (
     MetricTable,
     acquisition_label,
     gradient_magnitude_similarity,

@@ -19,10 +19,10 @@ import pytest
 import torch
 from scipy import ndimage
 
-from recon_lib.coils import sens_reduce
-from recon_lib.fastmri_io import parse_ismrmrd_header, read_volume_info
-from recon_lib.fft import fft1c, ifft1c, ifft2c
-from recon_lib.phantom import (
+from recon_lib.physics.coils import sens_reduce
+from recon_lib.data.fastmri_io import parse_ismrmrd_header, read_volume_info
+from recon_lib.physics.fft import fft1c, ifft1c, ifft2c
+from recon_lib.data.phantom.simulate import (
     GEOMETRIES,
     PDFS_SNR_FACTOR,
     Geometry,

@@ -14,8 +14,8 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from conftest import random_complex  # noqa: E402
-from recon_lib import plotting  # noqa: E402
-from recon_lib.masks import mask_to_tensor, sample_mask  # noqa: E402
+from recon_lib.teaching import plotting  # noqa: E402
+from recon_lib.physics.masks import mask_to_tensor, sample_mask  # noqa: E402
 
 H, W, C = 160, 160, 15
 

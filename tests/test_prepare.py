@@ -15,22 +15,14 @@ import pytest
 import torch
 from scipy import ndimage
 
-import recon_lib.fastmri_io as fastmri_io
-import recon_lib.prepare as prepare
-from recon_lib.fastmri_io import DataFormatError, build_ismrmrd_header
-from recon_lib.coils import normalize_maps, sens_reduce
-from recon_lib.fft import fft2c, ifft2c
-from recon_lib.phantom import simulate_volume, write_volume
-from recon_lib.prepare import (
-    PREPARE_VERSION,
-    find_raw_files,
-    foreground_mask,
-    is_prepared,
-    prepare_folder,
-    remove_readout_oversampling,
-    sidecar_path,
-)
-from recon_lib.tensors import center_crop
+import recon_lib.data.prepare as prepare
+from recon_lib.data.fastmri_io import DataFormatError, build_ismrmrd_header
+from recon_lib.physics.coils import normalize_maps, sens_reduce
+from recon_lib.physics.fft import fft2c, ifft2c, remove_readout_oversampling
+from recon_lib.data.phantom.simulate import simulate_volume, write_volume
+from recon_lib.data.layout import find_raw_files, sidecar_path
+from recon_lib.data.prepare import PREPARE_VERSION, foreground_mask, is_prepared, prepare_folder
+from recon_lib.core.tensors import center_crop
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from recon_lib.ssim import SSIMLoss, crop_mask_to_ssim_map, ssim
+from recon_lib.metrics.ssim import SSIMLoss, crop_mask_to_ssim_map, ssim
 
 SK = dict(win_size=7, use_sample_covariance=True, gaussian_weights=False, K1=0.01, K2=0.03)
 

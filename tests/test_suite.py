@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-import recon_lib.suite as suite
+import recon_lib.teaching.suite as suite
 
 
 @pytest.fixture
 def reload_suite(monkeypatch):
-    """Re-import recon_lib.suite under a patched environment, restoring it afterwards."""
+    """Re-import recon_lib.teaching.suite under a patched environment, restoring it afterwards."""
 
     def _reload(**env: str | None):
         for key, value in env.items():
@@ -40,7 +40,7 @@ def test_quick_flag_reads_environment(reload_suite):
 def test_paths(reload_suite, tmp_path):
     s = reload_suite(RECON_DATA_DIR=None)
     root = s.repo_root()
-    assert (root / "pyproject.toml").is_file() and (root / "recon_lib" / "suite.py").is_file()
+    assert (root / "pyproject.toml").is_file() and (root / "recon_lib" / "teaching" / "suite.py").is_file()
     assert s.data_dir() == root / "data" / "knee"
     assert s.checkpoint_dir() == root / "checkpoints"
     s = reload_suite(RECON_DATA_DIR=str(tmp_path / "elsewhere"))

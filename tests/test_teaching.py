@@ -1,11 +1,12 @@
-"""Tests of recon_lib.teaching: the notebook helpers load the right slice and never touch checkpoints/."""
+"""Tests of recon_lib.teaching.notebook: the notebook helpers load the right slice and never touch checkpoints/."""
 from pathlib import Path
 
 import pytest
 import torch
 
-from recon_lib import suite, teaching
-from recon_lib.train import STAGE_FILES
+from recon_lib.teaching import suite
+from recon_lib.teaching import notebook as teaching
+from recon_lib.training.trainer import STAGE_FILES
 
 
 def test_live_config_writes_only_to_the_scratch_folder(tmp_path: Path) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from recon_lib import checkpoint as ckpt_mod
-from recon_lib import train
-from recon_lib.checkpoint import CheckpointError, load_checkpoint, load_model
-from recon_lib.config import ConfigError, config_from_dict
-from recon_lib.phantom import simulate_volume, write_volume
-from recon_lib.prepare import prepare_folder
+from recon_lib.models import checkpoint as ckpt_mod
+from recon_lib.training import trainer as train
+from recon_lib.models.checkpoint import CheckpointError, load_checkpoint, load_model
+from recon_lib.training.config import ConfigError, config_from_dict
+from recon_lib.data.phantom.simulate import simulate_volume, write_volume
+from recon_lib.data.prepare import prepare_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ def test_resume_from_another_architecture_is_refused(tiny_data, tmp_path):
 
 def test_loading_a_checkpoint_into_another_architecture_names_the_key(tiny_data, tmp_path):
     path = train.run_stage(tiny_config(tiny_data, tmp_path), "pretrain", progress=False)
-    from recon_lib.sensitivity_network import SensitivityNetwork
+    from recon_lib.models.sensitivity_network import SensitivityNetwork
 
     with pytest.raises(CheckpointError, match="key '.*' has shape"):
         ckpt_mod.load_state_into(SensitivityNetwork(num_cascades=1, features=8), load_checkpoint(path)["state_dict"], str(path))

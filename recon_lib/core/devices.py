@@ -1,0 +1,37 @@
+"""Choosing the torch device: the one rule every entry point follows.
+
+``"auto"`` picks CUDA, then Apple MPS, then the CPU; anything else names a torch device.
+
+Example:
+    >>> select_device("cpu")
+    device(type='cpu')
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["select_device"]
+
+
+def select_device(name: str | torch.device = "auto") -> torch.device:
+    """The torch device called ``name``; ``"auto"``: CUDA, then Apple MPS, then the CPU.
+
+    Raises:
+        ValueError: ``name`` is not a torch device name.
+    """
+    if isinstance(name, torch.device):
+        return name
+    if name != "auto":
+        try:
+            return torch.device(name)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(
+                f"device must be 'auto' or a torch device name like 'cpu' or 'cuda', got {name!r}"
+            ) from err
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

@@ -1,0 +1,249 @@
+"""``KneeDataset``: one training / evaluation sample per slice of the prepared knee volumes.
+
+The dataset reads the ``<stem>.prepared.h5`` sidecars that :mod:`recon_lib.data.prepare` writes next
+to the raw fastMRI files of one split folder (``train/``, ``val/`` or ``test/``). Reads are lazy:
+``__init__`` only opens each sidecar to read its shape and attributes; every ``__getitem__``
+opens the file, reads one slice and closes it again, so nothing is held open and the dataset is
+safe to use with ``DataLoader(num_workers > 0)`` (each worker opens its own handles).
+
+A sample (``dict``), for a sidecar of ``C`` coils on the readout-cropped ``(H, W)`` grid with a
+reconstruction size ``(rh, rw)``:
+
+=================  ==========================  ====================================================
+key                type / shape                meaning
+=================  ==========================  ====================================================
+``kspace``         complex64 ``(C, H, W)``     *undersampled* k-space ``M y`` (zeros where unsampled)
+``maps``           complex64 ``(C, H, W)``     ESPIRiT coil sensitivities
+``mask``           float32 ``(1, 1, W)``       the phase-encode sampling mask ``M`` (0/1)
+``target``         float32 ``(rh, rw)``        magnitude of the SENSE reference (ground truth)
+``foreground``     bool ``(rh, rw)``           foreground mask (metrics and the GAN loss use it)
+``max``            float32 scalar tensor       the target *volume's* maximum (PSNR / SSIM data range)
+``acceleration``   float                       the acceleration factor the mask was drawn for
+``fname``          str                         raw file name, e.g. ``knee_0001.h5``
+``slice``          int                         slice index in the volume
+``acquisition``    str                         ``CORPD_FBK`` / ``CORPDFS_FBK``
+=================  ==========================  ====================================================
+
+The default ``DataLoader`` collate stacks these into a batch (``mask`` becomes
+``(B, 1, 1, W)``, broadcastable to k-space ``(B, C, H, W)``; strings become lists).
+
+Masks (fastMRI semantics, :mod:`recon_lib.physics.masks`):
+
+* ``train=True``: a fresh random mask for every sample, drawn from a generator seeded with
+  ``(seed, epoch, index)`` -- reproducible, independent of the number of workers and of the
+  order samples are read; call :meth:`KneeDataset.set_epoch` at the start of every epoch.
+* ``train=False`` (validation / test): one fixed mask per volume, seeded with
+  :func:`~recon_lib.physics.masks.seed_from_name` of the file name: every slice of a volume and every
+  method evaluated on it sees the same mask, in every epoch.
+* The zero-padding columns of the raw data (outside ``[padding_left, padding_right)``) are
+  never sampled.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import h5py
+import numpy as np
+import torch
+
+from recon_lib.core.checks import check_int
+from torch.utils.data import Dataset
+
+from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.data.layout import SIDECAR_SUFFIX, raw_stem, raw_volumes, sidecar_path
+from recon_lib.physics.masks import MaskFunc, mask_to_tensor, seed_from_name
+
+__all__ = ["KneeDataset", "VolumeRecord", "DatasetNotPreparedError"]
+
+#: sidecar datasets a sample is read from
+_KEYS = ("kspace", "maps", "target", "foreground")
+
+
+class DatasetNotPreparedError(FileNotFoundError):
+    """A split folder holds raw volumes whose prepared sidecars are missing or incomplete."""
+
+
+@dataclass(frozen=True)
+class VolumeRecord:
+    """What the dataset knows about one prepared volume (read once, in ``__init__``).
+
+    Attributes:
+        path: the sidecar file.
+        fname: the raw file's name (the volume's identity, also the validation mask seed).
+        acquisition: ``CORPD_FBK`` / ``CORPDFS_FBK`` (``""`` if the raw file had none).
+        num_slices: number of slices S.
+        kspace_shape: ``(C, H, W)`` of one slice of k-space / maps.
+        recon_size: ``(rh, rw)`` of the target.
+        padding: ``(padding_left, padding_right)``: only columns in this range may be sampled.
+        max: the target volume's maximum.
+    """
+
+    path: Path
+    fname: str
+    acquisition: str
+    num_slices: int
+    kspace_shape: tuple[int, int, int]
+    recon_size: tuple[int, int]
+    padding: tuple[int, int]
+    max: float
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, (bytes, np.bytes_)) else str(value)
+
+
+def _read_record(path: Path) -> VolumeRecord:
+    """Open a sidecar, check it is complete and return its :class:`VolumeRecord`."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DataFormatError(f"{path}: not a readable prepared file ({err}); re-run prepare_dataset.py") from None
+    with f:
+        if not bool(f.attrs.get("complete", False)):
+            raise DataFormatError(f"{path}: attribute 'complete' is not set; re-run prepare_dataset.py")
+        for key in _KEYS:
+            if key not in f:
+                raise DataFormatError(f"{path}: missing dataset {key!r}; re-run prepare_dataset.py")
+        for key in ("max", "padding_left", "padding_right"):
+            if key not in f.attrs:
+                raise DataFormatError(f"{path}: missing attribute {key!r}; re-run prepare_dataset.py")
+        ks, tg = f["kspace"], f["target"]
+        if ks.ndim != 4 or f["maps"].shape != ks.shape:
+            raise DataFormatError(
+                f"{path}: 'kspace' {ks.shape} and 'maps' {f['maps'].shape} must share one (S, C, H, W) shape"
+            )
+        if tg.ndim != 3 or tg.shape[0] != ks.shape[0] or f["foreground"].shape != tg.shape:
+            raise DataFormatError(f"{path}: 'target' {tg.shape} / 'foreground' {f['foreground'].shape} do not match")
+        fname = _text(f.attrs.get("source", raw_stem(path) + ".h5"))
+        return VolumeRecord(
+            path=path,
+            fname=fname,
+            acquisition=_text(f.attrs.get("acquisition", "")),
+            num_slices=int(ks.shape[0]),
+            kspace_shape=(int(ks.shape[1]), int(ks.shape[2]), int(ks.shape[3])),
+            recon_size=(int(tg.shape[1]), int(tg.shape[2])),
+            padding=(int(f.attrs["padding_left"]), int(f.attrs["padding_right"])),
+            max=float(f.attrs["max"]),
+        )
+
+
+class KneeDataset(Dataset):
+    """Slices of the prepared knee volumes of one split folder, with undersampling masks.
+
+    Args:
+        root: a split folder (e.g. ``data/knee/train``) holding raw ``*.h5`` files and their
+            ``*.prepared.h5`` sidecars (``data_scripts/prepare_dataset.py``).
+        mask_func: draws the phase-encode masks (accelerations and centre fractions).
+        train: fresh random masks per sample (True) or one fixed mask per volume (False).
+        seed: base seed of the training masks (non-negative integer).
+        limit_volumes: use only the first ``limit_volumes`` volumes (sorted by file name).
+        acquisitions: keep only these acquisitions (e.g. ``["CORPD_FBK"]``); None keeps all.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        DatasetNotPreparedError: raw files in ``root`` have no (complete) sidecar.
+        DataFormatError: a sidecar is unreadable or incomplete.
+
+    Example:
+        >>> ds = KneeDataset("data/knee/val", MaskFunc([4]))  # doctest: +SKIP
+        >>> sample = ds[0]; sample["kspace"].shape  # doctest: +SKIP
+        torch.Size([15, 160, 184])
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        mask_func: MaskFunc,
+        train: bool = False,
+        seed: int = 0,
+        limit_volumes: int | None = None,
+        acquisitions: Sequence[str] | None = None,
+    ) -> None:
+        if not isinstance(mask_func, MaskFunc):
+            raise TypeError(f"mask_func must be a recon_lib.physics.masks.MaskFunc, got {type(mask_func).__name__}")
+        seed = check_int("seed", seed, minimum=0)
+        if limit_volumes is not None:
+            limit_volumes = check_int("limit_volumes", limit_volumes, minimum=0)
+        if isinstance(acquisitions, str):
+            raise TypeError(f"acquisitions must be a sequence of names, got the string {acquisitions!r}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"dataset folder {self.root} does not exist or is not a folder")
+        self.mask_func = mask_func
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.epoch = 0
+
+        raw = raw_volumes(self.root)
+        sidecars = sorted(p for p in self.root.glob("*" + SIDECAR_SUFFIX) if not p.name.startswith("."))
+        missing = [p.name for p in raw if not sidecar_path(p).is_file()]
+        if missing:
+            shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+            raise DatasetNotPreparedError(
+                f"{len(missing)} of {len(raw)} raw volumes in {self.root} have no prepared sidecar ({shown}): "
+                f"run `python data_scripts/prepare_dataset.py {self.root.parent if raw else self.root}` first"
+            )
+        records = [_read_record(p) for p in sidecars]
+        if acquisitions is not None:
+            wanted = set(acquisitions)
+            records = [r for r in records if r.acquisition in wanted]
+        records.sort(key=lambda r: r.fname)
+        if limit_volumes is not None:
+            records = records[: int(limit_volumes)]
+        self.volumes: list[VolumeRecord] = records
+        #: (volume index, slice index) of every sample
+        self.examples: list[tuple[int, int]] = [(v, s) for v, r in enumerate(records) for s in range(r.num_slices)]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the training masks of ``epoch`` (call before building each epoch's DataLoader)."""
+        epoch = check_int("epoch", epoch, minimum=0)
+        self.epoch = int(epoch)
+
+    def sample_mask(self, index: int) -> tuple[np.ndarray, float]:
+        """The mask of sample ``index``: ``(bool (W,), acceleration)`` (see the module docstring)."""
+        vol, _ = self.examples[index]
+        record = self.volumes[vol]
+        width = record.kspace_shape[-1]
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+            return self.mask_func(width, seed=rng, padding=record.padding)
+        return self.mask_func(width, seed=seed_from_name(record.fname), padding=record.padding)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be an integer, got {type(index).__name__}")
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} slices")
+        vol, sl = self.examples[index]
+        record = self.volumes[vol]
+        with h5py.File(record.path, "r") as f:
+            kspace = torch.from_numpy(f["kspace"][sl])  # (C, H, W)
+            maps = torch.from_numpy(f["maps"][sl])  # (C, H, W)
+            target = torch.from_numpy(f["target"][sl].astype(np.float32))  # (rh, rw)
+            foreground = torch.from_numpy(f["foreground"][sl].astype(bool))  # (rh, rw)
+        mask, acceleration = self.sample_mask(index)
+        mask_t = mask_to_tensor(mask, ndim=3)  # (1, 1, W)
+        return {
+            "kspace": kspace * mask_t,  # (C, H, W), zero where unsampled
+            "maps": maps,
+            "mask": mask_t,
+            "target": target,
+            "foreground": foreground,
+            "max": torch.tensor(record.max, dtype=torch.float32),
+            "acceleration": float(acceleration),
+            "fname": record.fname,
+            "slice": int(sl),
+            "acquisition": record.acquisition,
+        }
+
+    def __repr__(self) -> str:
+        mode = "train" if self.train else "eval"
+        return f"KneeDataset({str(self.root)!r}, {len(self.volumes)} volumes, {len(self)} slices, {mode})"

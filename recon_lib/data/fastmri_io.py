@@ -1,0 +1,267 @@
+"""Reading and writing fastMRI-format multi-coil HDF5 files.
+
+fastMRI multicoil layout (facebookresearch/fastMRI; see REFERENCE.md):
+
+* dataset ``kspace``: complex64 ``(slices, coils, H, W)``; H is the readout (frequency-encode)
+  axis with 2x oversampling, W the phase-encode axis (possibly with zero padding columns).
+* dataset ``reconstruction_rss``: float32 ``(slices, rh, rw)``, the RSS image cropped to the
+  recon size.
+* dataset ``ismrmrd_header``: an ISMRMRD XML string (namespace http://www.ismrm.org/ISMRMRD)
+  giving ``encoding/encodedSpace/matrixSize``, ``encoding/reconSpace/matrixSize`` and
+  ``encoding/encodingLimits/kspace_encoding_step_1`` (``center``, ``maximum``).
+* attributes ``acquisition`` ("CORPD_FBK" or "CORPDFS_FBK"), ``max``, ``norm``, ``patient_id``.
+
+Every reader here raises :class:`DataFormatError` (a ``ValueError``) naming the file and the
+key at fault; every writer writes to a temporary name in the target folder and renames it
+into place only once complete, so an interrupted write never leaves a half-written file.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import h5py
+import numpy as np
+
+from recon_lib.core.atomic import atomic_path
+
+__all__ = [
+    "DataFormatError",
+    "EncodingInfo",
+    "VolumeInfo",
+    "build_ismrmrd_header",
+    "parse_ismrmrd_header",
+    "read_volume_info",
+    "atomic_h5_writer",
+    "write_multicoil_volume",
+    "ACQUISITIONS",
+]
+
+ISMRMRD_NS = "http://www.ismrm.org/ISMRMRD"
+ACQUISITIONS = ("CORPD_FBK", "CORPDFS_FBK")
+
+
+class DataFormatError(ValueError):
+    """A data file is missing, corrupt or not in the expected fastMRI layout."""
+
+
+@dataclass(frozen=True)
+class EncodingInfo:
+    """What fastMRI reads from the ISMRMRD header.
+
+    Attributes:
+        encoded_size: encodedSpace matrixSize ``(x, y, z)`` -- x readout, y phase encode.
+        recon_size: reconSpace matrixSize ``(x, y, z)``.
+        center: ``kspace_encoding_step_1`` centre line.
+        maximum: ``kspace_encoding_step_1`` maximum line index.
+    """
+
+    encoded_size: tuple[int, int, int]
+    recon_size: tuple[int, int, int]
+    center: int
+    maximum: int
+
+    @property
+    def padding_left(self) -> int:
+        """First sampled phase-encode column (columns before it are zero padding)."""
+        return self.encoded_size[1] // 2 - self.center
+
+    @property
+    def padding_right(self) -> int:
+        """One past the last sampled phase-encode column (fastMRI's convention)."""
+        return self.padding_left + self.maximum + 1
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """Validated description of one raw fastMRI multicoil file (no k-space loaded)."""
+
+    path: Path
+    num_slices: int
+    num_coils: int
+    kspace_shape: tuple[int, int]
+    encoding: EncodingInfo
+    attrs: dict
+
+
+def build_ismrmrd_header(
+    encoded_size: tuple[int, int, int],
+    recon_size: tuple[int, int, int],
+    center: int,
+    maximum: int,
+    num_slices: int,
+    field_of_view_mm: tuple[float, float, float] = (280.0, 140.0, 4.5),
+    system_field_strength_t: float = 3.0,
+) -> str:
+    """Build a minimal ISMRMRD XML header that fastMRI's ``SliceDataset`` can parse.
+
+    Args:
+        encoded_size: encodedSpace matrixSize ``(x, y, z)``.
+        recon_size: reconSpace matrixSize ``(x, y, z)``.
+        center: centre phase-encode line (``kspace_encoding_step_1/center``).
+        maximum: last sampled phase-encode line index (``kspace_encoding_step_1/maximum``).
+        num_slices: number of slices (``encodingLimits/slice``).
+        field_of_view_mm: encoded field of view in mm, written to both spaces (recon x halved).
+        system_field_strength_t: nominal field strength in tesla.
+
+    Returns:
+        The XML document as a string.
+    """
+    ET.register_namespace("", ISMRMRD_NS)
+
+    def sub(parent: ET.Element, tag: str, text: object | None = None) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{ISMRMRD_NS}}}{tag}")
+        if text is not None:
+            el.text = str(text)
+        return el
+
+    def space(parent: ET.Element, tag: str, size: tuple[int, int, int], fov: tuple[float, float, float]) -> None:
+        sp = sub(parent, tag)
+        ms = sub(sp, "matrixSize")
+        for name, v in zip("xyz", size):
+            sub(ms, name, int(v))
+        fv = sub(sp, "fieldOfView_mm")
+        for name, v in zip("xyz", fov):
+            sub(fv, name, f"{v:g}")
+
+    root = ET.Element(f"{{{ISMRMRD_NS}}}ismrmrdHeader")
+    sysinfo = sub(root, "acquisitionSystemInformation")
+    sub(sysinfo, "systemVendor", "recon_lib phantom")
+    sub(sysinfo, "systemFieldStrength_T", f"{system_field_strength_t:g}")
+    sub(sysinfo, "receiverChannels", "15")
+    enc = sub(root, "encoding")
+    space(enc, "encodedSpace", encoded_size, field_of_view_mm)
+    recon_fov = (field_of_view_mm[0] / 2, field_of_view_mm[1] * recon_size[1] / max(encoded_size[1], 1), field_of_view_mm[2])
+    space(enc, "reconSpace", recon_size, recon_fov)
+    limits = sub(enc, "encodingLimits")
+    step1 = sub(limits, "kspace_encoding_step_1")
+    sub(step1, "minimum", 0)
+    sub(step1, "maximum", int(maximum))
+    sub(step1, "center", int(center))
+    sl = sub(limits, "slice")
+    sub(sl, "minimum", 0)
+    sub(sl, "maximum", int(num_slices) - 1)
+    sub(sl, "center", int(num_slices) // 2)
+    sub(enc, "trajectory", "cartesian")
+    return ET.tostring(root, encoding="unicode")
+
+
+def parse_ismrmrd_header(xml: str | bytes, source: str = "ismrmrd_header") -> EncodingInfo:
+    """Parse the fields fastMRI uses from an ISMRMRD header.
+
+    Args:
+        xml: the header XML.
+        source: a name for error messages (e.g. ``"knee_001.h5: ismrmrd_header"``).
+
+    Raises:
+        DataFormatError: the XML is unparsable or a required element is missing / not an integer.
+    """
+    if isinstance(xml, (bytes, np.bytes_)):
+        xml = bytes(xml).decode("utf-8", errors="replace")
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as err:
+        raise DataFormatError(f"{source}: unparsable ISMRMRD XML ({err})") from None
+    ns = {"m": ISMRMRD_NS}
+
+    def integer(path: str) -> int:
+        el = root.find(path, ns)
+        if el is None or el.text is None:
+            raise DataFormatError(f"{source}: missing element {path.replace('m:', '')}")
+        try:
+            return int(float(el.text))
+        except ValueError:
+            raise DataFormatError(f"{source}: element {path.replace('m:', '')} is not a number: {el.text!r}") from None
+
+    def size(tag: str) -> tuple[int, int, int]:
+        return tuple(integer(f"m:encoding/m:{tag}/m:matrixSize/m:{a}") for a in "xyz")  # type: ignore[return-value]
+
+    return EncodingInfo(
+        encoded_size=size("encodedSpace"),
+        recon_size=size("reconSpace"),
+        center=integer("m:encoding/m:encodingLimits/m:kspace_encoding_step_1/m:center"),
+        maximum=integer("m:encoding/m:encodingLimits/m:kspace_encoding_step_1/m:maximum"),
+    )
+
+
+def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
+    """Open a raw fastMRI multicoil file and validate its layout without loading k-space.
+
+    Raises:
+        DataFormatError: naming the file and the key when the file is missing, truncated or
+            corrupt, ``kspace`` is absent / not complex64 / not rank 4, or the header is bad.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DataFormatError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {err}") from None
+    with f:
+        if "kspace" not in f:
+            raise DataFormatError(f"{path}: missing dataset 'kspace' (keys: {sorted(f.keys())})")
+        ks = f["kspace"]
+        if not isinstance(ks, h5py.Dataset):
+            raise DataFormatError(f"{path}: 'kspace' is not a dataset")
+        if ks.dtype != np.complex64:
+            raise DataFormatError(f"{path}: 'kspace' must be complex64, got {ks.dtype}")
+        if ks.ndim != 4:
+            raise DataFormatError(f"{path}: 'kspace' must be 4-D (slices, coils, H, W), got shape {ks.shape}")
+        if "ismrmrd_header" not in f:
+            raise DataFormatError(f"{path}: missing dataset 'ismrmrd_header'")
+        try:
+            xml = f["ismrmrd_header"][()]
+        except Exception as err:  # noqa: BLE001 - h5py raises several types on corrupt data
+            raise DataFormatError(f"{path}: cannot read 'ismrmrd_header': {err}") from None
+        encoding = parse_ismrmrd_header(xml, source=f"{path}: ismrmrd_header")
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        shape = tuple(int(s) for s in ks.shape)
+    if encoding.padding_right > shape[3] or encoding.padding_left < 0:
+        raise DataFormatError(
+            f"{path}: ismrmrd_header encoding limits (padding {encoding.padding_left}..{encoding.padding_right}) "
+            f"do not fit kspace width {shape[3]}"
+        )
+    return VolumeInfo(path, shape[0], shape[1], (shape[2], shape[3]), encoding, attrs)
+
+
+@contextlib.contextmanager
+def atomic_h5_writer(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Write an HDF5 file atomically: yields a file open on a temporary name in the same
+    folder, renamed to ``path`` only if the block completes; removed otherwise."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            yield f
+
+
+def write_multicoil_volume(
+    path: str | os.PathLike,
+    kspace: np.ndarray,
+    reconstruction_rss: np.ndarray,
+    header_xml: str,
+    attrs: Mapping[str, object],
+) -> None:
+    """Write one volume in fastMRI's multicoil layout (atomically).
+
+    Args:
+        path: destination ``.h5`` file.
+        kspace: complex64 ``(slices, coils, H, W)``.
+        reconstruction_rss: float32 ``(slices, rh, rw)``.
+        header_xml: ISMRMRD header (see :func:`build_ismrmrd_header`).
+        attrs: file attributes (``acquisition``, ``max``, ``norm``, ``patient_id``, ...).
+    """
+    if kspace.dtype != np.complex64 or kspace.ndim != 4:
+        raise ValueError(f"kspace must be complex64 (slices, coils, H, W), got {kspace.dtype} {kspace.shape}")
+    if reconstruction_rss.ndim != 3:
+        raise ValueError(f"reconstruction_rss must be (slices, H, W), got shape {reconstruction_rss.shape}")
+    with atomic_h5_writer(path) as f:
+        f.create_dataset("kspace", data=kspace)
+        f.create_dataset("reconstruction_rss", data=reconstruction_rss.astype(np.float32))
+        f.create_dataset("ismrmrd_header", data=header_xml)
+        for k, v in attrs.items():
+            f.attrs[k] = v
+

@@ -1,0 +1,436 @@
+"""Anatomy of the coronal knee phantom: tissues, their shapes, textures and PD / PDFS contrast.
+
+A coronal slice through the knee joint (rows = superior -> inferior, the readout axis H;
+columns = the patient's left-right, the phase-encode axis W) is drawn as a stack of soft-edged
+tissue layers, painted back to front:
+
+skin -> subcutaneous fat -> muscle (with fat septa and fibre striation) -> joint fluid ->
+ligaments (MCL, LCL, cruciates) -> menisci (dark wedges) -> articular cartilage -> bones
+(femur with condyles and intercondylar notch, tibia with plateau and spines, fibular head), each
+bone a dark cortical rim around textured trabecular marrow with a physeal scar.
+
+Shapes are implicit functions ``f(u, v)`` (negative inside, ~mm from the surface) in a rotated,
+shifted anatomical frame; their edges are anti-aliased over one pixel of the (fine) synthesis
+grid. Every volume draws its own size, position, rotation, side (left / right knee), bone and
+soft-tissue proportions (:func:`random_knee`); within a volume shapes vary smoothly with the
+slice position ``z`` (posterior slices: deeper notch, separate condyles, fibular head).
+
+Fine texture (trabecular network in marrow, striation in muscle, fibrous septa in fat) is made of
+band-pass random fields specified in mm (:mod:`recon_lib.data.phantom.textures`); it is the detail an
+L1/SSIM-trained network smooths away and an adversarial loss restores.
+
+Contrast: relative signal of each tissue in proton-density (CORPD_FBK: fat bright) and
+fat-suppressed proton-density (CORPDFS_FBK: fat and fatty marrow dark, fluid bright) fast spin
+echo images, :data:`CONTRAST`.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from recon_lib.data.phantom.textures import FieldSampler, network_lines
+
+__all__ = ["Tissue", "CONTRAST", "KneeAnatomy", "random_knee", "render_slice"]
+
+
+class Tissue(enum.IntEnum):
+    """Tissue labels of the phantom (values stored in ``SimulatedVolume.tissue_labels``)."""
+
+    BACKGROUND = 0  #: air outside the leg
+    SKIN = 1  #: skin and superficial fascia
+    FAT = 2  #: subcutaneous and intermuscular fat (incl. the fat in the notch)
+    MUSCLE = 3  #: skeletal muscle
+    CORTICAL_BONE = 4  #: cortical bone and subchondral plate (signal void)
+    MARROW = 5  #: trabecular (cancellous) bone with fatty marrow
+    CARTILAGE = 6  #: articular (hyaline) cartilage
+    MENISCUS = 7  #: fibrocartilage menisci (dark wedges)
+    FLUID = 8  #: joint (synovial) fluid
+    LIGAMENT = 9  #: collateral and cruciate ligaments (dark bands)
+
+
+#: relative signal per tissue in PD and PDFS fast spin echo (fat = 1 in PD); per-volume jitter is added
+CONTRAST: dict[str, dict[Tissue, float]] = {
+    "CORPD_FBK": {
+        Tissue.BACKGROUND: 0.0,
+        Tissue.SKIN: 0.55,
+        Tissue.FAT: 1.0,
+        Tissue.MUSCLE: 0.30,
+        Tissue.CORTICAL_BONE: 0.03,
+        Tissue.MARROW: 0.85,
+        Tissue.CARTILAGE: 0.52,
+        Tissue.MENISCUS: 0.05,
+        Tissue.FLUID: 0.68,
+        Tissue.LIGAMENT: 0.07,
+    },
+    "CORPDFS_FBK": {
+        Tissue.BACKGROUND: 0.0,
+        Tissue.SKIN: 0.32,
+        Tissue.FAT: 0.10,
+        Tissue.MUSCLE: 0.30,
+        Tissue.CORTICAL_BONE: 0.02,
+        Tissue.MARROW: 0.15,
+        Tissue.CARTILAGE: 0.45,
+        Tissue.MENISCUS: 0.04,
+        Tissue.FLUID: 0.95,
+        Tissue.LIGAMENT: 0.06,
+    },
+}
+
+
+@dataclass(frozen=True)
+class KneeAnatomy:
+    """Per-volume anatomical parameters (mm, radians), drawn by :func:`random_knee`.
+
+    The anatomical frame has ``u`` across the knee (medial < 0 < lateral) and ``v`` pointing
+    inferior, with the origin at the centre of the joint space.
+    """
+
+    side: int  #: +1: lateral is toward +W (a right knee), -1: a left knee
+    centre: tuple[float, float]  #: joint centre (y along H, x along W) in the image
+    tilt: float  #: in-plane rotation
+    drift: tuple[float, float]  #: shift of the centre (y, x) per mm of slice position
+    gap: float  #: bone-to-bone joint gap at the compartment centres
+    condyle_offset: float  #: |u| of the condyle centres
+    condyle_radii: tuple[float, float, float, float]  #: medial (ru, rv), lateral (ru, rv)
+    epicondyle_half_width: float  #: widest half-width of the distal femur
+    femur_shaft_half_width: float
+    femur_flare: float  #: length over which the metaphysis narrows to the shaft
+    notch_half_width: float
+    notch_depth: float  #: at slice position z = 0
+    notch_depth_slope: float  #: deeper by this much per mm toward posterior
+    plateau_half_width: float
+    tibia_shaft_half_width: float
+    tibia_flare: float
+    spine_height: float
+    fibula: tuple[float, float, float, float]  #: (u offset from the plateau edge, v, radius, z of largest section)
+    cartilage: tuple[float, float]  #: femoral, tibial thickness
+    meniscus: tuple[float, float]  #: height at the periphery, length toward the centre
+    limb_half_width: float
+    limb_growth: tuple[float, float]  #: widening toward thigh / calf
+    fat_thickness: tuple[float, float]  #: medial, lateral subcutaneous fat
+    muscle_zone: tuple[float, float, float, float]  #: muscle-free distance above (medial, lateral) / below the joint
+    skin: float
+    trabecular_period: float
+    fibre_angle: float
+    contrast_jitter: tuple[float, ...]  #: multiplicative, per :class:`Tissue`
+
+
+def random_knee(rng: np.random.Generator) -> KneeAnatomy:
+    """Draw one knee: size, position, rotation, side and tissue proportions."""
+    u = rng.uniform
+    k = u(0.88, 1.08)  # overall size
+    cart_f, cart_t = u(2.0, 2.8), u(1.8, 2.5)
+    plateau = k * u(34.0, 38.0)
+    limb = k * u(50.0, 58.0)
+    fat_m, fat_l = u(7.0, 14.0), u(4.0, 9.0)
+    return KneeAnatomy(
+        side=int(rng.choice([-1, 1])),
+        centre=(u(-6.0, 10.0), u(-6.0, 6.0)),
+        tilt=float(np.deg2rad(u(-6.0, 6.0))),
+        drift=(u(-0.1, 0.1), u(-0.15, 0.15)),
+        gap=cart_f + cart_t + u(0.2, 0.7),
+        condyle_offset=k * u(18.0, 21.0),
+        condyle_radii=(k * u(14.0, 17.0), k * u(17.0, 21.0), k * u(13.0, 16.0), k * u(15.0, 19.0)),
+        epicondyle_half_width=k * u(37.0, 41.0),
+        femur_shaft_half_width=k * u(13.0, 16.0),
+        femur_flare=k * u(28.0, 38.0),
+        notch_half_width=k * u(8.0, 10.5),
+        notch_depth=k * u(12.0, 17.0),
+        notch_depth_slope=u(0.5, 0.9),
+        plateau_half_width=plateau,
+        tibia_shaft_half_width=k * u(13.0, 16.0),
+        tibia_flare=k * u(18.0, 26.0),
+        spine_height=u(3.0, 5.5),
+        fibula=(k * u(-4.0, 0.0), k * u(26.0, 34.0), k * u(8.0, 10.5), u(-18.0, -8.0)),
+        cartilage=(cart_f, cart_t),
+        meniscus=(k * u(6.5, 9.0), k * u(10.0, 13.0)),
+        limb_half_width=limb,
+        limb_growth=(k * u(4.0, 12.0), k * u(-2.0, 5.0)),
+        fat_thickness=(fat_m, fat_l),
+        muscle_zone=(u(6.0, 14.0), u(22.0, 34.0), u(18.0, 28.0), u(14.0, 24.0)),
+        skin=u(1.4, 2.2),
+        trabecular_period=u(5.0, 6.5),
+        fibre_angle=float(np.deg2rad(u(-10.0, 10.0))),
+        contrast_jitter=tuple(float(v) for v in u(0.92, 1.08, len(Tissue))),
+    )
+
+
+# ---- implicit-shape helpers (f < 0 inside, roughly mm from the surface) ------------------------
+
+
+def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _smin(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """Smooth union (rounded by ``k`` mm)."""
+    h = np.maximum(k - np.abs(a - b), 0.0) / k
+    return np.minimum(a, b) - h * h * k / 4.0
+
+
+def _smax(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """Smooth intersection (rounded by ``k`` mm)."""
+    return -_smin(-a, -b, k)
+
+
+def _ellipse(u: np.ndarray, v: np.ndarray, cu: float, cv: float, ru: float, rv: float) -> np.ndarray:
+    return (np.sqrt(((u - cu) / ru) ** 2 + ((v - cv) / rv) ** 2) - 1.0) * min(ru, rv)
+
+
+def _segment(u: np.ndarray, v: np.ndarray, a: tuple[float, float], b: tuple[float, float], half_width: float) -> np.ndarray:
+    """A band of ``half_width`` around the segment a-b (a capsule)."""
+    du, dv = b[0] - a[0], b[1] - a[1]
+    t = np.clip(((u - a[0]) * du + (v - a[1]) * dv) / (du * du + dv * dv), 0.0, 1.0)
+    return np.sqrt((u - a[0] - t * du) ** 2 + (v - a[1] - t * dv) ** 2) - half_width
+
+
+def _polygon(u: np.ndarray, v: np.ndarray, pts: list[tuple[float, float]]) -> np.ndarray:
+    """Convex polygon (vertices in either order) as the max of its edge half-planes."""
+    area2 = sum(u0 * v1 - u1 * v0 for (u0, v0), (u1, v1) in zip(pts, pts[1:] + pts[:1]))
+    if area2 < 0:
+        pts = pts[::-1]  # counter-clockwise, so that (dv, -du) is the outward normal
+    f = None
+    for (u0, v0), (u1, v1) in zip(pts, pts[1:] + pts[:1]):
+        nu, nv = v1 - v0, -(u1 - u0)  # outward normal for counter-clockwise order
+        n = np.hypot(nu, nv)
+        d = ((u - u0) * nu + (v - v0) * nv) / n
+        f = d if f is None else np.maximum(f, d)
+    return f
+
+
+def _unit_gradient(f: np.ndarray, pixel_mm: float) -> np.ndarray:
+    """Rescale an implicit function so that |grad f| ~ 1 near its surface (true mm distances)."""
+    gy, gx = np.gradient(f, pixel_mm)
+    return f / np.clip(np.sqrt(gy * gy + gx * gx), 0.8, 3.0)  # kinks (zero gradient) stay put
+
+
+# ---- the slice ---------------------------------------------------------------------------------
+
+
+class _Canvas:
+    """Painter's-algorithm compositing of soft-edged tissue layers."""
+
+    def __init__(self, shape: tuple[int, int], pixel_mm: float, values: dict[Tissue, float]) -> None:
+        self.image = np.zeros(shape, np.float32)
+        self.labels = np.zeros(shape, np.uint8)
+        self.edge = pixel_mm
+        self.values = values
+
+    def alpha(self, f: np.ndarray) -> np.ndarray:
+        """Coverage in [0, 1] of the shape ``f < 0``, anti-aliased over one pixel."""
+        return np.clip(0.5 - f / self.edge, 0.0, 1.0).astype(np.float32)
+
+    def paint(self, alpha: np.ndarray, tissue: Tissue, texture: np.ndarray | float = 1.0) -> None:
+        value = self.values[tissue] * texture
+        self.image += alpha * (value - self.image)
+        self.labels[alpha >= 0.5] = int(tissue)
+
+
+@dataclass
+class _Bones:
+    femur: np.ndarray
+    tibia: np.ndarray
+    fibula: np.ndarray | None
+    femur_half_width: np.ndarray
+    condyle_base: float  # v of the condyle centres
+    notch_depth: float
+    fibula_top: tuple[float, float] | None
+
+
+def _bone_shapes(knee: KneeAnatomy, u: np.ndarray, v: np.ndarray, z: float, pixel_mm: float) -> _Bones:
+    g = knee.gap
+    rum, rvm, rul, rvl = knee.condyle_radii
+    off = knee.condyle_offset
+    condyles = np.minimum(
+        _ellipse(u, v, -off, -g / 2 - rvm, rum, rvm), _ellipse(u, v, off, -g / 2 - rvl, rul, rvl)
+    )
+    base = -g / 2 - max(rvm, rvl)
+    # metaphysis: widest at the epicondyles, narrowing (concave) to the shaft superiorly
+    above = np.maximum(base - 4.0 - v, 0.0)
+    half_width = knee.femur_shaft_half_width + (knee.epicondyle_half_width - knee.femur_shaft_half_width) * np.exp(
+        -((above / knee.femur_flare) ** 1.6)
+    )
+    shaft = _smax(np.abs(u) - half_width, v - base, 6.0)
+    bridge = np.maximum(np.abs(u) - off, v - (base + 0.5 * min(rvm, rvl)))  # bone between the condyles
+    femur = _smin(_smin(shaft, bridge, 4.0), condyles, 9.0)
+    notch_depth = float(np.clip(knee.notch_depth - knee.notch_depth_slope * z, 4.0, max(rvm, rvl) + 8.0))
+    nw = knee.notch_half_width
+    roof = -g / 2 - notch_depth + 0.8 * nw  # an arch: straight walls under an elliptic roof
+    notch = np.minimum(
+        np.maximum(np.abs(u) - nw, roof - v), _ellipse(u, v, 0.0, roof, nw, 0.8 * nw)
+    )
+    femur = _unit_gradient(_smax(femur, -notch, 2.5), pixel_mm)
+
+    plat = knee.plateau_half_width
+    top = (
+        g / 2
+        + 1.0 * np.exp(-(((u + off) / 10.0) ** 2))  # concave medial plateau
+        - 0.4 * np.exp(-(((u - off) / 10.0) ** 2))  # convex lateral plateau
+        - knee.spine_height * (np.exp(-(((u - 3.5) / 2.6) ** 2)) + 0.8 * np.exp(-(((u + 3.5) / 2.6) ** 2)))
+    )
+    below = np.maximum(v - g / 2 - 6.0, 0.0)
+    tib_hw = knee.tibia_shaft_half_width + (plat - knee.tibia_shaft_half_width) * np.exp(-below / knee.tibia_flare)
+    tibia = _unit_gradient(_smax(top - v, np.abs(u) - tib_hw, 5.0), pixel_mm)
+
+    du, fv, fr, fz = knee.fibula
+    radius = fr * float(np.sqrt(np.clip(1.0 - ((z - fz) / 12.0) ** 2, 0.0, 1.0)))
+    fibula, fibula_top = None, None
+    if radius > 1.0:
+        # the fibular head sits against the posterolateral tibia, below the plateau
+        hw_at = knee.tibia_shaft_half_width + (plat - knee.tibia_shaft_half_width) * np.exp(-max(fv - g / 2 - 6.0, 0.0) / knee.tibia_flare)
+        fu = hw_at + radius + du
+        fibula = _ellipse(u, v, fu, fv, radius, 1.25 * radius)
+        fibula_top = (fu, fv - 1.25 * radius)
+    return _Bones(femur, tibia, fibula, half_width, base, notch_depth, fibula_top)
+
+
+def render_slice(
+    knee: KneeAnatomy,
+    z_mm: float,
+    y_mm: np.ndarray,
+    x_mm: np.ndarray,
+    pixel_mm: float,
+    acquisition: str,
+    rng: np.random.Generator,
+    texture_factor: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render the real, non-negative tissue signal and the labels of one coronal slice.
+
+    Args:
+        knee: the volume's anatomy.
+        z_mm: slice position (anterior-posterior, mm; negative = posterior).
+        y_mm: ``(h, 1)`` row positions (mm, superior -> inferior).
+        x_mm: ``(1, w)`` column positions (mm).
+        pixel_mm: grid spacing (mm), the anti-aliasing edge width.
+        acquisition: ``"CORPD_FBK"`` or ``"CORPDFS_FBK"``.
+        rng: random generator for this slice's textures.
+        texture_factor: the grid is this many times finer than the grid the texture noise is
+            drawn on (:class:`~recon_lib.data.phantom.textures.FieldSampler`): the same ``rng`` state
+            gives the same continuous object for every factor.
+
+    Returns:
+        ``(signal float32 (h, w), labels uint8 (h, w))`` with labels from :class:`Tissue`.
+    """
+    if acquisition not in CONTRAST:
+        raise ValueError(f"acquisition must be one of {tuple(CONTRAST)}, got {acquisition!r}")
+    shape = (int(np.shape(y_mm)[0]), int(np.shape(x_mm)[1]))
+    values = {t: CONTRAST[acquisition][t] * knee.contrast_jitter[int(t)] for t in Tissue}
+    fat_suppressed = acquisition == "CORPDFS_FBK"
+    canvas = _Canvas(shape, pixel_mm, values)
+    fields = FieldSampler(rng, shape, pixel_mm, texture_factor)
+
+    # Anatomical frame: u across the knee (medial < 0 < lateral), v down, origin at the joint centre.
+    cy = knee.centre[0] + knee.drift[0] * z_mm
+    cx = knee.centre[1] + knee.drift[1] * z_mm
+    c, s = np.cos(knee.tilt), np.sin(knee.tilt)
+    dy, dx = (np.asarray(y_mm, np.float32) - cy), (np.asarray(x_mm, np.float32) - cx)
+    u = (knee.side * (c * dx - s * dy)).astype(np.float32)
+    v = (s * dx + c * dy).astype(np.float32)
+    medial = u < 0
+    g = knee.gap
+    z = float(z_mm)
+
+    # ---- skin and subcutaneous fat -------------------------------------------------------------
+    growth = knee.limb_growth[0] * _smoothstep(-v, 0.0, 80.0) + knee.limb_growth[1] * _smoothstep(v, 10.0, 80.0)
+    half_width = knee.limb_half_width + growth + 1.2 * np.sin(v / 23.0 + 0.1 * z) - 0.002 * z * z
+    limb = np.abs(u - 0.04 * v - 0.1 * z) - half_width
+    canvas.paint(canvas.alpha(limb), Tissue.SKIN)
+    fat_t = np.where(medial, knee.fat_thickness[0], knee.fat_thickness[1]) * (1 + 0.25 * np.sin(v / 31.0 + 1.3))
+    fibrous = network_lines(fields.bandpass(period_mm=14.0, relative_bandwidth=0.6), 0.06)
+    canvas.paint(canvas.alpha(limb + knee.skin), Tissue.FAT, 1.0 - 0.3 * fibrous)
+
+    # ---- muscle bellies, split by thin fat septa and striated along the fibres -----------------
+    # Muscle fills the deep compartment away from the joint line (vastus medialis reaches lowest,
+    # medially); irregular borders, thin fat septa between muscles, striation along the fibres.
+    deep = limb + knee.skin + fat_t
+    blend = _smoothstep(u, -20.0, 20.0)
+    mz = knee.muscle_zone
+    belly = knee.limb_half_width - np.where(medial, knee.fat_thickness[0], knee.fat_thickness[1]) - 14.0
+    dome = 0.06 * (np.abs(u) - belly) ** 2  # muscle bellies end in rounded domes
+    top = mz[0] + (mz[1] - mz[0]) * blend + dome
+    bottom = (mz[2] + (mz[3] - mz[2]) * blend) * (1.0 + 0.02 * z) + dome
+    border = 3.0 * fields.lowpass(corr_mm=10.0)
+    muscle = np.maximum(deep, np.minimum(v + top, bottom - v) + border)
+    septa = network_lines(fields.lowpass(corr_mm=16.0), 0.05)
+    striation = fields.bandpass(2.8, 0.4, stretch=6.0, angle_rad=knee.fibre_angle)
+    streak_field = fields.bandpass(5.0, 0.4, stretch=10.0, angle_rad=knee.fibre_angle)
+    streaks = np.clip((streak_field - 1.4) / 0.8, 0.0, 1.0)
+    fat_ratio = values[Tissue.FAT] / values[Tissue.MUSCLE]
+    texture = (1.0 + 0.12 * striation) * (1.0 + (fat_ratio - 1.0) * 0.5 * streaks)
+    canvas.paint(canvas.alpha(muscle) * (1.0 - 0.8 * septa), Tissue.MUSCLE, texture)
+
+    bones = _bone_shapes(knee, u, v, z, pixel_mm)
+    plat = knee.plateau_half_width
+    ehw = knee.epicondyle_half_width
+
+    # ---- joint: fluid, ligaments, menisci, cartilage -------------------------------------------
+    canvas.paint(canvas.alpha(_ellipse(u, v, 0.0, 0.0, plat + 0.5, 2.2)), Tissue.FLUID)
+    canvas.paint(canvas.alpha(_ellipse(u, v, -(plat - 1.0), -3.0, 2.0, 5.0)), Tissue.FLUID)  # medial recess
+
+    tib_low = knee.tibia_shaft_half_width + (plat - knee.tibia_shaft_half_width) * np.exp(-30.0 / knee.tibia_flare)
+    mcl = np.minimum(
+        _segment(u, v, (-(ehw + 1.5), bones.condyle_base - 2.0), (-(plat + 2.2), 0.0), 0.8),
+        _segment(u, v, (-(plat + 2.2), 0.0), (-(tib_low + 1.6), g / 2 + 40.0), 0.8),
+    )
+    lateral_end = bones.fibula_top if bones.fibula_top is not None else (plat + 0.5, g / 2 + 14.0)
+    lcl = np.minimum(
+        _segment(u, v, (ehw + 1.5, bones.condyle_base), (plat + 3.0, 0.0), 1.3),
+        _segment(u, v, (plat + 3.0, 0.0), lateral_end, 1.3),
+    )
+    canvas.paint(canvas.alpha(np.minimum(mcl, lcl)), Tissue.LIGAMENT)
+    nw, nd = knee.notch_half_width, bones.notch_depth
+    # cruciates in the notch: the ACL an oblique band from the lateral wall to the tibial spines
+    # (anterior slices), the PCL a thick oval against the medial wall (posterior slices)
+    roof = -g / 2 - nd
+    acl_w = float(_smoothstep(np.float32(z), -8.0, 0.0))
+    pcl_w = 1.0 - float(_smoothstep(np.float32(z), -3.0, 5.0))
+    if acl_w > 0.05:
+        acl = _segment(u, v, (0.55 * nw, roof + 0.3 * nd), (-0.5, g / 2 - 2.0), 2.4 * acl_w)
+        canvas.paint(canvas.alpha(acl), Tissue.LIGAMENT)
+    if pcl_w > 0.05:
+        pcl = _ellipse(u, v, -0.35 * nw, roof + 0.45 * nd, 0.45 * nw * pcl_w, 0.3 * nd * pcl_w + 0.5)
+        canvas.paint(canvas.alpha(pcl), Tissue.LIGAMENT)
+
+    height, length = knee.meniscus
+    length = length * (1.0 + 0.1 * np.tanh(z / 10.0))
+    for sign in (-1.0, 1.0):
+        outer = sign * (plat + 1.5)
+        apex = sign * (plat - length * (1.15 if sign < 0 else 1.0))
+        wedge = _polygon(u, v, [(apex, 0.2), (outer, g / 2 + 0.6), (outer, -height)])
+        canvas.paint(canvas.alpha(wedge), Tissue.MENISCUS)
+
+    rv_max = max(knee.condyle_radii[1], knee.condyle_radii[3])
+    articular_f = _smoothstep(v, bones.condyle_base + 0.1 * rv_max, bones.condyle_base + 0.5 * rv_max) * _smoothstep(
+        np.abs(u), nw + 0.5, nw + 3.5
+    )
+    canvas.paint(canvas.alpha(bones.femur - knee.cartilage[0] * articular_f), Tissue.CARTILAGE)
+    articular_t = (
+        (1 - _smoothstep(v, g / 2 + 2.0, g / 2 + 5.0))
+        * _smoothstep(np.abs(u), 6.0, 9.0)
+        * (1 - _smoothstep(np.abs(u), plat - 4.0, plat - 0.5))
+    )
+    canvas.paint(canvas.alpha(bones.tibia - knee.cartilage[1] * articular_t), Tissue.CARTILAGE)
+
+    # ---- bones: dark cortical rim around textured trabecular marrow ----------------------------
+    # trabecular network: thin dark lines of varying thickness along the zero crossings of a
+    # band-pass field (rods and plates), plus small dark nodes; fatty marrow between them
+    trabecular = fields.bandpass(knee.trabecular_period, 0.45, stretch=1.5)
+    thickness = 0.24 * np.exp(0.35 * fields.lowpass(corr_mm=2.5))
+    nodes = np.clip(fields.bandpass(0.6 * knee.trabecular_period, 0.5) - 1.0, 0.0, 1.0)
+    trabeculae = np.clip(network_lines(trabecular, thickness) + 0.4 * nodes, 0.0, 1.0)
+    heterogeneity = fields.lowpass(corr_mm=6.0)
+    physis_f = bones.condyle_base - 0.1 * rv_max - 2.5 * np.cos(u / 12.0)
+    physis_t = g / 2 + 15.0 + 3.0 * (np.abs(u) / plat) ** 2 - 1.5 * np.cos(u / 6.0)
+    scar = np.exp(-(((v - physis_f) / 0.7) ** 2)) * (np.abs(u) < bones.femur_half_width) + np.exp(-(((v - physis_t) / 0.7) ** 2))
+    depth = 0.45 if not fat_suppressed else 0.35  # trabeculae are dark against fatty marrow
+    marrow = (1.0 - depth * trabeculae) * (1.0 + 0.08 * heterogeneity) * (1.0 - 0.45 * np.clip(scar, 0.0, 1.0))
+    cortex = 0.9 + 2.4 * _smoothstep(np.abs(v), 28.0, 75.0)  # thin subchondral plate, thick diaphysis
+    for bone in (bones.femur, bones.tibia, bones.fibula):
+        if bone is None:
+            continue
+        canvas.paint(canvas.alpha(bone), Tissue.CORTICAL_BONE)
+        canvas.paint(canvas.alpha(bone + cortex), Tissue.MARROW, marrow)
+    return canvas.image, canvas.labels

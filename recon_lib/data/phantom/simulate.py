@@ -1,0 +1,406 @@
+"""Simulated fastMRI-format multi-coil knee volumes (the suite's embedded dataset).
+
+fastMRI cannot be downloaded by users of this suite, so :func:`simulate_volume` synthesises
+coronal knee volumes that every line of recon_lib reads exactly like fastMRI multicoil knee data:
+15-coil complex64 k-space ``(slices, coils, H, W)`` with 2x readout oversampling along H and zero
+phase-encode padding columns, an ISMRMRD header, ``reconstruction_rss`` and the fastMRI attrs.
+
+Forward model (per slice)::
+
+    k_c = P_W  C_{HxW}  F_fine( S_c * x )  / 2   +   n_c
+
+* ``x`` -- the object (:mod:`recon_lib.data.phantom.anatomy`: tissue signal of PD or PDFS contrast,
+  times a smooth intensity bias, times a smooth background phase), and ``S_c`` the coil
+  sensitivities (:mod:`recon_lib.data.phantom.coils`, normalised ``sum_c |S_c|^2 = 1``), both drawn
+  on a grid 2x finer per axis than the acquisition grid, with edges anti-aliased on that grid.
+* ``F_fine`` -- recon_lib's centred orthonormal FFT (:func:`recon_lib.fft2c`) on the fine grid;
+  ``C_{HxW}`` keeps the central ``H x W`` k-space samples; the factor 1/2 makes intensities
+  independent of the synthesis oversampling (orthonormal FFTs scale with ``sqrt(#pixels)``).
+  Synthesising on a finer grid and cropping k-space avoids the *inverse crime* of simulating data
+  with the very discretisation used for reconstruction.
+* ``P_W`` zeroes the phase-encode padding columns outside ``Geometry.padding``.
+* ``n_c`` -- complex white Gaussian noise, optionally correlated between coils.
+
+The object occupies the central half of the readout field of view (2x oversampling); beyond it
+the signal fades to zero over ``H/16`` rows (the coil array's superior-inferior coverage).
+
+Grid conventions (recon_lib's FFT convention): ``ifft2c(kspace)`` is the coil image on the
+oversampled ``(H, W)`` grid; removing readout oversampling = ``ifft1c`` along H and keeping the
+central ``H/2`` rows (rows ``H/4 .. 3H/4``); ``sens_reduce`` of that with ``maps`` then gives
+``image`` to within about 1 % (the maps are smooth, so ``S (band-limited x)`` is nearly
+``band-limited (S x)``).
+
+SNR definition: ``snr`` = mean of ``|image|`` over the tissue (``tissue_labels != BACKGROUND``,
+whole volume) divided by the standard deviation of the complex noise ``sqrt(E|n|^2)`` per pixel of
+the coil-combined image ``sens_reduce(readout-cropped k-space, maps)`` for uncorrelated coils.
+Zero padding columns carry no noise, so the per-sample k-space noise std is
+``noise_std = mean|image| / snr * sqrt(W / #sampled columns)``. With ``coil_correlation = r`` the
+per-coil noise std stays ``noise_std`` and neighbouring coils (around the ring) correlate with
+coefficient ``r`` (``r^d`` at ring distance ``d``). PDFS volumes are acquired at
+``snr * PDFS_SNR_FACTOR``: fat suppression removes most of the signal at equal noise.
+
+Intensity scale: magnitudes like fastMRI's (RSS maxima ~2e-4 .. 6e-4 for PD, lower for PDFS).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from recon_lib.core.checks import check_int
+
+from recon_lib.physics.coils import rss
+from recon_lib.data.fastmri_io import ACQUISITIONS, EncodingInfo, build_ismrmrd_header, write_multicoil_volume
+from recon_lib.physics.fft import fft1c, ifft1c, ifft2c, readout_rows
+from recon_lib.data.phantom.anatomy import Tissue, random_knee, render_slice
+from recon_lib.data.phantom.coils import coil_sensitivities, correlated_noise, random_coil_array
+from recon_lib.core.tensors import center_crop
+
+__all__ = [
+    "Geometry",
+    "GEOMETRIES",
+    "SimulatedVolume",
+    "simulate_volume",
+    "write_volume",
+    "readout_cropped_coil_images",
+    "rss_reconstruction",
+    "patient_id_for_seed",
+    "Tissue",
+    "DEFAULT_SNR",
+    "PDFS_SNR_FACTOR",
+    "SLICE_SPACING_MM",
+    "SYNTHESIS_FACTOR",
+]
+
+#: default SNR of PD volumes (see the module docstring for the definition)
+DEFAULT_SNR = 30.0
+#: PDFS volumes are simulated at ``snr * PDFS_SNR_FACTOR``
+PDFS_SNR_FACTOR = 0.5
+#: the object and maps are synthesised on a grid this many times finer per axis than the acquisition
+SYNTHESIS_FACTOR = 2
+#: distance between neighbouring coronal slices (mm)
+SLICE_SPACING_MM = 3.0
+#: relative magnitude scale of each contrast (volume-wise uniform range): fastMRI-like intensities
+_INTENSITY_SCALE = {"CORPD_FBK": (2.4e-4, 5.0e-4), "CORPDFS_FBK": (1.6e-4, 3.2e-4)}
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Acquisition matrix of a simulated volume.
+
+    Attributes:
+        name: key in :data:`GEOMETRIES`.
+        kspace_shape: ``(H, W)``: readout samples (2x oversampled) and phase-encode columns.
+        recon_size: ``(rh, rw)`` of ``reconstruction_rss`` (fastMRI's reconSpace).
+        num_coils: receive channels.
+        padding: ``(left, right)``: phase-encode columns ``[left, right)`` are sampled, the others
+            are zero padding (fastMRI's ``padding_left`` / ``padding_right``).
+        pixel_mm: in-plane pixel size (mm) of the readout-cropped ``(H/2, W)`` image grid.
+    """
+
+    name: str
+    kspace_shape: tuple[int, int]
+    recon_size: tuple[int, int]
+    num_coils: int
+    padding: tuple[int, int]
+    pixel_mm: float
+
+    def __post_init__(self) -> None:
+        H, W = self.kspace_shape
+        if H % 16 or W % 2:
+            raise ValueError(f"kspace_shape must have H divisible by 16 and W even, got {self.kspace_shape}")
+        left, right = self.padding
+        if not 0 <= left <= W // 2 < right <= W:
+            raise ValueError(f"padding {self.padding} must contain the DC column W//2 = {W // 2} and fit W = {W}")
+        enc = self.encoding
+        if (enc.padding_left, enc.padding_right) != (left, right):
+            raise ValueError(f"padding {self.padding} is inconsistent with the header encoding limits {enc}")
+        if self.recon_size[0] > H // 2 or self.recon_size[1] > W:
+            raise ValueError(f"recon_size {self.recon_size} must fit the readout-cropped image {(H // 2, W)}")
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """``(H/2, W)``: the readout-cropped image grid of ``image`` and ``maps``."""
+        return self.kspace_shape[0] // 2, self.kspace_shape[1]
+
+    @property
+    def num_sampled_columns(self) -> int:
+        return self.padding[1] - self.padding[0]
+
+    @property
+    def encoding(self) -> EncodingInfo:
+        """The header's encoding description (centre / maximum phase-encode line)."""
+        H, W = self.kspace_shape
+        return EncodingInfo(
+            encoded_size=(H, W, 1),
+            recon_size=(self.recon_size[0], self.recon_size[1], 1),
+            center=W // 2 - self.padding[0],
+            maximum=self.padding[1] - self.padding[0] - 1,
+        )
+
+    def header_xml(self, num_slices: int) -> str:
+        """ISMRMRD header of a volume with this geometry."""
+        enc = self.encoding
+        H, W = self.kspace_shape
+        return build_ismrmrd_header(
+            encoded_size=enc.encoded_size,
+            recon_size=enc.recon_size,
+            center=enc.center,
+            maximum=enc.maximum,
+            num_slices=num_slices,
+            field_of_view_mm=(H * self.pixel_mm, W * self.pixel_mm, SLICE_SPACING_MM),
+        )
+
+
+GEOMETRIES: dict[str, Geometry] = {
+    # half fastMRI's matrix over the same field of view: what CPU training can afford
+    "teaching": Geometry("teaching", (320, 184), (160, 160), 15, (4, 180), 0.875),
+    # fastMRI knee: 640 x 368 raw, 320 x 320 reconstruction
+    "fastmri": Geometry("fastmri", (640, 368), (320, 320), 15, (16, 352), 0.4375),
+}
+
+
+@dataclass
+class SimulatedVolume:
+    """One simulated multi-coil volume (all arrays NumPy).
+
+    Attributes:
+        kspace: complex64 ``(slices, coils, H, W)``, noisy, zero padding columns.
+        kspace_clean: complex64 ``(slices, coils, H, W)``, the same without noise.
+        image: complex64 ``(slices, H/2, W)``: the noise-free object (with its background phase)
+            on the readout-cropped grid, band-limited exactly like the acquisition.
+        maps: complex64 ``(slices, coils, H/2, W)``: true sensitivities, ``sum_c |S_c|^2 = 1``.
+        tissue_labels: uint8 ``(slices, H/2, W)`` with values of :class:`Tissue`.
+        noise_std: per-sample k-space noise std ``sqrt(E|n|^2)`` (per coil).
+        header_xml: ISMRMRD header.
+        attrs: ``acquisition``, ``max``, ``norm``, ``patient_id`` (fastMRI attrs).
+        reconstruction_rss: float32 ``(slices, rh, rw)``: RSS of the noisy coil images, cropped.
+        snr: the SNR this volume was simulated at (after the PDFS factor).
+        coil_correlation: neighbour-coil noise correlation coefficient.
+        geometry: the acquisition geometry.
+        slice_positions_mm: ``(slices,)`` anterior-posterior slice positions.
+    """
+
+    kspace: np.ndarray
+    kspace_clean: np.ndarray
+    image: np.ndarray
+    maps: np.ndarray
+    tissue_labels: np.ndarray
+    noise_std: float
+    header_xml: str
+    attrs: dict
+    reconstruction_rss: np.ndarray
+    snr: float
+    coil_correlation: float
+    geometry: Geometry
+    slice_positions_mm: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def patient_id_for_seed(seed: int) -> str:
+    """A fastMRI-like 64-hex-digit patient id, unique per seed."""
+    return hashlib.sha256(f"recon_lib knee phantom {int(seed)}".encode()).hexdigest()
+
+
+def _resolve_geometry(geometry: Geometry | str) -> Geometry:
+    if isinstance(geometry, Geometry):
+        return geometry
+    if isinstance(geometry, str) and geometry in GEOMETRIES:
+        return GEOMETRIES[geometry]
+    raise ValueError(f"geometry must be a Geometry or one of {tuple(GEOMETRIES)}, got {geometry!r}")
+
+
+def readout_cropped_coil_images(kspace: torch.Tensor) -> torch.Tensor:
+    """Coil images on the readout-cropped grid: ``ifft1c`` along H, keep rows ``H/4 .. 3H/4``, then
+    ``ifft1c`` along W. Input ``(..., H, W)`` k-space; output complex images ``(..., H/2, W)``."""
+    H = kspace.shape[-2]
+    hybrid = ifft1c(kspace, dim=-2)[..., readout_rows(H), :]
+    return ifft1c(hybrid, dim=-1)
+
+
+def rss_reconstruction(kspace: np.ndarray | torch.Tensor, recon_size: tuple[int, int]) -> np.ndarray:
+    """fastMRI's ``reconstruction_rss``: RSS of the coil images, readout-cropped and centre-cropped.
+
+    Args:
+        kspace: complex ``(slices, coils, H, W)``.
+        recon_size: ``(rh, rw)``.
+
+    Returns:
+        float32 ``(slices, rh, rw)``.
+    """
+    k = torch.as_tensor(kspace)
+    H = k.shape[-2]
+    images = ifft2c(k)[..., readout_rows(H), :]  # (S, C, H/2, W)
+    return center_crop(rss(images, dim=1), recon_size).numpy().astype(np.float32)
+
+
+class _SmoothField3D:
+    """A smooth random function of (y, x, z) in mm: a few random plane waves (bias, phase)."""
+
+    def __init__(self, rng: np.random.Generator, terms: int, wavelength_mm: tuple[float, float], amplitude: float) -> None:
+        self.k = rng.normal(size=(terms, 3))
+        self.k /= np.linalg.norm(self.k, axis=1, keepdims=True)
+        self.k *= (2 * np.pi / rng.uniform(*wavelength_mm, size=terms))[:, None]
+        self.phase = rng.uniform(0, 2 * np.pi, terms)
+        self.amp = amplitude * rng.uniform(0.5, 1.0, terms)
+
+    def __call__(self, y: np.ndarray, x: np.ndarray, z: float) -> np.ndarray:
+        out = np.zeros(np.broadcast_shapes(y.shape, x.shape), np.float32)
+        for (ky, kx, kz), ph, a in zip(self.k, self.phase, self.amp):
+            out += np.float32(a) * np.cos(ky * y + kx * x + kz * z + ph).astype(np.float32)
+        return out
+
+
+def _upsample_linear(a: np.ndarray, factor: int) -> np.ndarray:
+    """Linear upsampling of the last two axes by ``factor``: ``out[..., f i, f j] = a[..., i, j]``,
+    samples in between interpolated (beyond the last sample, the last value is repeated)."""
+    if factor == 1:
+        return a
+
+    def along(x: np.ndarray, axis: int) -> np.ndarray:
+        x = np.moveaxis(x, axis, -1)
+        nxt = np.concatenate([x[..., 1:], x[..., -1:]], axis=-1)
+        w = (np.arange(factor, dtype=np.float32) / factor)[:, None]  # (f, 1)
+        out = x[..., None, :] * (1 - w) + nxt[..., None, :] * w  # (..., f, n)
+        out = np.swapaxes(out, -1, -2).reshape(x.shape[:-1] + (factor * x.shape[-1],))
+        return np.moveaxis(out, -1, axis)
+
+    return along(along(a, -1), -2).astype(a.dtype)
+
+
+def simulate_volume(
+    seed: int,
+    acquisition: str,
+    geometry: Geometry | str = "teaching",
+    num_slices: int = 8,
+    snr: float = DEFAULT_SNR,
+    coil_correlation: float = 0.0,
+    *,
+    synthesis_factor: int = SYNTHESIS_FACTOR,
+) -> SimulatedVolume:
+    """Simulate one coronal multi-coil knee volume.
+
+    Args:
+        seed: the volume's seed; the same seed gives bit-identical arrays.
+        acquisition: ``"CORPD_FBK"`` (proton density) or ``"CORPDFS_FBK"`` (fat suppressed).
+        geometry: a :class:`Geometry` or a key of :data:`GEOMETRIES`.
+        num_slices: coronal slices, :data:`SLICE_SPACING_MM` apart, centred on the joint.
+        snr: SNR of a PD volume (see the module docstring); PDFS uses ``snr * PDFS_SNR_FACTOR``.
+        coil_correlation: noise correlation coefficient of neighbouring coils, in ``[0, 1)``.
+        synthesis_factor: the object and maps are drawn on a grid this many times finer per axis
+            than the acquisition grid. 1 commits the inverse crime (for demonstrations and tests).
+
+    Returns:
+        A :class:`SimulatedVolume`.
+    """
+    geom = _resolve_geometry(geometry)
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
+    seed = check_int("seed", seed, minimum=0)
+    num_slices = check_int("num_slices", num_slices, minimum=1)
+    if not np.isfinite(snr) or snr <= 0:
+        raise ValueError(f"snr must be a positive finite number, got {snr!r}")
+    if not 0.0 <= float(coil_correlation) < 1.0:
+        raise ValueError(f"coil_correlation must be in [0, 1), got {coil_correlation!r}")
+    synthesis_factor = check_int("synthesis_factor", synthesis_factor, minimum=1, maximum=4)
+
+    seeds = np.random.SeedSequence(int(seed)).spawn(num_slices + 2)
+    rng = np.random.default_rng(seeds[0])
+    knee = random_knee(rng)
+    coils = random_coil_array(rng, geom.num_coils, centre_xz=(knee.centre[1], rng.uniform(-10.0, 10.0)))
+    bias = _SmoothField3D(rng, 3, (120.0, 300.0), 0.06)
+    phase = _SmoothField3D(rng, 4, (90.0, 250.0), 0.8)
+    phase_offset = rng.uniform(-np.pi, np.pi)
+    scale = rng.uniform(*_INTENSITY_SCALE[acquisition])
+    slab_centre = rng.uniform(-4.0, 4.0)
+    z_positions = slab_centre + (np.arange(num_slices) - (num_slices - 1) / 2) * SLICE_SPACING_MM
+
+    H, W = geom.kspace_shape
+    h2 = H // 2
+    f = int(synthesis_factor)
+    fine_px = geom.pixel_mm / f
+    # Fine grid (f H, f W): fine row j sits at y = (j - f H / 2) * fine_px, so coarse row i of the
+    # oversampled acquisition grid is fine row f i (likewise for columns). Only the rows the
+    # object reaches (the central half of the readout plus the taper) are synthesised.
+    reach = H // 4 + H // 16  # coarse rows either side of the centre
+    row0, num_rows = f * (H // 2 - reach), 2 * f * reach
+    y_f = ((np.arange(row0, row0 + num_rows) - f * H // 2) * fine_px).astype(np.float32)[:, None]
+    x_f = ((np.arange(f * W) - f * W // 2) * fine_px).astype(np.float32)[None, :]
+    y_crop = h2 // 2 * geom.pixel_mm  # half-extent of the readout-cropped field of view
+    taper_len = H // 16 * geom.pixel_mm
+    taper = np.cos(0.5 * np.pi * np.clip((np.abs(y_f) - y_crop) / taper_len, 0.0, 1.0)) ** 2
+    crop_rows = slice(reach - H // 4, reach - H // 4 + h2)  # readout-cropped rows among the coarse active rows
+    k_rows = slice((f - 1) * H // 2, (f - 1) * H // 2 + H)  # central H x W of the fine k-space
+    k_cols = slice((f - 1) * W // 2, (f - 1) * W // 2 + W)
+
+    left, right = geom.padding
+    ks = np.zeros((num_slices, geom.num_coils, H, W), np.complex64)
+    image = np.zeros((num_slices, h2, W), np.complex64)
+    maps = np.zeros((num_slices, geom.num_coils, h2, W), np.complex64)
+    labels = np.zeros((num_slices, h2, W), np.uint8)
+    hybrid = torch.zeros((geom.num_coils + 1, f * H, W), dtype=torch.complex64)
+    for s, z in enumerate(z_positions):
+        signal, lab = render_slice(
+            knee, float(z), y_f, x_f, fine_px, acquisition, np.random.default_rng(seeds[s + 1]), texture_factor=f
+        )
+        obj = (scale * signal * taper * (1.0 + bias(y_f, x_f, z))) * np.exp(1j * (phase_offset + phase(y_f, x_f, z)))
+        # the maps vary on scales >= 40 mm: exact on the acquisition grid, linear in between
+        sens_coarse = coil_sensitivities(coils, y_f[::f], x_f[:, ::f], float(z))  # (C, num_rows / f, W)
+        sens = _upsample_linear(sens_coarse, f)  # (C, num_rows, f W)
+        fine = torch.from_numpy(np.concatenate([obj[None], sens * obj[None]]).astype(np.complex64))
+        # fft2c on the fine grid, cropped to the central (H, W) -- done separably, since the
+        # rows the object does not reach are zero; 1/f keeps intensities independent of f.
+        hybrid.zero_()
+        hybrid[:, row0 : row0 + num_rows] = fft1c(fine, dim=-1)[..., k_cols]
+        k = fft1c(hybrid, dim=-2)[:, k_rows] / f  # (1 + C, H, W)
+        k[..., :left] = 0
+        k[..., right:] = 0
+        ks[s] = k[1:].numpy()
+        image[s] = readout_cropped_coil_images(k[0]).numpy()
+        maps[s] = sens_coarse[:, crop_rows]
+        labels[s] = lab[::f, ::f][crop_rows]
+
+    tissue = labels != Tissue.BACKGROUND
+    effective_snr = float(snr) * (PDFS_SNR_FACTOR if acquisition == "CORPDFS_FBK" else 1.0)
+    image_noise = float(np.abs(image)[tissue].mean()) / effective_snr
+    noise_std = image_noise * float(np.sqrt(W / geom.num_sampled_columns))
+    noise = correlated_noise(np.random.default_rng(seeds[-1]), ks.shape, noise_std, float(coil_correlation))
+    noise[..., :left] = 0
+    noise[..., right:] = 0
+    kspace = ks + noise
+    recon = rss_reconstruction(kspace, geom.recon_size)
+    attrs = {
+        "acquisition": acquisition,
+        "max": float(recon.max()),
+        "norm": float(np.linalg.norm(recon)),
+        "patient_id": patient_id_for_seed(int(seed)),
+    }
+    return SimulatedVolume(
+        kspace=kspace,
+        kspace_clean=ks,
+        image=image,
+        maps=maps,
+        tissue_labels=labels,
+        noise_std=noise_std,
+        header_xml=geom.header_xml(num_slices),
+        attrs=attrs,
+        reconstruction_rss=recon,
+        snr=effective_snr,
+        coil_correlation=float(coil_correlation),
+        geometry=geom,
+        slice_positions_mm=z_positions,
+    )
+
+
+def write_volume(path: str | os.PathLike, vol: SimulatedVolume) -> None:
+    """Write a simulated volume as a fastMRI multicoil ``.h5`` file (atomically).
+
+    Writes ``kspace``, ``reconstruction_rss`` (RSS of the noisy coil images, readout-cropped and
+    centre-cropped to ``recon_size``), ``ismrmrd_header`` and the attrs ``acquisition``, ``max``
+    (of ``reconstruction_rss``), ``norm`` (its L2 norm) and ``patient_id``.
+    """
+    if not isinstance(vol, SimulatedVolume):
+        raise TypeError(f"vol must be a SimulatedVolume, got {type(vol).__name__}")
+    write_multicoil_volume(path, vol.kspace, vol.reconstruction_rss, vol.header_xml, vol.attrs)

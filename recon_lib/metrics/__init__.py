@@ -1,0 +1,6 @@
+"""Layer 2 -- measuring images: SSIM, the training losses built on it, and the evaluation metrics.
+
+:mod:`.ssim` (differentiable SSIM, fastMRI's convention), :mod:`.losses` (L_SN and LSGAN) and
+:mod:`.quality` (NMSE, PSNR, SSIM per volume, texture measures, the Table 1 aggregator).
+Imports :mod:`recon_lib.core` and :mod:`recon_lib.physics` only.
+"""

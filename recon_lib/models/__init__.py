@@ -1,0 +1,7 @@
+"""Layer 2 -- the networks and what is done with their weights.
+
+The Down-Up block (:mod:`.down_up`), the unrolled sensitivity network (:mod:`.sensitivity_network`),
+fastMRI's U-Net baseline (:mod:`.unet`), the PatchGAN discriminator (:mod:`.discriminator`),
+checkpoints (:mod:`.checkpoint`), inference helpers (:mod:`.inference`) and network interpolation
+(:mod:`.interpolation`). Imports :mod:`recon_lib.core` and :mod:`recon_lib.physics` only.
+"""

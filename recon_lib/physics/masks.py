@@ -1,0 +1,164 @@
+"""Cartesian undersampling masks with fastMRI semantics.
+
+Masks select phase-encode columns (the last axis W of k-space ``(..., H, W)``); the readout
+H is always fully sampled. Following ``fastmri/data/subsample.py``:
+
+* ``num_low = round(W * center_fraction)`` central columns are always sampled (the
+  auto-calibration block, starting at ``(W - num_low + 1) // 2``);
+* *random* (variable density): every other column is kept with probability
+  ``p = (W / acceleration - num_low) / (W - num_low)``, so on average ``W / acceleration``
+  columns are sampled;
+* *equispaced*: equally spaced columns from a random offset, spaced so that together with the
+  centre block ``W / acceleration`` columns are sampled;
+* columns outside ``[padding_left, padding_right)`` (zero padding in the raw data, see
+  :class:`recon_lib.data.fastmri_io.EncodingInfo`) are never sampled.
+
+Seeding: a seed gives the same mask every time. fastMRI seeds validation / test masks with the
+file name so every slice of a volume shares one mask (:func:`seed_from_name`); training draws a
+fresh mask per sample.
+
+Knee defaults (REFERENCE.md): centre fraction 0.08 at AF 4, 0.04 at AF 8.
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["MaskFunc", "sample_mask", "seed_from_name", "mask_to_tensor", "DEFAULT_CENTER_FRACTIONS"]
+
+#: centre fraction fastMRI uses for each knee acceleration
+DEFAULT_CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
+
+_KINDS = ("random", "equispaced")
+
+
+def seed_from_name(name: str) -> int:
+    """A stable 32-bit seed from a file name (independent of Python's hash randomisation)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def _check_params(num_cols: int, center_fraction: float, acceleration: float, kind: str) -> None:
+    if kind not in _KINDS:
+        raise ValueError(f"mask kind must be one of {_KINDS}, got {kind!r}")
+    if not isinstance(num_cols, (int, np.integer)) or num_cols < 2:
+        raise ValueError(f"num_cols must be an integer >= 2, got {num_cols!r}")
+    if not 0.0 < float(center_fraction) < 1.0:
+        raise ValueError(f"center_fraction must be in (0, 1), got {center_fraction!r}")
+    if not float(acceleration) >= 1.0:
+        raise ValueError(f"acceleration must be >= 1, got {acceleration!r}")
+    if round(num_cols * center_fraction) > num_cols / acceleration + 1e-9:
+        raise ValueError(
+            f"center_fraction {center_fraction} samples {round(num_cols * center_fraction)} central columns, "
+            f"more than the {num_cols / acceleration:.1f} allowed at acceleration {acceleration}"
+        )
+
+
+def sample_mask(
+    num_cols: int,
+    center_fraction: float,
+    acceleration: float,
+    kind: str = "random",
+    seed: int | np.random.Generator | None = None,
+    padding: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Draw one 1-D column mask.
+
+    Args:
+        num_cols: number of phase-encode columns W.
+        center_fraction: fraction of columns in the fully sampled centre block.
+        acceleration: target acceleration factor (AF).
+        kind: ``"random"`` (variable density) or ``"equispaced"``.
+        seed: an int seed, a numpy Generator, or None (fresh entropy -- not reproducible).
+        padding: ``(padding_left, padding_right)``: only columns in ``[left, right)`` may be sampled.
+
+    Returns:
+        Boolean array ``(W,)``, True where a column is sampled.
+    """
+    _check_params(num_cols, center_fraction, acceleration, kind)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    num_low = int(round(num_cols * center_fraction))
+    if kind == "random":
+        prob = (num_cols / acceleration - num_low) / (num_cols - num_low)
+        mask = rng.uniform(size=num_cols) < prob
+    else:
+        # Space the outer lines so that, together with the centre block, W / acceleration lines
+        # are sampled (fastMRI's EquispacedMaskFractionFunc).
+        if num_low * acceleration >= num_cols:
+            spacing = float(num_cols)  # the centre block alone reaches the target
+        else:
+            spacing = acceleration * (num_low - num_cols) / (num_low * acceleration - num_cols)
+        offset = int(rng.integers(0, max(1, int(round(spacing)))))
+        mask = np.zeros(num_cols, dtype=bool)
+        mask[np.around(np.arange(offset, num_cols - 1, spacing)).astype(int)] = True
+    start = (num_cols - num_low + 1) // 2
+    mask[start : start + num_low] = True
+    if padding is not None:
+        left, right = int(padding[0]), int(padding[1])
+        if not 0 <= left < right <= num_cols:
+            raise ValueError(f"padding {padding} must satisfy 0 <= left < right <= num_cols={num_cols}")
+        mask[:left] = False
+        mask[right:] = False
+    return mask
+
+
+class MaskFunc:
+    """Draws masks for one of several (centre fraction, acceleration) pairs, like fastMRI's MaskFunc.
+
+    Args:
+        accelerations: candidate accelerations, e.g. ``(4, 8)``; one is chosen per call.
+        center_fractions: matching centre fractions; defaults to fastMRI's knee values.
+        kind: ``"random"`` or ``"equispaced"``.
+
+    Example:
+        >>> mf = MaskFunc(accelerations=(4,))
+        >>> mask, af = mf(368, seed=seed_from_name("file1000.h5"))
+        >>> int(mask.sum()) > 368 // 4 - 10
+        True
+    """
+
+    def __init__(
+        self,
+        accelerations: Sequence[float],
+        center_fractions: Sequence[float] | None = None,
+        kind: str = "random",
+    ) -> None:
+        accelerations = list(accelerations)
+        if not accelerations:
+            raise ValueError("accelerations must not be empty")
+        if center_fractions is None:
+            missing = [a for a in accelerations if a not in DEFAULT_CENTER_FRACTIONS]
+            if missing:
+                raise ValueError(f"no default centre fraction for accelerations {missing}; pass center_fractions")
+            center_fractions = [DEFAULT_CENTER_FRACTIONS[a] for a in accelerations]
+        center_fractions = list(center_fractions)
+        if len(center_fractions) != len(accelerations):
+            raise ValueError(
+                f"center_fractions ({len(center_fractions)}) and accelerations ({len(accelerations)}) differ in length"
+            )
+        if kind not in _KINDS:
+            raise ValueError(f"mask kind must be one of {_KINDS}, got {kind!r}")
+        self.accelerations = accelerations
+        self.center_fractions = center_fractions
+        self.kind = kind
+
+    def __call__(
+        self, num_cols: int, seed: int | np.random.Generator | None = None, padding: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Draw a mask; returns ``(mask (W,) bool, acceleration used)``."""
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        i = int(rng.integers(0, len(self.accelerations)))
+        af = self.accelerations[i]
+        return sample_mask(num_cols, self.center_fractions[i], af, self.kind, rng, padding), af
+
+
+def mask_to_tensor(mask: np.ndarray | torch.Tensor, ndim: int = 4) -> torch.Tensor:
+    """A 1-D column mask ``(W,)`` as a float32 tensor broadcastable to k-space, e.g. ``(1, 1, 1, W)``."""
+    m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+    if m.ndim != 1:
+        raise ValueError(f"mask must be 1-D (W,), got shape {tuple(m.shape)}")
+    return m.to(torch.float32).reshape((1,) * (ndim - 1) + (-1,))

@@ -1,0 +1,91 @@
+"""Small helpers the teaching notebooks 04-07 share: one test slice, a live training run.
+
+Kept here (not in the notebooks) so that every notebook cell stays a one-line call and the
+logic is tested (``tests/test_teaching.py``).
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import default_collate
+
+from recon_lib.core.checks import check_int
+from recon_lib.teaching import suite
+from recon_lib.training.config import TrainConfig, load_config
+from recon_lib.data.dataset import KneeDataset
+from recon_lib.physics.masks import MaskFunc
+from recon_lib.training.trainer import STAGE_FILES, STAGE_INIT, run_stage
+
+__all__ = ["load_slice", "live_config", "live_run"]
+
+
+def load_slice(
+    acceleration: int = 8, volume: int = 0, slice: int | None = None, split: str = "test", root: str | Path | None = None
+) -> dict[str, Any]:
+    """One slice of a split as a collated batch of one (fixed, file-name-seeded mask).
+
+    Args:
+        acceleration: undersampling factor of the mask (4 or 8).
+        volume: index of the volume in the split (sorted by file name).
+        slice: slice index inside the volume (default: the middle slice).
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        root: dataset folder (default :func:`recon_lib.teaching.suite.data_dir`).
+
+    Returns:
+        The dataset item with a batch dimension of one: ``kspace`` / ``maps`` ``(1, C, H, W)``,
+        ``mask`` ``(1, 1, 1, W)``, ``target`` / ``foreground`` ``(1, rh, rw)``, ...
+    """
+    if split not in suite.SPLITS:
+        raise ValueError(f"split must be one of {suite.SPLITS}, got {split!r}")
+    folder = suite.require_data(root) / split
+    dataset = KneeDataset(folder, MaskFunc([acceleration]), train=False, limit_volumes=volume + 1)
+    if not isinstance(volume, int) or not 0 <= volume < len(dataset.volumes):
+        raise ValueError(f"volume must be an index below {len(dataset.volumes)} in {folder}, got {volume!r}")
+    indices = [i for i, (v, _) in enumerate(dataset.examples) if v == volume]
+    index = indices[len(indices) // 2] if slice is None else indices[slice]
+    return default_collate([dataset[index]])
+
+
+def live_config(
+    stage: str, steps: int, config: str = "tiny", workdir: str | Path | None = None, init_from: str | Path | None = None, **sn: int
+) -> TrainConfig:
+    """A short training configuration writing to a scratch folder (never to ``checkpoints/``).
+
+    Args:
+        stage: the stage to run (``"pretrain"``, ``"finetune_sn"``, ``"finetune_gan"``, ``"unet"``).
+        steps: optimisation steps (one epoch of ``steps`` steps; one validation volume).
+        config: a config name in ``configs/`` (``tiny``, ``teaching``, ``paper``).
+        workdir: scratch folder (default: a new temporary folder).
+        init_from: folder holding the weights the stage starts from (e.g. the shipped
+            ``checkpoints/`` for ``finetune_gan``, which starts from ``sn_pretrained.pt``);
+            they are copied into the scratch folder.
+        **sn: overrides of the SN architecture (``num_cascades``, ``features``).
+
+    Returns:
+        The config; its ``output_dir / stage / "log.jsonl"`` is the training log.
+    """
+    steps = check_int("steps", steps, minimum=1)
+    work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix=f"recon_{stage}_"))
+    ckpt = work / "checkpoints"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    if init_from is not None and stage in STAGE_INIT:
+        name = STAGE_FILES[STAGE_INIT[stage]]
+        shutil.copyfile(Path(init_from) / name, ckpt / name)
+    overrides: dict[str, Any] = {
+        "output_dir": str(work / "run"),
+        "checkpoint_dir": str(ckpt),
+        "data": {"root": str(suite.data_dir()), "max_val_volumes": 1, "num_workers": 0},
+        "stages": {stage: {"epochs": 1, "max_steps_per_epoch": steps, "checkpoint_every": steps}},
+    }
+    if sn:
+        overrides["sn"] = dict(sn)
+    return load_config(suite.repo_root() / "configs" / f"{config}.yaml", overrides)
+
+
+def live_run(cfg: TrainConfig, stage: str, progress: bool = True) -> Path:
+    """Run ``stage`` of ``cfg`` (tqdm bar) and return its ``log.jsonl`` for plotting."""
+    run_stage(cfg, stage, progress=progress)
+    return Path(cfg.output_dir) / stage / "log.jsonl"

@@ -1,0 +1,40 @@
+"""Matplotlib helpers for legible teaching figures.
+
+Every helper takes NumPy arrays or torch tensors (complex images are shown as magnitudes
+unless stated otherwise), builds one ``matplotlib.figure.Figure`` with titles, axis labels
+where they carry meaning, and colour bars with units, and returns it. In a notebook the
+figure appears below the cell; in a script call ``fig.savefig(...)`` or ``plt.show()``.
+
+Images follow the recon_lib layout: rows are the readout axis H (vertical), columns the
+phase-encode axis W (horizontal), so undersampling removes *columns* and aliasing folds
+along the horizontal axis.
+
+Helpers:
+
+* :func:`show_images` -- a grid of titled images from a dict ``{"title": image}``.
+* :func:`zoom_crop` -- full images with a crop box and enlarged crops below.
+* :func:`error_map` -- ``|rec - ref|`` in percent of ``max |ref|``.
+* :func:`log_kspace` -- ``log10 |k|`` of one or several coils.
+* :func:`mask_and_psf` -- a sampling mask and its 1-D / 2-D point-spread functions.
+* :func:`plot_training_log` -- loss and validation curves from ``recon_lib.training.trainer`` JSONL logs.
+* :func:`plot_curves` -- a few named 1-D curves on one axes (e.g. convergence histories).
+* :func:`interpolation_schematic` -- the paper's idea in one picture.
+"""
+
+from recon_lib.teaching.plotting._common import DEFAULT_DPI
+from recon_lib.teaching.plotting.curves import plot_curves, plot_training_log
+from recon_lib.teaching.plotting.diagrams import interpolation_schematic
+from recon_lib.teaching.plotting.images import error_map, show_images, zoom_crop
+from recon_lib.teaching.plotting.kspace import log_kspace, mask_and_psf
+
+__all__ = [
+    "show_images",
+    "zoom_crop",
+    "error_map",
+    "log_kspace",
+    "mask_and_psf",
+    "plot_training_log",
+    "plot_curves",
+    "interpolation_schematic",
+    "DEFAULT_DPI",
+]

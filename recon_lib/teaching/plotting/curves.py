@@ -1,0 +1,164 @@
+"""Curves: training logs and named 1-D histories."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from recon_lib.core.checks import check_int
+from recon_lib.teaching.plotting._common import DEFAULT_DPI, ArrayLike, _as_dict, _to_numpy, pyplot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_training_log", "plot_curves"]
+
+
+def _read_jsonl(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    records = []
+    for path in paths:
+        with open(path) as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{lineno}: not a JSON line ({err.msg})") from None
+                if isinstance(rec, dict):
+                    records.append(rec)
+    return records
+
+
+def _log_paths(jsonl_path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    items = [jsonl_path] if isinstance(jsonl_path, (str, os.PathLike)) else list(jsonl_path)
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(p.glob("*.jsonl")) + sorted(p.glob("*/*.jsonl"))
+            if not found:
+                raise FileNotFoundError(f"no *.jsonl training logs in {p} or its sub-folders")
+            paths.extend(found)
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise FileNotFoundError(f"training log {p} not found")
+    return paths
+
+
+def plot_training_log(
+    jsonl_path: str | os.PathLike | Sequence[str | os.PathLike],
+    smooth: int = 20,
+    dpi: int = DEFAULT_DPI,
+) -> Figure:
+    """Loss curves and validation metrics from ``recon_lib.training.trainer`` JSONL logs.
+
+    Each log line is either a training step ``{"stage", "epoch", "step", "loss", ...}`` or a
+    validation record ``{"stage", "epoch", "step", "type": "val", "psnr", "ssim", "nmse"}``.
+
+    Args:
+        jsonl_path: a ``log.jsonl`` file, a list of them, or a run folder (every ``*.jsonl`` in
+            it and in its stage sub-folders, e.g. ``runs/teaching``).
+        smooth: moving-average window (steps) drawn over the raw loss (1: none).
+        dpi: figure resolution.
+
+    Returns:
+        The figure with three axes: training loss per step, validation PSNR (dB) and
+        validation SSIM per epoch; one colour per stage.
+    """
+    smooth = check_int("smooth", smooth, minimum=1)
+    records = _read_jsonl(_log_paths(jsonl_path))
+    train = [r for r in records if r.get("type") != "val" and "loss" in r]
+    val = [r for r in records if r.get("type") == "val"]
+    if not train and not val:
+        raise ValueError(f"no training or validation records in {jsonl_path}")
+    stages = list(dict.fromkeys(str(r.get("stage", "run")) for r in train + val))
+    colours = {s: f"C{i % 10}" for i, s in enumerate(stages)}
+    fig, (ax_l, ax_p, ax_s) = pyplot().subplots(1, 3, figsize=(11, 3.2), dpi=dpi, layout="constrained")
+    for stage in stages:
+        rows = sorted((r for r in train if str(r.get("stage", "run")) == stage), key=lambda r: r.get("step", 0))
+        if rows:
+            steps = np.array([r.get("step", i + 1) for i, r in enumerate(rows)], dtype=float)
+            loss = np.array([r["loss"] for r in rows], dtype=float)
+            ax_l.plot(steps, loss, color=colours[stage], alpha=0.3, linewidth=0.8)
+            k = min(smooth, loss.size)
+            if k > 1:
+                avg = np.convolve(loss, np.ones(k) / k, mode="valid")
+                ax_l.plot(steps[k - 1 :], avg, color=colours[stage], linewidth=1.6, label=f"{stage} (mean of {k})")
+            else:
+                ax_l.plot([], [], color=colours[stage], label=stage)
+        vrows = sorted((r for r in val if str(r.get("stage", "run")) == stage), key=lambda r: r.get("epoch", 0))
+        if vrows:
+            epochs = [r.get("epoch", i + 1) for i, r in enumerate(vrows)]
+            for ax, key in ((ax_p, "psnr"), (ax_s, "ssim")):
+                ys = [r.get(key, np.nan) for r in vrows]
+                ax.plot(epochs, ys, "o-", color=colours[stage], markersize=4, label=stage)
+    ax_l.set_title("training loss")
+    ax_l.set_xlabel("step (within stage)")
+    ax_l.set_ylabel("loss")
+    if train:
+        ax_l.legend(fontsize=7)
+    else:
+        ax_l.text(0.5, 0.5, "no training steps logged", ha="center", va="center", transform=ax_l.transAxes)
+    for ax, name, unit in ((ax_p, "validation PSNR", "PSNR (dB)"), (ax_s, "validation SSIM", "SSIM")):
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(unit)
+        if val:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no validation records", ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+def plot_curves(
+    curves: Mapping[str, ArrayLike],
+    xlabel: str = "iteration",
+    ylabel: str = "value",
+    title: str | None = None,
+    logy: bool = False,
+    x: ArrayLike | None = None,
+    dpi: int = DEFAULT_DPI,
+) -> Figure:
+    """Named 1-D curves on one axes, e.g. CG residuals per iteration or metrics against alpha.
+
+    Args:
+        curves: ``{"label": values}``, each a 1-D array/tensor (size-1 dims are squeezed).
+        xlabel, ylabel: axis labels (put units in them).
+        title: axes title.
+        logy: logarithmic y axis.
+        x: shared x values (default ``0, 1, 2, ...`` per curve).
+        dpi: figure resolution.
+
+    Returns:
+        The figure with one axes and one line per curve.
+    """
+    items = _as_dict("curves", curves, "curve")
+    xs = None if x is None else np.asarray(_to_numpy("x", x), dtype=float).reshape(-1)
+    fig, ax = pyplot().subplots(figsize=(5.2, 3.2), dpi=dpi, layout="constrained")
+    for label, values in items.items():
+        ys = np.squeeze(np.asarray(_to_numpy(f"curves[{label!r}]", values), dtype=float))
+        if ys.ndim != 1:
+            raise ValueError(f"curves[{label!r}] must be 1-D, got shape {ys.shape}")
+        if xs is not None and xs.size != ys.size:
+            raise ValueError(f"curves[{label!r}] has {ys.size} values but x has {xs.size}")
+        ax.plot(np.arange(ys.size) if xs is None else xs, ys, "o-", markersize=3, linewidth=1.2, label=label)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+

@@ -1,0 +1,311 @@
+"""Evaluation: the paper's Table 1, the alpha sweep and the perception-distortion plane.
+
+``python -m recon_lib.evaluate --data data/knee --checkpoints checkpoints --out docs/results``
+writes ``table1.md`` / ``table1.csv`` / ``table1.json`` (mean +- std over test volumes,
+foreground metrics, fastMRI's per-volume convention), ``alpha_sweep.json`` and the plots
+``alpha_metrics.png`` and ``perception_distortion.png``.
+
+Every method sees the same masks: one fixed mask per (volume, acceleration), seeded by the file
+name as fastMRI does for its validation data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from recon_lib.core.devices import select_device
+from recon_lib.models.checkpoint import CheckpointError, load_model
+from recon_lib.physics.classical import cg_sense
+from recon_lib.data.dataset import KneeDataset
+from recon_lib.models.inference import reconstruct, zero_filled
+from recon_lib.models.interpolation import ModelInterpolator
+from recon_lib.physics.masks import MaskFunc
+from recon_lib.metrics.quality import MetricTable, gradient_magnitude_similarity, high_frequency_energy_ratio, volume_metrics
+from recon_lib.core.tensors import center_crop
+
+__all__ = [
+    "Reconstructor",
+    "iter_volumes",
+    "standard_methods",
+    "evaluate_table",
+    "alpha_sweep",
+    "plot_alpha_sweep",
+    "TEXTURE_METRICS",
+    "main",
+]
+
+#: a reconstruction method: collated batch -> complex image cropped to the target size (B, rh, rw)
+Reconstructor = Callable[[Mapping[str, Any]], torch.Tensor]
+
+#: weight-free texture measures reported beside the distortion metrics (1.0 = like the reference)
+TEXTURE_METRICS = ("hf_energy_ratio", "gms")
+ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def texture_metrics(gt: np.ndarray, pred: np.ndarray, fg: np.ndarray) -> dict[str, float]:
+    """High-frequency energy ratio and gradient-magnitude similarity inside the foreground."""
+    return {
+        "hf_energy_ratio": high_frequency_energy_ratio(pred, gt, fg),
+        "gms": gradient_magnitude_similarity(pred, gt, fg),
+    }
+
+
+def iter_volumes(
+    root: str | Path, acceleration: int, limit_volumes: int | None = None, batch_size: int = 4
+) -> Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Yield ``(info, batches)`` per test volume at one acceleration, with fixed per-volume masks.
+
+    ``info`` holds ``fname``, ``acquisition``, ``target`` (slices, rh, rw), ``foreground``.
+    """
+    ds = KneeDataset(root, mask_func=MaskFunc([acceleration]), train=False, limit_volumes=limit_volumes)
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False)
+    by_volume: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    order: list[str] = []
+    for sample in loader:
+        name = sample["fname"][0]
+        if name not in by_volume:
+            order.append(name)
+        by_volume[name].append(sample)
+    for name in order:
+        slices = by_volume[name]
+        batches = [_collate(slices[i : i + batch_size]) for i in range(0, len(slices), batch_size)]
+        info = {
+            "fname": name,
+            "acquisition": slices[0]["acquisition"][0],
+            "target": torch.cat([s["target"] for s in slices]).numpy(),
+            "foreground": torch.cat([s["foreground"] for s in slices]).numpy().astype(bool),
+        }
+        yield info, batches
+
+
+def _collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in samples[0].items():
+        if isinstance(value, torch.Tensor):
+            out[key] = torch.cat([s[key] for s in samples])
+        else:
+            out[key] = [v for s in samples for v in s[key]]
+    return out
+
+
+def _run(method: Reconstructor, batches: list[dict[str, Any]]) -> np.ndarray:
+    with torch.inference_mode():
+        return torch.cat([method(b).abs().cpu() for b in batches]).numpy()  # (slices, rh, rw)
+
+
+def standard_methods(
+    checkpoint_dir: str | Path, device: torch.device | str = "cpu", alpha: float = 0.5, cg_iters: int = 10
+) -> dict[str, Reconstructor]:
+    """Zero-filled, CG-SENSE, U-Net, SN, SN-GAN and interpSN(alpha) from a checkpoint folder."""
+    ckpt = Path(checkpoint_dir)
+    unet, _ = load_model(ckpt / "unet.pt", device, expected_class="UNetReconstructor")
+    sn, _ = load_model(ckpt / "sn_finetuned.pt", device, expected_class="SensitivityNetwork")
+    gan, _ = load_model(ckpt / "sn_gan.pt", device, expected_class="SensitivityNetwork")
+    interp, _ = load_model(ckpt / "sn_finetuned.pt", device)
+    ModelInterpolator(interp, [sn.state_dict(), gan.state_dict()]).set_alpha(alpha)
+
+    def cg(batch: Mapping[str, Any]) -> torch.Tensor:
+        k, s, m = (batch[key].to(device) for key in ("kspace", "maps", "mask"))
+        return center_crop(cg_sense(k, s, m, num_iters=cg_iters), tuple(batch["target"].shape[-2:]))
+
+    def net(model: nn.Module) -> Reconstructor:
+        return lambda batch: reconstruct(model, batch, device)
+
+    return {
+        "Zero-filled": lambda batch: zero_filled(batch, device),
+        "CG-SENSE": cg,
+        "U-Net": net(unet),
+        "SN": net(sn),
+        "SN-GAN": net(gan),
+        f"interpSN (α={alpha:g})": net(interp),
+    }
+
+
+def evaluate_table(
+    root: str | Path,
+    methods: Mapping[str, Reconstructor],
+    accelerations: Iterable[int] = (4, 8),
+    limit_volumes: int | None = None,
+    progress: bool = True,
+) -> MetricTable:
+    """Table 1: every method on every test volume at every acceleration (foreground metrics).
+
+    The table carries NMSE, PSNR, SSIM and the texture measures of :data:`TEXTURE_METRICS`.
+    """
+    from tqdm.auto import tqdm
+
+    # The texture measures are reported but not ranked: "closer to 1" has no bold direction.
+    table = MetricTable(metrics=("nmse", "psnr", "ssim", *TEXTURE_METRICS), decimals={"hf_energy_ratio": 3, "gms": 4})
+    for af in accelerations:
+        volumes = list(iter_volumes(root, af, limit_volumes))
+        for info, batches in tqdm(volumes, desc=f"Table 1, AF {af}", disable=not progress, leave=False):
+            gt, fg = info["target"], info["foreground"]
+            for name, method in methods.items():
+                pred = _run(method, batches)
+                values = volume_metrics(gt, pred, fg) | texture_metrics(gt, pred, fg)
+                table.add(name, info["acquisition"], af, info["fname"], **values)
+    return table
+
+
+def alpha_sweep(
+    root: str | Path,
+    sn: nn.Module,
+    gan: nn.Module,
+    alphas: Iterable[float] = ALPHAS,
+    accelerations: Iterable[int] = (4, 8),
+    limit_volumes: int | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Metrics against alpha for network interpolation and for image-space blending.
+
+    Network: theta(alpha) = (1 - alpha) theta_SN + alpha theta_GAN, then reconstruct.
+    Image: |(1 - alpha) x_SN + alpha x_GAN| of the two end models' complex outputs.
+
+    Returns:
+        One record per (mode, acceleration, alpha) with the mean over volumes of NMSE, PSNR,
+        SSIM and the texture measures.
+    """
+    from tqdm.auto import tqdm
+
+    alphas = [float(a) for a in alphas]
+    live = type(sn)(**sn.config).to(device).eval()
+    interp = ModelInterpolator(live, [sn.state_dict(), gan.state_dict()])
+    per: dict[tuple[str, int, float], list[dict[str, float]]] = defaultdict(list)
+    for af in accelerations:
+        volumes = list(iter_volumes(root, af, limit_volumes))
+        for info, batches in tqdm(volumes, desc=f"α sweep, AF {af}", disable=not progress, leave=False):
+            gt, fg = info["target"], info["foreground"]
+            with torch.inference_mode():
+                x_sn = torch.cat([reconstruct(sn, b, device).cpu() for b in batches])
+                x_gan = torch.cat([reconstruct(gan, b, device).cpu() for b in batches])
+            for a in alphas:
+                interp.set_alpha(a)
+                preds = {
+                    "network": _run(lambda b: reconstruct(live, b, device), batches),
+                    "image": ((1 - a) * x_sn + a * x_gan).abs().numpy(),
+                }
+                for mode, pred in preds.items():
+                    per[(mode, af, a)].append(volume_metrics(gt, pred, fg) | texture_metrics(gt, pred, fg))
+    records = []
+    for (mode, af, a), rows in per.items():
+        rec: dict[str, Any] = {"mode": mode, "acceleration": af, "alpha": a, "volumes": len(rows)}
+        for key in rows[0]:
+            vals = np.array([r[key] for r in rows])
+            rec[key] = float(vals.mean())
+            rec[f"{key}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
+        records.append(rec)
+    return records
+
+
+def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = None):
+    """Two figures: each metric against alpha, and the perception-distortion plane.
+
+    Returns:
+        ``(fig_metrics, fig_plane)``.
+    """
+    import matplotlib.pyplot as plt
+
+    afs = sorted({r["acceleration"] for r in records}) if acceleration is None else [acceleration]
+    metrics = [("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("nmse", "NMSE"), ("hf_energy_ratio", "HF energy ratio (1 = reference)"), ("gms", "Gradient-magnitude similarity")]
+    fig_m, axes = plt.subplots(len(afs), len(metrics), figsize=(3.3 * len(metrics), 2.8 * len(afs)), squeeze=False, dpi=90)
+    fig_p, paxes = plt.subplots(1, len(afs), figsize=(4.6 * len(afs), 4.0), squeeze=False, dpi=90)
+    styles = {"network": dict(color="tab:blue", marker="o", label="network interpolation (θ space)"),
+              "image": dict(color="tab:orange", marker="s", label="image blending (pixel space)")}
+    for i, af in enumerate(afs):
+        for mode, style in styles.items():
+            rows = sorted((r for r in records if r["acceleration"] == af and r["mode"] == mode), key=lambda r: r["alpha"])
+            if not rows:
+                continue
+            a = [r["alpha"] for r in rows]
+            for j, (key, label) in enumerate(metrics):
+                ax = axes[i][j]
+                ax.plot(a, [r[key] for r in rows], ms=3, **style)
+                ax.set_title(f"{label}\nAF {af}", fontsize=9)
+                ax.set_xlabel("α  (0 = SN, 1 = SN-GAN)", fontsize=8)
+                ax.grid(alpha=0.3)
+            ax = paxes[0][i]
+            x = [r["nmse"] for r in rows]
+            y = [abs(1 - r["hf_energy_ratio"]) for r in rows]
+            ax.plot(x, y, ms=4, **style)
+            for r, xi, yi in zip(rows, x, y):
+                if r["alpha"] in (0.0, 0.5, 1.0):
+                    ax.annotate(f"α={r['alpha']:g}", (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax = paxes[0][i]
+        ax.set_xlabel("distortion: NMSE (lower is better)")
+        ax.set_ylabel("texture deficit |1 − HF energy ratio| (lower is better)")
+        ax.set_title(f"Perception–distortion plane, AF {af}")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    paxes[0][0].legend(fontsize=8)
+    fig_m.tight_layout()
+    fig_p.tight_layout()
+    return fig_m, fig_p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recon_lib.evaluate", description="Table 1 and the α sweep on the test split.")
+    parser.add_argument("--data", default="data/knee", help="prepared dataset root (uses its test/ split)")
+    parser.add_argument("--checkpoints", default="checkpoints", help="folder with unet.pt, sn_finetuned.pt, sn_gan.pt")
+    parser.add_argument("--out", default="docs/results", help="output folder")
+    parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--limit-volumes", type=int, default=None, help="evaluate only the first N test volumes")
+    parser.add_argument("--alpha", type=float, default=0.5, help="α of the interpSN row of Table 1")
+    parser.add_argument("--cg-iters", type=int, default=10)
+    parser.add_argument("--no-sweep", action="store_true", help="skip the α sweep")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    device = select_device(args.device)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    test_dir = Path(args.data) / "test"
+    if not test_dir.is_dir():
+        print(f"error: {test_dir} not found: run `make data` (or prepare your fastMRI folder) first", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    try:
+        methods = standard_methods(args.checkpoints, device=device, alpha=args.alpha, cg_iters=args.cg_iters)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = evaluate_table(test_dir, methods, args.accelerations, args.limit_volumes, progress=not args.no_progress)
+    (out / "table1.md").write_text(table.to_markdown() + "\n")
+    table.to_csv(out / "table1.csv")
+    table.to_json(out / "table1.json")
+    t_table = time.time() - t0
+    print(table.to_markdown())
+    summary: dict[str, Any] = {"table_seconds": round(t_table, 1)}
+    if not args.no_sweep:
+        sn, gan = (load_model(Path(args.checkpoints) / n, device)[0] for n in ("sn_finetuned.pt", "sn_gan.pt"))
+        records = alpha_sweep(test_dir, sn, gan, accelerations=args.accelerations, device=device,
+                              limit_volumes=args.limit_volumes, progress=not args.no_progress)
+        (out / "alpha_sweep.json").write_text(json.dumps(records, indent=1))
+        fig_m, fig_p = plot_alpha_sweep(records)
+        fig_m.savefig(out / "alpha_metrics.png")
+        fig_p.savefig(out / "perception_distortion.png")
+        summary["sweep_seconds"] = round(time.time() - t0 - t_table, 1)
+    summary["total_seconds"] = round(time.time() - t0, 1)
+    summary["torch_threads"] = torch.get_num_threads()
+    summary["device"] = str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)
+    (out / "timing.json").write_text(json.dumps(summary, indent=1))
+    print(f"wrote {out}/ in {summary['total_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
