@@ -13,6 +13,7 @@ removal, 160 x 160 reference):
   products; the FFTs are not counted) against the convolution throughput this CPU reaches,
 * peak RSS of a training run and of a slider session (each in a fresh subprocess).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,12 @@ def synthetic_batch(batch: int = 1, seed: int = 0) -> dict[str, Any]:
     mask = mask_to_tensor(sample_mask(W, 0.04, 8, seed=seed, padding=(4, 180))).expand(batch, 1, 1, W).contiguous()
     target = x.abs()[:, (H - RH) // 2 : (H - RH) // 2 + RH, (W - RW) // 2 : (W - RW) // 2 + RW].contiguous()
     return {
-        "kspace": sens_expand(x, maps, mask), "maps": maps, "mask": mask, "target": target,
-        "foreground": torch.ones_like(target, dtype=torch.bool), "max": target.amax(dim=(1, 2)),
+        "kspace": sens_expand(x, maps, mask),
+        "maps": maps,
+        "mask": mask,
+        "target": target,
+        "foreground": torch.ones_like(target, dtype=torch.bool),
+        "max": target.amax(dim=(1, 2)),
     }
 
 
@@ -80,25 +85,40 @@ def bench_interpolation(sn, gan, repeats: int) -> list[tuple[str, float, str]]:
     interp = ModelInterpolator(live, [sd_a, sd_b])
     alphas = iter(np.linspace(0.01, 0.99, 10_000))
     rows = [
-        ("interpolate_alpha (new state dict)", timeit(lambda: interpolate_alpha(sd_a, sd_b, 0.37), repeats * 4), "≤ 5 ms"),
-        ("interpolate_alpha + load_state_dict", timeit(lambda: live.load_state_dict(interpolate_alpha(sd_a, sd_b, 0.37)), repeats * 4), "≤ 5 ms"),
-        ("ModelInterpolator.set_alpha (in place)", timeit(lambda: interp.set_alpha(float(next(alphas))), repeats * 4), "≤ 5 ms"),
+        (
+            "interpolate_alpha (new state dict)",
+            timeit(lambda: interpolate_alpha(sd_a, sd_b, 0.37), repeats * 4),
+            "≤ 5 ms",
+        ),
+        (
+            "interpolate_alpha + load_state_dict",
+            timeit(lambda: live.load_state_dict(interpolate_alpha(sd_a, sd_b, 0.37)), repeats * 4),
+            "≤ 5 ms",
+        ),
+        (
+            "ModelInterpolator.set_alpha (in place)",
+            timeit(lambda: interp.set_alpha(float(next(alphas))), repeats * 4),
+            "≤ 5 ms",
+        ),
     ]
     return rows
 
 
 def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
     """(name, inference s/slice, training slices/s, parameters)."""
-    from recon_lib.models.checkpoint import build_model
-    from recon_lib.training.config import load_config
-    from recon_lib.models.inference import reconstruct
     from recon_lib.metrics.losses import lsgan_discriminator_loss, lsgan_generator_loss, masked_magnitude, sn_loss
+    from recon_lib.models.checkpoint import build_model
+    from recon_lib.models.inference import reconstruct
+    from recon_lib.training.config import load_config
 
     cfg = load_config(ROOT / "configs" / "teaching.yaml")
     batch = synthetic_batch()
     out = []
-    for name, cls, conf in [("SN (teaching)", "SensitivityNetwork", cfg.sn), ("U-Net (teaching)", "UNetReconstructor", cfg.unet),
-                            ("SN (paper: 10 cascades, F=64)", "SensitivityNetwork", {"num_cascades": 10, "features": 64})]:
+    for name, cls, conf in [
+        ("SN (teaching)", "SensitivityNetwork", cfg.sn),
+        ("U-Net (teaching)", "UNetReconstructor", cfg.unet),
+        ("SN (paper: 10 cascades, F=64)", "SensitivityNetwork", {"num_cascades": 10, "features": 64}),
+    ]:
         torch.manual_seed(0)
         model = build_model(cls, dict(conf))
         params = sum(p.numel() for p in model.parameters())
@@ -134,7 +154,9 @@ def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
                 d_opt.zero_grad()
                 d_loss.backward()
                 d_opt.step()
-                loss = 0.1 * sn_loss(rec.abs(), batch["target"], data_range=batch["max"]) + lsgan_generator_loss(disc(fake))
+                loss = 0.1 * sn_loss(rec.abs(), batch["target"], data_range=batch["max"]) + lsgan_generator_loss(
+                    disc(fake)
+                )
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -159,7 +181,10 @@ def bench_conv_throughput(repeats: int) -> list[tuple[str, float]]:
     """GFLOP/s of single 3x3 convolutions at the teaching grid: wide (near this CPU's peak) and
     at the teaching SN's width (F=16 channels), both in inference mode."""
     out = []
-    for name, batch, chans in [("3x3 conv, 64 -> 64 channels, batch 4", 4, 64), ("3x3 conv, 16 -> 16 channels, batch 1", 1, 16)]:
+    for name, batch, chans in [
+        ("3x3 conv, 64 -> 64 channels, batch 4", 4, 64),
+        ("3x3 conv, 16 -> 16 channels, batch 1", 1, 16),
+    ]:
         conv = torch.nn.Conv2d(chans, chans, 3, padding=1)
         x = torch.randn(batch, chans, H, W)
         flops = 2 * batch * chans * chans * 9 * H * W
@@ -206,8 +231,9 @@ def peak_rss(code: str) -> float:
     Not ``ru_maxrss`` on Linux: a child keeps the parent's high-water mark across fork + exec,
     so every child of this (large) benchmark process would report the parent's peak.
     """
-    out = subprocess.run([sys.executable, "-c", code + "\n" + _PEAK_RSS_PROBE],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\n" + _PEAK_RSS_PROBE], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
     if out.returncode != 0:
         print(f"peak-RSS probe failed:\n{out.stderr[-2000:]}", file=sys.stderr)
         return float("nan")
@@ -245,8 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         fresh.precompute()  # what the Voila app does before it shows the slider
         t_pre = time.perf_counter() - t0
-        print(f"| precompute all {len(fresh.slider_positions())} slider positions (the Voilà app, once at start) | {t_pre:.1f} s | — |")
-        results["slider_new_alpha_s"], results["slider_cached_s"], results["slider_precompute_s"] = t_cold, t_cached, t_pre
+        print(
+            f"| precompute all {len(fresh.slider_positions())} slider positions (the Voilà app, once at start) | {t_pre:.1f} s | — |"
+        )
+        results["slider_new_alpha_s"], results["slider_cached_s"], results["slider_precompute_s"] = (
+            t_cold,
+            t_cached,
+            t_pre,
+        )
     except ImportError as err:
         print(f"| α-slider round trip | n/a ({err}) | ≤ 250 ms |")
 

@@ -18,6 +18,7 @@ geometry and one record per file (split, acquisition, patient_id, volume seed, S
   generated. Anything else in DIR stops the script before it writes (exit status 2). Files are
   written atomically, so an interrupted run never leaves a half-written volume.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,7 +89,9 @@ def plan_dataset(seed: int, counts: dict[str, int]) -> list[PlannedVolume]:
             # An independent stream per volume: adding volumes never changes the earlier ones.
             volume_seed = int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint32)[0])
             name = f"knee_{index:03d}_{_TAGS[acquisition]}.h5"
-            plan.append(PlannedVolume(f"{split}/{name}", split, acquisition, volume_seed, patient_id_for_seed(volume_seed)))
+            plan.append(
+                PlannedVolume(f"{split}/{name}", split, acquisition, volume_seed, patient_id_for_seed(volume_seed))
+            )
             index += 1
     if len({p.volume_seed for p in plan}) != len(plan):  # 32-bit seeds: a clash is ~impossible but fatal
         raise RuntimeError(f"dataset seed {seed} gives two volumes the same seed; choose another --seed")
@@ -266,16 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="make_knee_dataset.py", description="Generate simulated fastMRI-format multi-coil knee volumes."
     )
-    parser.add_argument("--out", required=True, type=Path, help="output folder (new, empty, or a previous run to resume)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output folder (new, empty, or a previous run to resume)"
+    )
     parser.add_argument("--seed", type=_positive_int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--geometry", choices=sorted(GEOMETRIES), default="teaching", help="acquisition matrix (default teaching)")
+    parser.add_argument(
+        "--geometry", choices=sorted(GEOMETRIES), default="teaching", help="acquisition matrix (default teaching)"
+    )
     parser.add_argument("--train", type=_positive_int, default=12, help="training volumes (default 12)")
     parser.add_argument("--val", type=_positive_int, default=2, help="validation volumes (default 2)")
     parser.add_argument("--test", type=_positive_int, default=6, help="test volumes (default 6)")
     parser.add_argument("--slices", type=int, default=8, help="coronal slices per volume (default 8)")
     parser.add_argument("--snr", type=float, default=DEFAULT_SNR, help=f"SNR of PD volumes (default {DEFAULT_SNR:g})")
-    parser.add_argument("--coil-correlation", type=float, default=0.0, help="neighbour-coil noise correlation in [0, 1)")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes (default: up to 2)")
+    parser.add_argument(
+        "--coil-correlation", type=float, default=0.0, help="neighbour-coil noise correlation in [0, 1)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes (default: up to 2)"
+    )
     return parser
 
 

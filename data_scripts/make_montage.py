@@ -9,6 +9,7 @@ Rows: (1) reconstruction_rss of PD and PDFS slices from different simulated pati
 log-magnitude, tissue labels, the noise-free object's magnitude and background phase, and a
 zoom on the trabecular and muscle texture.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,11 +74,28 @@ def main(argv: list[str] | None = None) -> int:
 
     # (5) k-space, labels, object magnitude and phase, texture zoom
     kspace = np.log10(np.abs(ref.kspace[mid, coils[0]]) + 1e-12)
-    show(axes[4, 0], kspace, f"log10|k| coil {coils[0]} (H={kspace.shape[0]})", vmin=np.percentile(kspace[:, 10:-10], 5))
-    show(axes[4, 1], ref.tissue_labels[mid], "tissue labels", cmap="tab10", vmin=0, vmax=len(Tissue) - 1, interpolation="nearest")
+    show(
+        axes[4, 0], kspace, f"log10|k| coil {coils[0]} (H={kspace.shape[0]})", vmin=np.percentile(kspace[:, 10:-10], 5)
+    )
+    show(
+        axes[4, 1],
+        ref.tissue_labels[mid],
+        "tissue labels",
+        cmap="tab10",
+        vmin=0,
+        vmax=len(Tissue) - 1,
+        interpolation="nearest",
+    )
     magnitude = np.abs(ref.image[mid])
     grey(axes[4, 2], magnitude, "noise-free |object|")
-    show(axes[4, 3], np.where(magnitude > 0.1 * magnitude.max(), np.angle(ref.image[mid]), np.nan), "object phase", cmap="twilight", vmin=-np.pi, vmax=np.pi)
+    show(
+        axes[4, 3],
+        np.where(magnitude > 0.1 * magnitude.max(), np.angle(ref.image[mid]), np.nan),
+        "object phase",
+        cmap="twilight",
+        vmin=-np.pi,
+        vmax=np.pi,
+    )
     h, w = magnitude.shape
     zoom = ref.reconstruction_rss[mid][h // 2 - 60 : h // 2 + 4, 12:76]
     grey(axes[4, 4], np.kron(zoom, np.ones((2, 2))), "zoom: marrow, muscle (noisy)")

@@ -10,6 +10,7 @@ Volumes already prepared are skipped, so the command can be re-run after an inte
 files are validated first: a bad file stops the run with one message naming the file and the
 key at fault, before anything is written (exit status 2).
 """
+
 from __future__ import annotations
 
 import argparse

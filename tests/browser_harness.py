@@ -12,6 +12,7 @@
   slider with the keyboard and with the mouse, and fail fast with the kernel's error when the
   kernel dies.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -91,10 +92,10 @@ def make_standin(
     ``kspace`` / ``maps`` ``(C, H, W)`` complex64, ``mask`` ``(1, 1, W)``, ``target`` ``(rh, rw)``
     float32, ``foreground`` bool, ``max``, ``fname``, ``slice``, ``acquisition``.
     """
+    from recon_lib.core.tensors import center_crop
+    from recon_lib.models.sensitivity_network import SensitivityNetwork
     from recon_lib.physics.coils import sens_expand
     from recon_lib.physics.masks import mask_to_tensor, sample_mask
-    from recon_lib.models.sensitivity_network import SensitivityNetwork
-    from recon_lib.core.tensors import center_crop
 
     rng = np.random.default_rng(seed)
     h, w = shape
@@ -102,9 +103,13 @@ def make_standin(
     maps = torch.from_numpy(_maps(coils, h, w, rng).astype(np.complex64))[None]  # (1, C, H, W)
     x = torch.from_numpy(image.astype(np.complex64))[None]  # (1, H, W)
     full = sens_expand(x, maps)  # (1, C, H, W) k-space
-    noise = torch.from_numpy((rng.standard_normal(full.shape) + 1j * rng.standard_normal(full.shape)).astype(np.complex64))
+    noise = torch.from_numpy(
+        (rng.standard_normal(full.shape) + 1j * rng.standard_normal(full.shape)).astype(np.complex64)
+    )
     full = full + 0.004 * float(full.abs().max()) * noise / 30
-    mask = mask_to_tensor(sample_mask(w, 0.08 if acceleration == 4 else 0.04, acceleration, seed=seed), ndim=3)  # (1, 1, W)
+    mask = mask_to_tensor(
+        sample_mask(w, 0.08 if acceleration == 4 else 0.04, acceleration, seed=seed), ndim=3
+    )  # (1, 1, W)
     target = center_crop(torch.from_numpy(image.astype(np.float32)), target_shape)
     foreground = target > 0.05
 
@@ -166,7 +171,12 @@ def _write_notebook(path: Path, cells: list[dict[str, Any]]) -> Path:
 def standin_notebook(path: Path, title: str = "Alpha explorer (stand-in models)") -> Path:
     """Write a notebook that shows an ``AlphaExplorer`` on :func:`make_standin` (for the browser tests)."""
     cells = [
-        {"cell_type": "markdown", "id": "title", "metadata": {}, "source": f"# {title}\nSynthetic slice, perturbed stand-in models."},
+        {
+            "cell_type": "markdown",
+            "id": "title",
+            "metadata": {},
+            "source": f"# {title}\nSynthetic slice, perturbed stand-in models.",
+        },
         {
             "cell_type": "code",
             "id": "setup",
@@ -259,7 +269,9 @@ class JupyterServer:
     process groups down.
     """
 
-    def __init__(self, kind: str, workdir: Path, root_dir: Path, notebook: str | None = None, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self, kind: str, workdir: Path, root_dir: Path, notebook: str | None = None, startup_timeout: float = 60.0
+    ) -> None:
         if kind not in ("lab", "voila"):
             raise ValueError(f"kind must be 'lab' or 'voila', got {kind!r}")
         self.kind = kind
@@ -306,22 +318,41 @@ class JupyterServer:
         (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))
         news = self.workdir / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
         news.mkdir(parents=True, exist_ok=True)
-        (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        (news / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
         return env
 
     def command(self, port: int) -> list[str]:
         root_flag = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
         if self.kind == "lab":
             return [
-                sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={self.root_dir}", "--LabApp.expose_app_in_browser=True",
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.root_dir}",
+                "--LabApp.expose_app_in_browser=True",
                 f"--LabApp.workspaces_dir={self.workdir / 'workspaces'}",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *root_flag,
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                *root_flag,
             ]
         return [
-            sys.executable, "-m", "voila", str(self.notebook), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
-            "--Voila.port_retries=0", f"--token={self.token}", f"--Voila.root_dir={self.root_dir}",
+            sys.executable,
+            "-m",
+            "voila",
+            str(self.notebook),
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            f"--port={port}",
+            "--Voila.port_retries=0",
+            f"--token={self.token}",
+            f"--Voila.root_dir={self.root_dir}",
             "--show_tracebacks=True",
         ]
 
@@ -351,8 +382,13 @@ class JupyterServer:
             port = free_port()
             self._log_file = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
-                self.command(port), cwd=self.root_dir, env=self.env(), stdout=self._log_file,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                self.command(port),
+                cwd=self.root_dir,
+                env=self.env(),
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
             self.port = port
             status = self._wait_ready()
@@ -368,7 +404,9 @@ class JupyterServer:
         import urllib.error
         import urllib.request
 
-        probe = f"{self.url}/api/status?token={self.token}" if self.kind == "lab" else self.url + "/voila/static/voila.js"
+        probe = (
+            f"{self.url}/api/status?token={self.token}" if self.kind == "lab" else self.url + "/voila/static/voila.js"
+        )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
@@ -458,7 +496,10 @@ def launch_chromium(profile_dir: Path, width: int = 1400, height: int = 1250) ->
         pytest.skip("the browser tests need Playwright for Python (pip install playwright; no `playwright install`)")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile_dir), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            str(profile_dir),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
             viewport={"width": width, "height": height},
         )
         try:
@@ -524,7 +565,9 @@ class PageWatcher:
                 pass
             self.check()
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n--- server log tail ---\n{self.server.log_tail(20)}")
+                raise AssertionError(
+                    f"timed out after {timeout:.0f} s waiting for {what}\n--- server log tail ---\n{self.server.log_tail(20)}"
+                )
 
 
 EXPLORER_READY_JS = """() => {
@@ -560,10 +603,16 @@ def wait_for_alpha_change(watcher: PageWatcher, old_alpha: float, timeout: float
         " const r = document.querySelector('.alpha-explorer-slider .widget-readout');"
         " if (!t || !r) return false; const a = parseFloat(t.dataset.alpha), v = parseFloat(r.innerText);"
         " return Math.abs(a - old) > 1e-6 && Math.abs(a - v) < 5e-3; }",
-        f"the explorer to leave alpha = {old_alpha} and match the slider", timeout, old_alpha,
+        f"the explorer to leave alpha = {old_alpha} and match the slider",
+        timeout,
+        old_alpha,
     )
     # the image widget and the table are updated in one message; give the blob a moment to load
-    watcher.until("() => { const i = document.querySelector('img.alpha-explorer-network-image'); return i && i.complete; }", "the image", 10)
+    watcher.until(
+        "() => { const i = document.querySelector('img.alpha-explorer-network-image'); return i && i.complete; }",
+        "the image",
+        10,
+    )
     return shown(watcher.page)
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: realistic-size random complex data and property-check helpers."""
+
 from __future__ import annotations
 
 import os

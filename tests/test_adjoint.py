@@ -44,29 +44,46 @@ def _operators() -> dict[str, tuple[Op, Op, torch.Tensor, torch.Tensor]]:
         "fft2c / ifft2c, odd sizes": (fft2c, ifft2c, odd_coil, random_complex(*ODD, seed=11)),
         "ifft2c / fft2c": (ifft2c, fft2c, coil, random_complex(B, C, H, W, seed=12)),
         "fft1c / ifft1c along H": (
-            lambda v: fft1c(v, dim=-2), lambda v: ifft1c(v, dim=-2), coil, random_complex(B, C, H, W, seed=13)
+            lambda v: fft1c(v, dim=-2),
+            lambda v: ifft1c(v, dim=-2),
+            coil,
+            random_complex(B, C, H, W, seed=13),
         ),
         "fft1c / ifft1c along W, odd": (
-            lambda v: fft1c(v, dim=-1), lambda v: ifft1c(v, dim=-1), odd_coil, random_complex(*ODD, seed=14)
+            lambda v: fft1c(v, dim=-1),
+            lambda v: ifft1c(v, dim=-1),
+            odd_coil,
+            random_complex(*ODD, seed=14),
         ),
         "apply_mask (self-adjoint)": (
-            lambda v: apply_mask(v, mask), lambda v: apply_mask(v, mask), coil, random_complex(B, C, H, W, seed=15)
+            lambda v: apply_mask(v, mask),
+            lambda v: apply_mask(v, mask),
+            coil,
+            random_complex(B, C, H, W, seed=15),
         ),
-        "sens_expand / sens_reduce": (
-            lambda v: sens_expand(v, maps), lambda v: sens_reduce(v, maps), image, coil
-        ),
+        "sens_expand / sens_reduce": (lambda v: sens_expand(v, maps), lambda v: sens_reduce(v, maps), image, coil),
         "sens_expand / sens_reduce, masked": (
-            lambda v: sens_expand(v, maps, mask), lambda v: sens_reduce(v, maps, mask), image, coil
+            lambda v: sens_expand(v, maps, mask),
+            lambda v: sens_reduce(v, maps, mask),
+            image,
+            coil,
         ),
         "sens_expand / sens_reduce, odd, masked": (
-            lambda v: sens_expand(v, odd_maps, odd_mask), lambda v: sens_reduce(v, odd_maps, odd_mask),
-            odd_image, odd_coil,
+            lambda v: sens_expand(v, odd_maps, odd_mask),
+            lambda v: sens_reduce(v, odd_maps, odd_mask),
+            odd_image,
+            odd_coil,
         ),
         "complex_to_channels / channels_to_complex": (
-            complex_to_channels, channels_to_complex, image, torch.randn(B, 2, H, W)
+            complex_to_channels,
+            channels_to_complex,
+            image,
+            torch.randn(B, 2, H, W),
         ),
         "pad_to_multiple / unpad": (
-            lambda v: pad_to_multiple(v, 4)[0], lambda v: unpad(v, pad), torch.randn(B, 2, 37, 45),
+            lambda v: pad_to_multiple(v, 4)[0],
+            lambda v: unpad(v, pad),
+            torch.randn(B, 2, 37, 45),
             torch.randn_like(padded),
         ),
     }
@@ -95,4 +112,6 @@ def test_the_dot_product_test_catches_a_wrong_adjoint(name):
 
 def test_shape_mismatch_is_named():
     with pytest.raises(ValueError, match=r"forward\(x\) has shape"):
-        adjointness_error(fft2c, ifft2c, torch.zeros(4, 4, dtype=torch.complex64), torch.zeros(4, 5, dtype=torch.complex64))
+        adjointness_error(
+            fft2c, ifft2c, torch.zeros(4, 4, dtype=torch.complex64), torch.zeros(4, 5, dtype=torch.complex64)
+        )

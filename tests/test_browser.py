@@ -18,6 +18,7 @@ Which notebooks:
 Needs Debian's Chromium (``apt-get install --no-install-recommends chromium``); without it the
 tests skip and say so.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -26,9 +27,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 import browser_harness
+import pytest
 from browser_harness import (
     EXPLORER_READY_JS,
     INSTALL_HINT,
@@ -77,16 +77,22 @@ def _exercise_slider(page, watcher: PageWatcher) -> None:
 
     press_arrows(page, 3)
     after_keys = wait_for_alpha_change(watcher, start["alpha"])
-    assert after_keys["alpha"] == pytest.approx(start["alpha"] + 0.15), f"3 x ArrowRight moved alpha from {start['alpha']} to {after_keys['alpha']}"
+    assert after_keys["alpha"] == pytest.approx(start["alpha"] + 0.15), (
+        f"3 x ArrowRight moved alpha from {start['alpha']} to {after_keys['alpha']}"
+    )
     assert after_keys["hash"] != start["hash"], "the reconstruction image did not change after the arrow keys"
     assert after_keys["metrics"] != start["metrics"], "the metrics readout did not change after the arrow keys"
 
     drag_slider(page, 0.4)
     after_drag = wait_for_alpha_change(watcher, after_keys["alpha"])
-    assert after_drag["alpha"] > after_keys["alpha"] + 0.1, f"dragging moved alpha only from {after_keys['alpha']} to {after_drag['alpha']}"
+    assert after_drag["alpha"] > after_keys["alpha"] + 0.1, (
+        f"dragging moved alpha only from {after_keys['alpha']} to {after_drag['alpha']}"
+    )
     assert after_drag["hash"] not in (start["hash"], after_keys["hash"]), "the image did not change after dragging"
     assert after_drag["metrics"] != after_keys["metrics"], "the metrics readout did not change after dragging"
-    assert f"{after_drag['alpha']:.2f}" in after_drag["readout"], f"slider readout {after_drag['readout']!r} vs alpha {after_drag['alpha']}"
+    assert f"{after_drag['alpha']:.2f}" in after_drag["readout"], (
+        f"slider readout {after_drag['readout']!r} vs alpha {after_drag['alpha']}"
+    )
 
 
 def test_lab_notebook_slider(workdir: Path) -> None:
@@ -109,7 +115,8 @@ def test_lab_notebook_slider(workdir: Path) -> None:
             "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
             " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
             " return !!(k && k.status === 'idle' && w.content && w.content.widgets && w.content.widgets.length); }",
-            "the notebook and an idle kernel", timeout=60,
+            "the notebook and an idle kernel",
+            timeout=60,
         )
         _phase("notebook open, kernel idle", t0)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -119,7 +126,8 @@ def test_lab_notebook_slider(workdir: Path) -> None:
             "() => { const w = window.jupyterapp.shell.currentWidget; const k = w.sessionContext.session.kernel;"
             " const prompts = [...document.querySelectorAll('.jp-InputPrompt')].map(p => p.textContent);"
             " return k.status === 'idle' && !prompts.some(t => t.includes('*')); }",
-            "all cells to finish", timeout=90,
+            "all cells to finish",
+            timeout=90,
         )
         _phase("cells run, explorer rendered", t0)
         _exercise_slider(page, watcher)
@@ -138,7 +146,10 @@ def test_voila_app_slider(workdir: Path) -> None:
         root.mkdir()
         name = standin_notebook(root / "alpha_explorer_fixture.ipynb").name
     t0 = [time.monotonic()]
-    with JupyterServer("voila", workdir, root, notebook=name) as server, launch_chromium(workdir / "chromium") as context:
+    with (
+        JupyterServer("voila", workdir, root, notebook=name) as server,
+        launch_chromium(workdir / "chromium") as context,
+    ):
         _phase("server + browser up", t0)
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(30_000)
@@ -175,7 +186,10 @@ def test_busy_port_and_dead_kernel(workdir: Path, monkeypatch) -> None:
         offered = iter([taken])
         real_free_port = browser_harness.free_port
         monkeypatch.setattr(browser_harness, "free_port", lambda: next(offered, None) or real_free_port())
-        with JupyterServer("voila", workdir, root, notebook="crash.ipynb") as server, launch_chromium(workdir / "chromium") as context:
+        with (
+            JupyterServer("voila", workdir, root, notebook="crash.ipynb") as server,
+            launch_chromium(workdir / "chromium") as context,
+        ):
             assert server.port != taken and "already in use" in server.log()
             with urllib.request.urlopen(f"{server.url}/voila/static/voila.js", timeout=10) as response:
                 assert response.status == 200

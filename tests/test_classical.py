@@ -1,11 +1,12 @@
 """CG-SENSE: exactness for full sampling, monotone data residual, beats zero filling, input checks."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
 from conftest import random_complex, smooth_maps
+
 from recon_lib.physics.classical import cg_sense, data_residual, l1_wavelet
 from recon_lib.physics.coils import sens_expand, sens_reduce
 from recon_lib.physics.masks import mask_to_tensor, sample_mask
@@ -65,7 +66,9 @@ def test_beats_zero_filled_and_matches_data(problem):
     zero_filled = sens_reduce(kspace, maps, mask)
     for b in range(2):
         assert nmse(rec[b], x[b]) < 0.7 * nmse(zero_filled[b], x[b])
-    assert float(data_residual(rec, kspace, maps, mask).max()) < float(data_residual(zero_filled, kspace, maps, mask).min())
+    assert float(data_residual(rec, kspace, maps, mask).max()) < float(
+        data_residual(zero_filled, kspace, maps, mask).min()
+    )
 
 
 def test_batch_elements_are_independent(problem):

@@ -1,9 +1,10 @@
 """SENSE coil operators: adjointness, normalisation, RSS, masking and entry checks."""
+
 import pytest
 import torch
+from conftest import random_complex, smooth_maps
 
 from recon_lib import apply_mask, normalize_maps, rss, sens_expand, sens_reduce
-from conftest import random_complex, smooth_maps
 
 
 def test_full_sampling_with_normalised_maps_is_identity():

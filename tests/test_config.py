@@ -1,4 +1,5 @@
 """Config files: defaults, strict keys, the shipped configs parse."""
+
 from pathlib import Path
 
 import pytest

@@ -1,11 +1,12 @@
 """Coil-wise k-space data consistency: fixed points, full-mask projection, soft weight, entry checks."""
+
 import pytest
 import torch
+from conftest import random_complex
 
 from recon_lib.physics.coils import normalize_maps, sens_expand, sens_reduce
 from recon_lib.physics.data_consistency import DataConsistency
 from recon_lib.physics.masks import mask_to_tensor, sample_mask
-from conftest import random_complex
 
 
 def _problem(B=1, C=15, H=160, W=184, seed=0, acceleration=4):

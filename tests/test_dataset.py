@@ -1,5 +1,6 @@
 """KneeDataset: lazy per-slice items, deterministic masks (fixed per volume for val/test, fresh per
 (seed, epoch, index) for training), padding never sampled, DataLoader workers give identical batches."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,14 +9,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from test_prepare import COILS, PADDING, RECON, SLICES, H, W, write_raw_volume
 from torch.utils.data import DataLoader
 
 from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
 from recon_lib.data.fastmri_io import DataFormatError
-from recon_lib.physics.masks import MaskFunc
 from recon_lib.data.layout import sidecar_path
 from recon_lib.data.prepare import prepare_folder
-from test_prepare import COILS, H, PADDING, RECON, SLICES, W, write_raw_volume
+from recon_lib.physics.masks import MaskFunc
 
 ACQS = ("CORPD_FBK", "CORPDFS_FBK", "CORPD_FBK")
 

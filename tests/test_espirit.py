@@ -4,18 +4,19 @@ Map correlation at a pixel x (invariant to ESPIRiT's arbitrary per-pixel common 
 ``corr(x) = |sum_c conj(S_est,c(x)) S_ref,c(x)| / (||S_est(x)|| ||S_ref(x)||)``, averaged over a
 foreground (tissue) mask.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 from sigpy.mri.app import EspiritCalib
-
-from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, espirit_maps
-from recon_lib.data.phantom.simulate import simulate_volume
-from recon_lib.physics.fft import remove_readout_oversampling
-from recon_lib.core.tensors import center_crop
 from test_prepare import make_raw_arrays
+
+from recon_lib.core.tensors import center_crop
+from recon_lib.data.phantom.simulate import simulate_volume
+from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, espirit_maps
+from recon_lib.physics.fft import remove_readout_oversampling
 
 
 def map_correlation(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

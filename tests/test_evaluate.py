@@ -1,4 +1,5 @@
 """Evaluation end to end on a tiny prepared dataset with tiny trained models."""
+
 from __future__ import annotations
 
 import json
@@ -6,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_train import tiny_config
 
-from recon_lib.training import evaluation as evaluate
-from recon_lib.training import trainer as train
-from recon_lib.models.checkpoint import load_model
-from recon_lib.metrics.quality import nmse, psnr
 from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import prepare_folder
-from test_train import tiny_config
+from recon_lib.metrics.quality import nmse, psnr
+from recon_lib.models.checkpoint import load_model
+from recon_lib.training import evaluation as evaluate
+from recon_lib.training import trainer as train
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,9 @@ def test_table_has_every_method_group_and_fixed_masks(tiny_setup):
     methods = evaluate.standard_methods(ckpt, cg_iters=3)
     table = evaluate.evaluate_table(root / "test", methods, accelerations=(4, 8), progress=False)
     rows = table.summary()
-    assert {(r["acquisition"], r["acceleration"]) for r in rows} == {(a, f) for a in ("PD", "PDFS", "ALL") for f in (4, 8)}
+    assert {(r["acquisition"], r["acceleration"]) for r in rows} == {
+        (a, f) for a in ("PD", "PDFS", "ALL") for f in (4, 8)
+    }
     assert {r["method"] for r in rows} == set(methods) and len(methods) == 6
     zf = {(r["acquisition"], r["acceleration"]): r for r in rows if r["method"] == "Zero-filled"}
     assert zf[("ALL", 4)]["psnr_mean"] > zf[("ALL", 8)]["psnr_mean"]  # more data, better image
@@ -44,7 +47,11 @@ def test_table_has_every_method_group_and_fixed_masks(tiny_setup):
     # the same fixed mask for every method: zero-filled recomputed from the dataset agrees exactly
     for info, batches in evaluate.iter_volumes(root / "test", 8):
         pred = np.concatenate([evaluate.zero_filled(b).abs().numpy() for b in batches])
-        row = next(r for r in table.to_records() if r["method"] == "Zero-filled" and r["volume"] == info["fname"] and r["acceleration"] == 8)
+        row = next(
+            r
+            for r in table.to_records()
+            if r["method"] == "Zero-filled" and r["volume"] == info["fname"] and r["acceleration"] == 8
+        )
         assert row["nmse"] == pytest.approx(nmse(info["target"], pred, info["foreground"]), rel=1e-6)
         assert row["psnr"] == pytest.approx(psnr(info["target"], pred, mask=info["foreground"]), rel=1e-6)
 
@@ -66,11 +73,31 @@ def test_alpha_sweep_endpoints_and_modes(tiny_setup):
 def test_command_line_writes_every_output(tiny_setup, tmp_path):
     root, ckpt = tiny_setup
     out = tmp_path / "results"
-    code = evaluate.main(["--data", str(root), "--checkpoints", str(ckpt), "--out", str(out),
-                          "--accelerations", "8", "--cg-iters", "2", "--no-progress"])
+    code = evaluate.main(
+        [
+            "--data",
+            str(root),
+            "--checkpoints",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--accelerations",
+            "8",
+            "--cg-iters",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert code == 0
-    assert {p.name for p in out.iterdir()} >= {"table1.md", "table1.csv", "table1.json", "alpha_sweep.json",
-                                               "alpha_metrics.png", "perception_distortion.png", "timing.json"}
+    assert {p.name for p in out.iterdir()} >= {
+        "table1.md",
+        "table1.csv",
+        "table1.json",
+        "alpha_sweep.json",
+        "alpha_metrics.png",
+        "perception_distortion.png",
+        "timing.json",
+    }
     assert len(json.loads((out / "alpha_sweep.json").read_text())) == 22  # 11 alphas x 2 modes x 1 AF
     assert evaluate.main(["--data", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert evaluate.main(["--data", str(root), "--checkpoints", str(tmp_path), "--out", str(out)]) == 2

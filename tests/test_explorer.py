@@ -1,4 +1,5 @@
 """AlphaExplorer at the Python level: endpoints, interpolation, caching, widgets, static grid, errors."""
+
 from __future__ import annotations
 
 import io
@@ -8,14 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from browser_harness import make_standin
 from PIL import Image
 
-from browser_harness import make_standin
-from recon_lib.teaching.explorer import AlphaExplorer
+from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import interpolate_alpha
-from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 from recon_lib.models.sensitivity_network import SensitivityNetwork
+from recon_lib.teaching.explorer import AlphaExplorer
 
 SMALL = dict(coils=4, shape=(48, 56), target_shape=(48, 48), num_cascades=2, features=4)
 
@@ -41,7 +42,12 @@ def explorer(standin):
 
 
 def _batch(item):
-    return {"kspace": item["kspace"][None], "maps": item["maps"][None], "mask": item["mask"][None], "target": item["target"][None]}
+    return {
+        "kspace": item["kspace"][None],
+        "maps": item["maps"][None],
+        "mask": item["mask"][None],
+        "target": item["target"][None],
+    }
 
 
 def _output(model, item) -> np.ndarray:
@@ -69,7 +75,9 @@ def test_interpolated_network_matches_an_independently_interpolated_model(standi
     sn, gan, item = standin
     model = SensitivityNetwork(**sn.config).eval()
     model.load_state_dict(interpolate_alpha(sn.state_dict(), gan.state_dict(), 0.3))
-    np.testing.assert_allclose(explorer.reconstruction(0.3), _output(model, item), rtol=1e-4, atol=1e-5 * explorer.reference.max())
+    np.testing.assert_allclose(
+        explorer.reconstruction(0.3), _output(model, item), rtol=1e-4, atol=1e-5 * explorer.reference.max()
+    )
 
 
 def test_network_interpolation_is_not_image_blending(explorer):

@@ -1,11 +1,12 @@
 """Centred orthonormal FFT: round trip, Parseval, agreement with numpy."""
+
 import numpy as np
 import pytest
 import torch
+from conftest import random_complex
 
 from recon_lib import fft2c, ifft2c
 from recon_lib.physics.fft import fft1c, ifft1c
-from conftest import random_complex
 
 
 def numpy_fft2c(x: np.ndarray) -> np.ndarray:

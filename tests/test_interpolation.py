@@ -1,4 +1,5 @@
 """Deep network interpolation: exact endpoints, weighted means, validation and the live helper."""
+
 import copy
 
 import pytest
@@ -110,7 +111,6 @@ def test_non_float_buffers_come_from_the_largest_weight():
     assert interpolate_alpha(sa, sb, 0.51)[key].dtype == torch.int64
 
 
-
 def test_metadata_is_kept_for_load_state_dict():
     a, b = fine_tuned_pair()
     out = interpolate_alpha(a.state_dict(), b.state_dict(), 0.4)
@@ -132,16 +132,31 @@ def _drop(sd, key):
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda a, b: interpolate_alpha(a, _drop(b, "down.bias"), 0.5), ValueError,
-         r"state_dicts\[1\] is missing key 'down.bias'"),
-        (lambda a, b: interpolate_alpha(a, {**b, "extra.weight": torch.ones(2)}, 0.5), ValueError,
-         r"state_dicts\[1\] has unexpected key 'extra.weight'"),
-        (lambda a, b: interpolate_alpha(a, {**b, "tail.bias": torch.ones(3)}, 0.5), ValueError,
-         r"key 'tail.bias': state_dicts\[1\] has shape \(3,\)"),
-        (lambda a, b: interpolate_alpha(a, {**b, "tail.bias": b["tail.bias"].double()}, 0.5), ValueError,
-         r"key 'tail.bias': state_dicts\[1\] has dtype torch.float64"),
-        (lambda a, b: interpolate_state_dicts([a, b, {**b, "act.weight": torch.ones(2)}], [0.2, 0.3, 0.5]),
-         ValueError, r"key 'act.weight': state_dicts\[2\] has shape"),
+        (
+            lambda a, b: interpolate_alpha(a, _drop(b, "down.bias"), 0.5),
+            ValueError,
+            r"state_dicts\[1\] is missing key 'down.bias'",
+        ),
+        (
+            lambda a, b: interpolate_alpha(a, {**b, "extra.weight": torch.ones(2)}, 0.5),
+            ValueError,
+            r"state_dicts\[1\] has unexpected key 'extra.weight'",
+        ),
+        (
+            lambda a, b: interpolate_alpha(a, {**b, "tail.bias": torch.ones(3)}, 0.5),
+            ValueError,
+            r"key 'tail.bias': state_dicts\[1\] has shape \(3,\)",
+        ),
+        (
+            lambda a, b: interpolate_alpha(a, {**b, "tail.bias": b["tail.bias"].double()}, 0.5),
+            ValueError,
+            r"key 'tail.bias': state_dicts\[1\] has dtype torch.float64",
+        ),
+        (
+            lambda a, b: interpolate_state_dicts([a, b, {**b, "act.weight": torch.ones(2)}], [0.2, 0.3, 0.5]),
+            ValueError,
+            r"key 'act.weight': state_dicts\[2\] has shape",
+        ),
         (lambda a, b: interpolate_state_dicts([a, b], [1.2, -0.2]), ValueError, r"weights\[1\] = -0.2 is negative"),
         (lambda a, b: interpolate_state_dicts([a, b], [0.5, 0.6]), ValueError, "sum to 1"),
         (lambda a, b: interpolate_state_dicts([a, b], [0.5, 0.5 + 1e-5]), ValueError, "sum to 1"),
@@ -149,8 +164,7 @@ def _drop(sd, key):
         (lambda a, b: interpolate_state_dicts([a, b], [float("nan"), 1.0]), ValueError, "not finite"),
         (lambda a, b: interpolate_state_dicts([a], [1.0]), ValueError, "at least 2"),
         (lambda a, b: interpolate_state_dicts(a, [0.5, 0.5]), TypeError, "sequence"),
-        (lambda a, b: interpolate_state_dicts([a, {**b, "x": 1.0}], [0.5, 0.5]), TypeError,
-         r"state_dicts\[1\]\['x'\]"),
+        (lambda a, b: interpolate_state_dicts([a, {**b, "x": 1.0}], [0.5, 0.5]), TypeError, r"state_dicts\[1\]\['x'\]"),
         (lambda a, b: interpolate_alpha(a, b, -0.1), ValueError, r"alpha=-0.1"),
         (lambda a, b: interpolate_alpha(a, b, 1.5), ValueError, r"alpha=1.5"),
         (lambda a, b: interpolate_alpha(a, b, float("nan")), ValueError, r"alpha=nan"),

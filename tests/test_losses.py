@@ -1,4 +1,5 @@
 """SN loss (1 - SSIM + lambda L1) and the LSGAN terms of SN-GAN."""
+
 import pytest
 import torch
 import torch.nn as nn

@@ -1,4 +1,5 @@
 """Tests of data_scripts/make_knee_dataset.py on a tiny dataset (1 slice per volume)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -72,11 +73,16 @@ def test_same_seed_gives_identical_kspace(tiny: Path, tmp_path: Path) -> None:
     # Volumes are seeded one by one: a smaller dataset of the same seed repeats the first volume
     # byte for byte.
     out = tmp_path / "again"
-    assert cli.main(["--out", str(out), "--train", "1", "--val", "0", "--test", "0", "--slices", "1", "--seed", "7"]) == 0
+    assert (
+        cli.main(["--out", str(out), "--train", "1", "--val", "0", "--test", "0", "--slices", "1", "--seed", "7"]) == 0
+    )
     a, b = _kspace(tiny / "train/knee_000_pd.h5"), _kspace(out / "train/knee_000_pd.h5")
     assert a.dtype == np.complex64 and a.tobytes() == b.tobytes()
     other = tmp_path / "other_seed"
-    assert cli.main(["--out", str(other), "--train", "1", "--val", "0", "--test", "0", "--slices", "1", "--seed", "8"]) == 0
+    assert (
+        cli.main(["--out", str(other), "--train", "1", "--val", "0", "--test", "0", "--slices", "1", "--seed", "8"])
+        == 0
+    )
     assert _kspace(other / "train/knee_000_pd.h5").tobytes() != a.tobytes()
 
 
@@ -121,7 +127,10 @@ def test_refuses_folders_that_are_not_the_same_run(tiny: Path, tmp_path: Path, c
 def test_command_line_entry_point(tmp_path: Path) -> None:
     (tmp_path / "x").write_text("occupied")
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--train", "1"], capture_output=True, text=True, timeout=120
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--train", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "nothing was written" in proc.stderr

@@ -1,4 +1,5 @@
 """Undersampling masks: fastMRI semantics, acceleration, centre block, seeding, padding."""
+
 import numpy as np
 import pytest
 import torch

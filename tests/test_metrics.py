@@ -1,5 +1,6 @@
 """fastMRI metrics (against NumPy / scikit-image references), foreground masks, texture measures
 and the results table."""
+
 import json
 import math
 

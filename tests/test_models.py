@@ -4,20 +4,21 @@ Properties checked: output shapes for odd and realistic sizes, gradients reachin
 parameter, the zero-cascade SN being the zero-filled SENSE image, weight sharing, scale
 equivariance from the internal normalisation, configs that rebuild the model, entry checks.
 """
+
 import json
 
 import pytest
 import torch
+from conftest import random_complex
 from torch import nn
 
 from recon_lib.models.checkpoint import build_model
-from recon_lib.physics.coils import normalize_maps, sens_expand, sens_reduce
 from recon_lib.models.discriminator import PatchDiscriminator
 from recon_lib.models.down_up import DownUpBlock
-from recon_lib.physics.masks import mask_to_tensor, sample_mask
 from recon_lib.models.sensitivity_network import SensitivityNetwork
 from recon_lib.models.unet import UNet, UNetReconstructor
-from conftest import random_complex
+from recon_lib.physics.coils import normalize_maps, sens_expand, sens_reduce
+from recon_lib.physics.masks import mask_to_tensor, sample_mask
 
 
 def _batch(B=1, C=4, H=37, W=45, seed=0, scale=1.0, acceleration=4):
@@ -210,7 +211,8 @@ def test_unet_reconstructor_shape_dtype_scale_and_gradients():
     small = _batch(2, 4, 37, 45, seed=14)
     _assert_every_parameter_gets_a_gradient(model, model(*small).abs().pow(2).mean())
     assert build_model("UNetReconstructor", {"chans": 16, "num_pool_layers": 4}).config == {
-        "chans": 16, "num_pool_layers": 4
+        "chans": 16,
+        "num_pool_layers": 4,
     }
     with pytest.raises(TypeError, match="kspace must be a complex"):
         model(kspace.real, maps, mask)
@@ -261,7 +263,8 @@ def test_discriminator_default_widths_follow_sigma_net():
     norms = [m for m in PatchDiscriminator().modules() if isinstance(m, nn.InstanceNorm2d)]
     assert len(norms) == 7  # every block but the first
     assert build_model("PatchDiscriminator", {"features": 32, "num_stages": 3}).config == {
-        "features": 32, "num_stages": 3
+        "features": 32,
+        "num_stages": 3,
     }
 
 

@@ -1,4 +1,5 @@
 """environment.yml (conda) and pyproject.toml (pip) must list the same packages and versions."""
+
 import re
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def conda_requirements() -> dict[str, str]:
 
 def test_conda_and_pip_list_the_same_packages_and_versions():
     pip, conda = pip_requirements(), conda_requirements()
-    assert set(pip) == set(conda), f"only in pyproject: {set(pip) - set(conda)}; only in environment.yml: {set(conda) - set(pip)}"
+    assert set(pip) == set(conda), (
+        f"only in pyproject: {set(pip) - set(conda)}; only in environment.yml: {set(conda) - set(pip)}"
+    )
     for name in pip:
         assert pip[name] == conda[name], f"{name}: pyproject says {pip[name]!r}, environment.yml says {conda[name]!r}"
 

@@ -11,6 +11,7 @@ Realism thresholds (measured values at the time of writing in brackets):
   (~8 %), while 2x and 3x finer synthesis agree to < 3 % (~1.8 %);
 * neighbour-coil noise correlation within +-0.05 of the requested value.
 """
+
 from __future__ import annotations
 
 import h5py
@@ -19,9 +20,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from recon_lib.physics.coils import sens_reduce
 from recon_lib.data.fastmri_io import parse_ismrmrd_header, read_volume_info
-from recon_lib.physics.fft import fft1c, ifft1c, ifft2c
 from recon_lib.data.phantom.simulate import (
     GEOMETRIES,
     PDFS_SNR_FACTOR,
@@ -31,6 +30,8 @@ from recon_lib.data.phantom.simulate import (
     simulate_volume,
     write_volume,
 )
+from recon_lib.physics.coils import sens_reduce
+from recon_lib.physics.fft import fft1c, ifft1c, ifft2c
 
 SLICES = 2
 
@@ -237,7 +238,9 @@ def test_not_an_inverse_crime():
     assert np.linalg.norm(finer.kspace_clean - fine.kspace_clean) / ref < 0.03
     # and the clean data are not the FFT of the reconstruction-grid image times the maps
     k_recon = torch.fft.fftshift(
-        torch.fft.fft2(torch.fft.ifftshift(torch.from_numpy(fine.maps * fine.image[:, None]), dim=(-2, -1)), norm="ortho"),
+        torch.fft.fft2(
+            torch.fft.ifftshift(torch.from_numpy(fine.maps * fine.image[:, None]), dim=(-2, -1)), norm="ortho"
+        ),
         dim=(-2, -1),
     )
     k_data = reduced_kspace(fine.kspace_clean)

@@ -1,4 +1,5 @@
 """Teaching figures build on realistic arrays and have the panels, titles and colour bars promised."""
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from conftest import random_complex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from conftest import random_complex  # noqa: E402
-from recon_lib.teaching import plotting  # noqa: E402
 from recon_lib.physics.masks import mask_to_tensor, sample_mask  # noqa: E402
+from recon_lib.teaching import plotting  # noqa: E402
 
 H, W, C = 160, 160, 15
 
@@ -147,7 +148,9 @@ def test_plot_training_log(tmp_path):
                 f.write(json.dumps({"stage": stage, "epoch": (step - 1) // 30, "step": step, "loss": 1 / step}) + "\n")
                 if step % 30 == 0:
                     val = {"psnr": 30 + step / 10, "ssim": 0.8 + step / 1000, "nmse": 0.01}
-                    f.write(json.dumps({"stage": stage, "epoch": step // 30, "step": step, "type": "val", **val}) + "\n")
+                    f.write(
+                        json.dumps({"stage": stage, "epoch": step // 30, "step": step, "type": "val", **val}) + "\n"
+                    )
     fig = plotting.plot_training_log(run)
     assert len(fig.axes) == 3
     assert [ax.get_title() for ax in fig.axes] == ["training loss", "validation PSNR", "validation SSIM"]

@@ -1,5 +1,6 @@
 """Dataset preparation: readout cropping, SENSE reference, foreground, idempotence, atomicity,
 and bad input leaving the folder untouched."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,13 +17,13 @@ import torch
 from scipy import ndimage
 
 import recon_lib.data.prepare as prepare
+from recon_lib.core.tensors import center_crop
 from recon_lib.data.fastmri_io import DataFormatError, build_ismrmrd_header
+from recon_lib.data.layout import find_raw_files, sidecar_path
+from recon_lib.data.phantom.simulate import simulate_volume, write_volume
+from recon_lib.data.prepare import PREPARE_VERSION, foreground_mask, is_prepared, prepare_folder
 from recon_lib.physics.coils import normalize_maps, sens_reduce
 from recon_lib.physics.fft import fft2c, ifft2c, remove_readout_oversampling
-from recon_lib.data.phantom.simulate import simulate_volume, write_volume
-from recon_lib.data.layout import find_raw_files, sidecar_path
-from recon_lib.data.prepare import PREPARE_VERSION, foreground_mask, is_prepared, prepare_folder
-from recon_lib.core.tensors import center_crop
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,7 +112,6 @@ def folder_state(root: Path) -> dict[str, tuple[str, int]]:
     return out
 
 
-
 @pytest.fixture
 def fast_espirit(monkeypatch):
     """Replace ESPIRiT by a cheap stand-in (normalised low-resolution coil images) for the tests
@@ -120,7 +120,9 @@ def fast_espirit(monkeypatch):
     def stand_in(kspace: torch.Tensor, **kwargs) -> torch.Tensor:
         H_, W_ = kspace.shape[-2:]
         low = torch.zeros_like(kspace)
-        low[..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8] = kspace[..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8]
+        low[..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8] = kspace[
+            ..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8
+        ]
         maps = normalize_maps(ifft2c(low))
         return maps[..., H_ // 4 : H_ // 4 + H_ // 2, :] if kwargs.get("crop_readout") else maps
 
@@ -238,7 +240,10 @@ def test_foreground_mask_finds_the_object_and_fills_holes():
 
 
 def test_second_run_skips_and_raw_files_are_byte_identical(tmp_path, fast_espirit):
-    raws = [write_raw_volume(tmp_path / "train" / "v0.h5", seed=3), write_raw_volume(tmp_path / "test" / "v1.h5", seed=4)]
+    raws = [
+        write_raw_volume(tmp_path / "train" / "v0.h5", seed=3),
+        write_raw_volume(tmp_path / "test" / "v1.h5", seed=4),
+    ]
     raw_hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raws}
     first = prepare_folder(tmp_path)
     assert sorted(p.name for p in first.prepared) == ["v0.prepared.h5", "v1.prepared.h5"]

@@ -1,4 +1,5 @@
 """SSIM: agreement with scikit-image (fastMRI settings), masks, gradients and entry checks."""
+
 import numpy as np
 import pytest
 import torch
@@ -23,8 +24,10 @@ def phantom(n: int = 160, seed: int = 0, noise: float = 0.0) -> np.ndarray:
 
 def test_matches_skimage_with_per_sample_data_range():
     gts = [phantom(), 3.0 * phantom(), 0.01 * phantom()]
-    preds = [g + s * g.max() * np.random.default_rng(i).standard_normal(g.shape) for i, (g, s) in
-             enumerate(zip(gts, (0.02, 0.05, 0.1)))]
+    preds = [
+        g + s * g.max() * np.random.default_rng(i).standard_normal(g.shape)
+        for i, (g, s) in enumerate(zip(gts, (0.02, 0.05, 0.1)))
+    ]
     ranges = [float(g.max()) for g in gts]
     ref = [structural_similarity(g, p, data_range=r, **SK) for g, p, r in zip(gts, preds, ranges)]
     for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
@@ -60,8 +63,10 @@ def test_masked_ssim_averages_the_map_over_cropped_foreground():
     assert abs(float(got) - expected) < 1e-10
     # A mask of ones is the same as no mask.
     ones = torch.ones(1, 160, 160)
-    assert torch.allclose(ssim(torch.tensor(p)[None], torch.tensor(g)[None], 2.0, mask=ones),
-                          ssim(torch.tensor(p)[None], torch.tensor(g)[None], 2.0))
+    assert torch.allclose(
+        ssim(torch.tensor(p)[None], torch.tensor(g)[None], 2.0, mask=ones),
+        ssim(torch.tensor(p)[None], torch.tensor(g)[None], 2.0),
+    )
 
 
 def test_crop_mask_to_ssim_map():
@@ -103,14 +108,26 @@ def test_gradcheck_float64():
         (dict(x=torch.rand(2, 16, 16), y=torch.rand(2, 16, 16), data_range=torch.ones(3)), ValueError, "B = 2"),
         (dict(x=torch.rand(2, 5, 16), y=torch.rand(2, 5, 16), data_range=1.0), ValueError, "window"),
         (dict(x=torch.rand(2, 3, 16, 16), y=torch.rand(2, 3, 16, 16), data_range=1.0), ValueError, "B, 1, H, W"),
-        (dict(x=torch.rand(2, 16, 16, dtype=torch.complex64), y=torch.rand(2, 16, 16), data_range=1.0),
-         TypeError, "real"),
-        (dict(x=torch.rand(2, 16, 16), y=torch.rand(2, 16, 16), data_range=1.0, mask=torch.zeros(2, 16, 16)),
-         ValueError, "no pixel"),
-        (dict(x=torch.rand(2, 16, 16), y=torch.rand(2, 16, 16), data_range=1.0, mask=torch.ones(3, 16, 16)),
-         ValueError, "broadcast"),
-        (dict(x=torch.rand(2, 16, 16), y=torch.rand(2, 16, 16), data_range=1.0, reduction="sum"),
-         ValueError, "reduction"),
+        (
+            dict(x=torch.rand(2, 16, 16, dtype=torch.complex64), y=torch.rand(2, 16, 16), data_range=1.0),
+            TypeError,
+            "real",
+        ),
+        (
+            dict(x=torch.rand(2, 16, 16), y=torch.rand(2, 16, 16), data_range=1.0, mask=torch.zeros(2, 16, 16)),
+            ValueError,
+            "no pixel",
+        ),
+        (
+            dict(x=torch.rand(2, 16, 16), y=torch.rand(2, 16, 16), data_range=1.0, mask=torch.ones(3, 16, 16)),
+            ValueError,
+            "broadcast",
+        ),
+        (
+            dict(x=torch.rand(2, 16, 16), y=torch.rand(2, 16, 16), data_range=1.0, reduction="sum"),
+            ValueError,
+            "reduction",
+        ),
     ],
 )
 def test_entry_checks(kwargs, error, match):

@@ -1,4 +1,5 @@
 """The notebook suite's settings: quick flag, paths, seeding, device and the missing-data message."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,11 +1,12 @@
 """Tests of recon_lib.teaching.notebook: the notebook helpers load the right slice and never touch checkpoints/."""
+
 from pathlib import Path
 
 import pytest
 import torch
 
-from recon_lib.teaching import suite
 from recon_lib.teaching import notebook as teaching
+from recon_lib.teaching import suite
 from recon_lib.training.trainer import STAGE_FILES
 
 

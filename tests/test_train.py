@@ -1,4 +1,5 @@
 """Training pipeline on a tiny prepared phantom dataset: stages, resume, faults, DDP."""
+
 from __future__ import annotations
 
 import errno
@@ -11,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from recon_lib.models import checkpoint as ckpt_mod
-from recon_lib.training import trainer as train
-from recon_lib.models.checkpoint import CheckpointError, load_checkpoint, load_model
-from recon_lib.training.config import ConfigError, config_from_dict
 from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import prepare_folder
+from recon_lib.models import checkpoint as ckpt_mod
+from recon_lib.models.checkpoint import CheckpointError, load_checkpoint, load_model
+from recon_lib.training import trainer as train
+from recon_lib.training.config import ConfigError, config_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,12 +41,20 @@ def tiny_config(data: Path, out: Path, **stage_overrides):
     }
     for k, v in stage_overrides.items():
         stages[k] |= v
-    return config_from_dict({
-        "seed": 3, "threads": 1, "device": "cpu", "output_dir": str(out / "run"), "checkpoint_dir": str(out / "ckpt"),
-        "data": {"root": str(data)}, "sn": {"num_cascades": 1, "features": 4},
-        "unet": {"chans": 4, "num_pool_layers": 2}, "discriminator": {"features": 4, "num_stages": 2},
-        "stages": stages,
-    })
+    return config_from_dict(
+        {
+            "seed": 3,
+            "threads": 1,
+            "device": "cpu",
+            "output_dir": str(out / "run"),
+            "checkpoint_dir": str(out / "ckpt"),
+            "data": {"root": str(data)},
+            "sn": {"num_cascades": 1, "features": 4},
+            "unet": {"chans": 4, "num_pool_layers": 2},
+            "discriminator": {"features": 4, "num_stages": 2},
+            "stages": stages,
+        }
+    )
 
 
 def test_full_pipeline_writes_loadable_checkpoints_with_metadata(tiny_data, tmp_path):
@@ -141,7 +150,9 @@ def test_loading_a_checkpoint_into_another_architecture_names_the_key(tiny_data,
     from recon_lib.models.sensitivity_network import SensitivityNetwork
 
     with pytest.raises(CheckpointError, match="key '.*' has shape"):
-        ckpt_mod.load_state_into(SensitivityNetwork(num_cascades=1, features=8), load_checkpoint(path)["state_dict"], str(path))
+        ckpt_mod.load_state_into(
+            SensitivityNetwork(num_cascades=1, features=8), load_checkpoint(path)["state_dict"], str(path)
+        )
     with pytest.raises(CheckpointError, match="holds a SensitivityNetwork, expected a UNetReconstructor"):
         load_model(path, expected_class="UNetReconstructor")
 
@@ -167,9 +178,26 @@ def test_two_process_ddp_training_on_cpu(tiny_data, tmp_path):
     assert torchrun, "torchrun is installed with torch"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [
-        torchrun, "--standalone", "--nproc_per_node=2", "-m", "recon_lib.train", "--config", str(ROOT / "configs" / "tiny.yaml"),
-        "--stage", "pretrain", "--no-progress", "--set", f"data.root={tiny_data}", "--set", f"output_dir={tmp_path / 'run'}",
-        "--set", f"checkpoint_dir={tmp_path / 'ckpt'}", "--set", "threads=1", "--set", "device=cpu",
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "recon_lib.train",
+        "--config",
+        str(ROOT / "configs" / "tiny.yaml"),
+        "--stage",
+        "pretrain",
+        "--no-progress",
+        "--set",
+        f"data.root={tiny_data}",
+        "--set",
+        f"output_dir={tmp_path / 'run'}",
+        "--set",
+        f"checkpoint_dir={tmp_path / 'ckpt'}",
+        "--set",
+        "threads=1",
+        "--set",
+        "device=cpu",
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]

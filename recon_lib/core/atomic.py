@@ -3,6 +3,7 @@
 A crash, a full disk or an exception inside the block leaves the previous file (if any)
 untouched and no temporary file behind.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -3,6 +3,7 @@
 Every public function validates its inputs with these helpers so that bad input fails
 early with one message naming the argument, the expected form and what was received.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -55,9 +56,7 @@ def check_broadcastable(name: str, shape: Sequence[int], target: Sequence[int], 
     except RuntimeError:
         out = None
     if out != tuple(target):
-        raise ValueError(
-            f"{name} of shape {tuple(shape)} does not broadcast to {target_name} of shape {tuple(target)}"
-        )
+        raise ValueError(f"{name} of shape {tuple(shape)} does not broadcast to {target_name} of shape {tuple(target)}")
 
 
 def check_int(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:

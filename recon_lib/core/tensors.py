@@ -3,6 +3,7 @@
 Networks see a complex image ``(B, H, W)`` as two real channels ``(B, 2, H, W)``
 (real, imaginary); these helpers convert both ways and pad/crop spatial sizes.
 """
+
 from __future__ import annotations
 
 from typing import TypeVar

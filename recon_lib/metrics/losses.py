@@ -23,6 +23,7 @@ References:
     similarity", IEEE TIP 13(4), 2004.
     X. Mao et al., "Least squares generative adversarial networks", ICCV 2017.
 """
+
 from __future__ import annotations
 
 import torch

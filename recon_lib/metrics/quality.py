@@ -30,6 +30,7 @@ References:
     W. Xue, L. Zhang, X. Mou, A. C. Bovik, "Gradient magnitude similarity deviation: a highly
     efficient perceptual image quality index", IEEE TIP 23(2), 2014.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from recon_lib.physics.fft import fft2c, ifft2c
 from recon_lib.metrics.ssim import crop_mask_to_ssim_map, ssim
+from recon_lib.physics.fft import fft2c, ifft2c
 
 __all__ = [
     "nmse",
@@ -414,9 +415,7 @@ class MetricTable:
         """Rebuild a table from :meth:`to_records` output (metrics as in ``kwargs`` or default)."""
         table = cls(**kwargs)
         for r in records:
-            table.add(
-                r["method"], r["acquisition"], r["acceleration"], r["volume"], **{k: r[k] for k in table.metrics}
-            )
+            table.add(r["method"], r["acquisition"], r["acceleration"], r["volume"], **{k: r[k] for k in table.metrics})
         return table
 
     # -- summarising --

@@ -25,6 +25,7 @@ References:
     J. Zbontar et al., "fastMRI: An open dataset and benchmarks for accelerated MRI",
     arXiv:1811.08839, 2018 (``fastmri.losses.SSIMLoss`` and ``fastmri.evaluate``).
 """
+
 from __future__ import annotations
 
 from typing import Literal

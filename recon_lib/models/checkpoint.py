@@ -15,6 +15,7 @@ loads with ``torch.load(path, weights_only=True)``::
 Saving writes to a temporary file in the same folder and renames it over the target only once
 complete, so a crash or a full disk never destroys the previous checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,16 @@ from torch import nn
 
 from recon_lib.core.atomic import atomic_path
 
-__all__ = ["CheckpointError", "model_classes", "build_model", "load_state_into", "save_checkpoint", "load_checkpoint", "load_model", "git_commit"]
+__all__ = [
+    "CheckpointError",
+    "model_classes",
+    "build_model",
+    "load_state_into",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model",
+    "git_commit",
+]
 
 FORMAT = "recon_lib.checkpoint/1"
 
@@ -45,7 +55,6 @@ def model_classes() -> dict[str, type[nn.Module]]:
     from recon_lib.models.unet import UNetReconstructor
 
     return {c.__name__: c for c in (SensitivityNetwork, UNetReconstructor, PatchDiscriminator)}
-
 
 
 def build_model(model_class: str, model_config: dict[str, Any]) -> nn.Module:
@@ -157,4 +166,3 @@ def load_model(
     load_state_into(model, ckpt["state_dict"], str(path))
     model.to(map_location).eval()
     return model, ckpt["metadata"]
-

@@ -19,6 +19,7 @@ References:
     K. Hammernik et al., "Σ-net: Systematic evaluation of iterative deep neural networks for
     fast parallel MR image reconstruction", arXiv:1912.09278, 2019.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -34,6 +34,7 @@ References:
     C. Qin et al., "Deep network interpolation for accelerated parallel MR image
     reconstruction", 2020 (Down-Up network as the SN's reconstruction block).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ Every reconstructor in recon_lib (``SensitivityNetwork``, ``UNetReconstructor``)
 ``(kspace, maps, mask)`` to a complex image on the k-space grid ``(B, H, W)``; the reference
 lives on the smaller recon grid ``(rh, rw)``, so outputs are centre-cropped before comparing.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -11,8 +12,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from recon_lib.physics.coils import sens_reduce
 from recon_lib.core.tensors import center_crop
+from recon_lib.physics.coils import sens_reduce
 
 __all__ = ["model_inputs", "reconstruct", "zero_filled"]
 

@@ -31,12 +31,14 @@ References:
     C. Qin et al., "Deep network interpolation for accelerated parallel MR image
     reconstruction", 2020 (the seed paper, Eq. 3).
 """
+
 from __future__ import annotations
 
 import math
 import numbers
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+
 import torch
 import torch.nn as nn
 
@@ -53,9 +55,7 @@ def _is_blendable(t: torch.Tensor) -> bool:
 def _check_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> list:
     """Raise unless the state dicts share keys, shapes and dtypes."""
     if isinstance(state_dicts, Mapping) or not isinstance(state_dicts, Sequence):
-        raise TypeError(
-            f"state_dicts must be a sequence (list/tuple) of state dicts, got {type(state_dicts).__name__}"
-        )
+        raise TypeError(f"state_dicts must be a sequence (list/tuple) of state dicts, got {type(state_dicts).__name__}")
     sds = list(state_dicts)
     if len(sds) < 2:
         raise ValueError(f"state_dicts must hold at least 2 models to interpolate, got {len(sds)}")

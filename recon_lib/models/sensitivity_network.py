@@ -22,18 +22,18 @@ References:
     S. Yu, B. Park, J. Jeong, "Deep iterative down-up CNN for image denoising", CVPR
     Workshops 2019 (the Down-Up block).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-
-from recon_lib.core.checks import check_int
 from torch import nn
 
+from recon_lib.core.checks import check_int
+from recon_lib.models.down_up import DownUpBlock
 from recon_lib.physics.coils import sens_reduce
 from recon_lib.physics.data_consistency import DataConsistency, check_reconstruction_inputs
-from recon_lib.models.down_up import DownUpBlock
 
 __all__ = ["SensitivityNetwork"]
 

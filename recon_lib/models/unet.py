@@ -17,6 +17,7 @@ References:
     J. Zbontar et al., "fastMRI: An open dataset and benchmarks for accelerated MRI",
     arXiv:1811.08839, 2018 (the baseline U-Net and its training conventions).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,12 +27,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from recon_lib.core.checks import check_int, check_real
+from recon_lib.core.tensors import channels_to_complex, complex_to_channels, pad_to_multiple, unpad
 from recon_lib.physics.coils import sens_reduce
 from recon_lib.physics.data_consistency import check_reconstruction_inputs
-from recon_lib.core.tensors import channels_to_complex, complex_to_channels, pad_to_multiple, unpad
 
 __all__ = ["UNet", "UNetReconstructor"]
-
 
 
 class _ConvBlock(nn.Sequential):
@@ -103,9 +103,7 @@ class UNet(nn.Module):
         """Apply the U-Net to ``image`` ``(B, in_chans, H, W)``; returns ``(B, out_chans, H, W)``."""
         check_real("image", image, ndim=4)
         if image.shape[1] != self.in_chans:
-            raise ValueError(
-                f"image must have {self.in_chans} channels in dim 1, got shape {tuple(image.shape)}"
-            )
+            raise ValueError(f"image must have {self.in_chans} channels in dim 1, got shape {tuple(image.shape)}")
         h, pad = pad_to_multiple(image, 2**self.num_pool_layers)  # (B, in, Hp, Wp)
         skips = []
         for i, block in enumerate(self.down):

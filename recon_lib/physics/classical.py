@@ -26,6 +26,7 @@ References:
     J. Res. Nat. Bur. Stand. 49, 1952.
     M. Lustig, D. Donoho, J. M. Pauly, "Sparse MRI", MRM 58, 2007 (L1-wavelet).
 """
+
 from __future__ import annotations
 
 from typing import Literal, overload
@@ -33,8 +34,8 @@ from typing import Literal, overload
 import torch
 
 from recon_lib.core.checks import check_complex, check_int
-from recon_lib.physics.data_consistency import check_reconstruction_inputs
 from recon_lib.physics.coils import sens_expand, sens_reduce
+from recon_lib.physics.data_consistency import check_reconstruction_inputs
 
 __all__ = ["cg_sense", "data_residual", "l1_wavelet"]
 
@@ -68,15 +69,30 @@ def data_residual(x: torch.Tensor, kspace: torch.Tensor, maps: torch.Tensor, mas
 
 @overload
 def cg_sense(
-    kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor, num_iters: int = ..., lam: float = ...,
-    tol: float = ..., x0: torch.Tensor | None = ..., progress: bool = ..., return_history: Literal[False] = ...,
+    kspace: torch.Tensor,
+    maps: torch.Tensor,
+    mask: torch.Tensor,
+    num_iters: int = ...,
+    lam: float = ...,
+    tol: float = ...,
+    x0: torch.Tensor | None = ...,
+    progress: bool = ...,
+    return_history: Literal[False] = ...,
 ) -> torch.Tensor: ...
 
 
 @overload
 def cg_sense(
-    kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor, num_iters: int = ..., lam: float = ...,
-    tol: float = ..., x0: torch.Tensor | None = ..., progress: bool = ..., *, return_history: Literal[True],
+    kspace: torch.Tensor,
+    maps: torch.Tensor,
+    mask: torch.Tensor,
+    num_iters: int = ...,
+    lam: float = ...,
+    tol: float = ...,
+    x0: torch.Tensor | None = ...,
+    progress: bool = ...,
+    *,
+    return_history: Literal[True],
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
 

@@ -15,6 +15,7 @@ Forward model (SENSE, Pruessmann et al. 1999): ``E x = M F (S x)``; its adjoint
 References:
     K. P. Pruessmann et al., "SENSE: Sensitivity encoding for fast MRI", MRM 42, 1999.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,8 +38,7 @@ def _check_maps_image(x: torch.Tensor, maps: torch.Tensor) -> None:
     check_complex("maps", maps, ndim=4)
     if (x.shape[0], x.shape[1], x.shape[2]) != (maps.shape[0], maps.shape[2], maps.shape[3]):
         raise ValueError(
-            f"image x of shape {tuple(x.shape)} (B, H, W) does not match maps of shape "
-            f"{tuple(maps.shape)} (B, C, H, W)"
+            f"image x of shape {tuple(x.shape)} (B, H, W) does not match maps of shape {tuple(maps.shape)} (B, C, H, W)"
         )
 
 

@@ -26,6 +26,7 @@ References:
     C. Qin et al., "Deep network interpolation for accelerated parallel MR image
     reconstruction", 2020 (SN: DC performed coil-wise in k-space).
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,7 @@ def check_reconstruction_inputs(
     check_complex("maps", maps, ndim=4)
     if maps.shape != kspace.shape:
         raise ValueError(
-            f"maps of shape {tuple(maps.shape)} must match {kspace_name} of shape {tuple(kspace.shape)} "
-            "(B, C, H, W)"
+            f"maps of shape {tuple(maps.shape)} must match {kspace_name} of shape {tuple(kspace.shape)} (B, C, H, W)"
         )
     check_real("mask", mask)
     check_broadcastable("mask", mask.shape, kspace.shape, kspace_name)

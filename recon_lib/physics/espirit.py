@@ -41,6 +41,7 @@ References:
     M. Uecker et al., "ESPIRiT -- an eigenvalue approach to autocalibrating parallel MRI: where
     SENSE meets GRAPPA", MRM 71(3), 990-1001, 2014.
 """
+
 from __future__ import annotations
 
 import math
@@ -113,10 +114,13 @@ def _image_space_operator(
     # A(d) placed at grid index N // 2 + d. A has only (2k - 1)^2 non-zero lags, so the DFT is
     # separable into two small matrix products (much cheaper than C^2 FFTs of the full grid).
     lags = torch.arange(-(k - 1), k, dtype=torch.float64)
-    e_y = torch.polar(torch.ones(row_stop - row_start, 2 * k - 1, dtype=torch.float64),
-                      2 * math.pi * torch.outer(torch.arange(row_start, row_stop) - h // 2, lags) / h)  # (rows, 2k-1)
-    e_x = torch.polar(torch.ones(w, 2 * k - 1, dtype=torch.float64),
-                      2 * math.pi * torch.outer(torch.arange(w) - w // 2, lags) / w)  # (W, 2k-1)
+    e_y = torch.polar(
+        torch.ones(row_stop - row_start, 2 * k - 1, dtype=torch.float64),
+        2 * math.pi * torch.outer(torch.arange(row_start, row_stop) - h // 2, lags) / h,
+    )  # (rows, 2k-1)
+    e_x = torch.polar(
+        torch.ones(w, 2 * k - 1, dtype=torch.float64), 2 * math.pi * torch.outer(torch.arange(w) - w // 2, lags) / w
+    )  # (W, 2k-1)
     e_y, e_x = e_y.to(a.dtype), (e_x / (k * k)).to(a.dtype)
     g = torch.einsum("yd,bijde->byeij", e_y, a)  # (B, rows, 2k-1, C, C')
     return torch.einsum("byeij,xe->byxij", g, e_x)  # (B, rows, W, C, C')

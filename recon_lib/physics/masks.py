@@ -19,6 +19,7 @@ fresh mask per sample.
 
 Knee defaults (REFERENCE.md): centre fraction 0.08 at AF 4, 0.04 at AF 8.
 """
+
 from __future__ import annotations
 
 import zlib

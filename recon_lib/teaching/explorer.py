@@ -45,6 +45,7 @@ References:
     X. Wang, K. Yu, C. Dong, X. Tang, C. C. Loy, "Deep network interpolation for continuous
     imagery effect transition", CVPR 2019 (network vs pixel interpolation).
 """
+
 from __future__ import annotations
 
 import copy
@@ -64,9 +65,9 @@ import torch
 from torch import nn
 
 from recon_lib.core.tensors import squeeze_leading
+from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import ModelInterpolator, _check_alpha
-from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 
 __all__ = ["AlphaExplorer"]
 
@@ -170,7 +171,9 @@ def _check_same_architecture(sn_model: nn.Module, gan_model: nn.Module) -> None:
 def _as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
     """A one-slice batch: k-space/maps ``(1, C, H, W)``, mask ``(1, 1, 1, W)``, target ``(rh, rw)``."""
     if not isinstance(sample, Mapping):
-        raise TypeError(f"sample_batch must be a mapping (a dataset item or a collated batch), got {type(sample).__name__}")
+        raise TypeError(
+            f"sample_batch must be a mapping (a dataset item or a collated batch), got {type(sample).__name__}"
+        )
     for key in ("kspace", "maps", "mask", "target"):
         if key not in sample:
             raise ValueError(f"sample_batch has no {key!r} entry (keys: {sorted(sample)})")
@@ -188,13 +191,17 @@ def _as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
     target = sample["target"].detach().cpu()
     target = squeeze_leading(target, 2)
     if target.ndim != 2 or target.is_complex():
-        raise ValueError(f"sample_batch['target'] must be a real (rh, rw) image, got {tuple(sample['target'].shape)} {sample['target'].dtype}")
+        raise ValueError(
+            f"sample_batch['target'] must be a real (rh, rw) image, got {tuple(sample['target'].shape)} {sample['target'].dtype}"
+        )
     foreground = sample.get("foreground")
     if foreground is not None:
         foreground = torch.as_tensor(foreground).detach().cpu()
         foreground = squeeze_leading(foreground, 2)
         if tuple(foreground.shape) != tuple(target.shape):
-            raise ValueError(f"sample_batch['foreground'] of shape {tuple(foreground.shape)} must match target {tuple(target.shape)}")
+            raise ValueError(
+                f"sample_batch['foreground'] of shape {tuple(foreground.shape)} must match target {tuple(target.shape)}"
+            )
         foreground = foreground.numpy().astype(bool)
         if not foreground.any():
             foreground = None
@@ -326,7 +333,9 @@ class AlphaExplorer:
         self._ref_peak = float(np.abs(ref).max()) or 1.0
         self._display_max = float(np.percentile(ref, 99.5)) or self._ref_peak
         end_errors = [np.abs(np.abs(x) - ref) for x in (self._x_sn, self._x_gan)]
-        self.error_vmax_percent = _nice_ceiling(100.0 * max(float(np.percentile(e, 99.5)) for e in end_errors) / self._ref_peak)
+        self.error_vmax_percent = _nice_ceiling(
+            100.0 * max(float(np.percentile(e, 99.5)) for e in end_errors) / self._ref_peak
+        )
         self._error_lut = _lut("inferno")
 
         self._cache: OrderedDict[float, _View] = OrderedDict()
@@ -371,10 +380,10 @@ class AlphaExplorer:
             sn_name, gan_name: checkpoint file names.
             **kwargs: passed on to the constructor (``crop_box``, ``alpha``, ...).
         """
-        from recon_lib.teaching import suite
-        from recon_lib.models.checkpoint import load_model
         from recon_lib.data.dataset import KneeDataset
+        from recon_lib.models.checkpoint import load_model
         from recon_lib.physics.masks import MaskFunc
+        from recon_lib.teaching import suite
 
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else suite.checkpoint_dir()
         root = Path(data_root) if data_root is not None else suite.data_dir()
@@ -592,7 +601,9 @@ class AlphaExplorer:
             ("network", f"network &theta;(&alpha;)<br>&alpha; = {view.alpha:.2f}", view.network_metrics, pw + _GAP),
             ("blend", f"image blend<br>&alpha; = {view.alpha:.2f}", view.blend_metrics, pw),
         ]
-        cols = f'<col style="width:{label_w + _GAP}px">' + "".join(f'<col style="width:{w:.0f}px">' for *_, w in columns)
+        cols = f'<col style="width:{label_w + _GAP}px">' + "".join(
+            f'<col style="width:{w:.0f}px">' for *_, w in columns
+        )
         head = "".join(f'<th class="col-{key}">{header}</th>' for key, header, _, _ in columns)
         rows = []
         for metric, (label, fmt, better) in METRICS.items():
@@ -656,44 +667,75 @@ class AlphaExplorer:
         view = self._view(self._alpha)
         ref = self._batch["reference"]
         ref_full = _png(_draw_box(np.repeat(_to_uint8(ref, self._display_max)[:, :, None], 3, axis=2), self.crop_box))
-        ref_zoom = _png(_enlarge(_to_uint8(ref[top : top + h, left : left + w], self._display_max), self._zoom_factor()))
+        ref_zoom = _png(
+            _enlarge(_to_uint8(ref[top : top + h, left : left + w], self._display_max), self._zoom_factor())
+        )
         bar_h = max(ph - 24, 40)
-        colourbar = widgets.Image(value=self._png_colourbar(), format="png", layout=widgets.Layout(width="16px", height=f"{bar_h}px"))
+        colourbar = widgets.Image(
+            value=self._png_colourbar(), format="png", layout=widgets.Layout(width="16px", height=f"{bar_h}px")
+        )
         scale = widgets.HTML(
             f'<div class="alpha-explorer-scale" style="height:{bar_h}px"><div>{self.error_vmax_percent:g} %</div>'
             '<div class="mid">error |&thinsp;|x| &minus; ref&thinsp;|<br>in % of the reference<br>maximum (fixed scale,<br>'
             "clipped above)</div><div>0 %</div></div>"
         )
-        legend = widgets.HBox([colourbar, scale], layout=widgets.Layout(width=f"{pw}px", height=f"{ph}px", align_items="center", justify_content="center"))
+        legend = widgets.HBox(
+            [colourbar, scale],
+            layout=widgets.Layout(width=f"{pw}px", height=f"{ph}px", align_items="center", justify_content="center"),
+        )
 
         columns = [
-            ("reference", "Reference", "fully sampled SENSE target", [
-                image("reference", ref_full, ph), image("reference_zoom", ref_zoom, zh), legend,
-            ]),
-            ("network", "Network interpolation", "weights (1&minus;&alpha;)&theta;<sub>SN</sub> + &alpha;&theta;<sub>SN-GAN</sub>", [
-                image("network", view.png["network"], ph, "alpha-explorer-network-image"),
-                image("network_zoom", view.png["network_zoom"], zh, "alpha-explorer-network-zoom"),
-                image("network_error", view.png["network_error"], ph, "alpha-explorer-network-error"),
-            ]),
-            ("blend", "Image blending", "pixels |(1&minus;&alpha;)x<sub>SN</sub> + &alpha;x<sub>SN-GAN</sub>|", [
-                image("blend", view.png["blend"], ph, "alpha-explorer-blend-image"),
-                image("blend_zoom", view.png["blend_zoom"], zh, "alpha-explorer-blend-zoom"),
-                image("blend_error", view.png["blend_error"], ph, "alpha-explorer-blend-error"),
-            ]),
+            (
+                "reference",
+                "Reference",
+                "fully sampled SENSE target",
+                [
+                    image("reference", ref_full, ph),
+                    image("reference_zoom", ref_zoom, zh),
+                    legend,
+                ],
+            ),
+            (
+                "network",
+                "Network interpolation",
+                "weights (1&minus;&alpha;)&theta;<sub>SN</sub> + &alpha;&theta;<sub>SN-GAN</sub>",
+                [
+                    image("network", view.png["network"], ph, "alpha-explorer-network-image"),
+                    image("network_zoom", view.png["network_zoom"], zh, "alpha-explorer-network-zoom"),
+                    image("network_error", view.png["network_error"], ph, "alpha-explorer-network-error"),
+                ],
+            ),
+            (
+                "blend",
+                "Image blending",
+                "pixels |(1&minus;&alpha;)x<sub>SN</sub> + &alpha;x<sub>SN-GAN</sub>|",
+                [
+                    image("blend", view.png["blend"], ph, "alpha-explorer-blend-image"),
+                    image("blend_zoom", view.png["blend_zoom"], zh, "alpha-explorer-blend-zoom"),
+                    image("blend_error", view.png["blend_error"], ph, "alpha-explorer-blend-error"),
+                ],
+            ),
         ]
         row_labels = ["full slice", f"zoom &times;{rw / w:.1f}<br>(yellow box)", "error map"]
         children = [text("", "alpha-explorer-rowhead")]
-        children += [text(f"<b>{name}</b><br><span class='sub'>{sub}</span>", f"alpha-explorer-colhead head-{key}") for key, name, sub, _ in columns]
+        children += [
+            text(f"<b>{name}</b><br><span class='sub'>{sub}</span>", f"alpha-explorer-colhead head-{key}")
+            for key, name, sub, _ in columns
+        ]
         for r, row_label in enumerate(row_labels):
             children.append(text(row_label, "alpha-explorer-rowhead"))
             children.extend(column[3][r] for column in columns)
-        metrics = widgets.HTML(self._metrics_html(view), layout=widgets.Layout(grid_column="1 / span 4", margin="6px 0 0 0"))
+        metrics = widgets.HTML(
+            self._metrics_html(view), layout=widgets.Layout(grid_column="1 / span 4", margin="6px 0 0 0")
+        )
         metrics.add_class("alpha-explorer-metrics")
         self._widgets["metrics"] = metrics
         children.append(metrics)
         grid = widgets.GridBox(
             children,
-            layout=widgets.Layout(grid_template_columns=f"{label_w}px repeat(3, {pw}px)", grid_gap=f"4px {_GAP}px", align_items="center"),
+            layout=widgets.Layout(
+                grid_template_columns=f"{label_w}px repeat(3, {pw}px)", grid_gap=f"4px {_GAP}px", align_items="center"
+            ),
         )
 
         status = widgets.HTML("")
@@ -710,9 +752,14 @@ class AlphaExplorer:
             [text("&alpha;", "alpha-explorer-rowhead slider-label"), slider, status],
             layout=widgets.Layout(align_items="center", grid_gap=f"{_GAP}px"),
         )
-        ends = text("0 = SN (trained with L1 + SSIM) &emsp;&larr;&ensp;&alpha;&ensp;&rarr;&emsp; 1 = SN-GAN (adversarial fine-tuning)", "alpha-explorer-ends")
+        ends = text(
+            "0 = SN (trained with L1 + SSIM) &emsp;&larr;&ensp;&alpha;&ensp;&rarr;&emsp; 1 = SN-GAN (adversarial fine-tuning)",
+            "alpha-explorer-ends",
+        )
         ends.layout.margin = f"0 0 6px {label_w + 2 * _GAP}px"
-        container = widgets.VBox([widgets.HTML(_PAGE_STYLE), *header, slider_row, ends, grid], layout=widgets.Layout(padding="4px 0"))
+        container = widgets.VBox(
+            [widgets.HTML(_PAGE_STYLE), *header, slider_row, ends, grid], layout=widgets.Layout(padding="4px 0")
+        )
         container.add_class("alpha-explorer")
         self._widgets["container"] = container
         self._show(self._alpha)
@@ -755,8 +802,13 @@ class AlphaExplorer:
         rh, rw = self._batch["reference"].shape
         panel = 2.1
         fig, axes = plt.subplots(
-            3, n + 1, figsize=(panel * (n + 1), panel * (rh / rw + 2 * h / w) + 0.9), dpi=80, squeeze=False,
-            layout="constrained", height_ratios=[rh / rw, h / w, h / w],
+            3,
+            n + 1,
+            figsize=(panel * (n + 1), panel * (rh / rw + 2 * h / w) + 0.9),
+            dpi=80,
+            squeeze=False,
+            layout="constrained",
+            height_ratios=[rh / rw, h / w, h / w],
         )
         vmax = self._display_max
         ref = self._batch["reference"]
@@ -773,7 +825,9 @@ class AlphaExplorer:
         show(axes[0, 0], ref, "reference", box=True)
         show(axes[1, 0], ref, "reference (zoom)", crop=True)
         axes[2, 0].axis("off")
-        axes[2, 0].text(0.5, 0.5, "rows 2-3: zoom\nnetwork interp.\nvs image blend", ha="center", va="center", fontsize=9)
+        axes[2, 0].text(
+            0.5, 0.5, "rows 2-3: zoom\nnetwork interp.\nvs image blend", ha="center", va="center", fontsize=9
+        )
         for j, view in enumerate(views, start=1):
             m, b = view.network_metrics, view.blend_metrics
             show(axes[0, j], view.network, f"θ(α={view.alpha:.2f})\n{m['psnr']:.2f} dB / {m['ssim']:.4f}", box=True)

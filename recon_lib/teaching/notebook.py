@@ -3,6 +3,7 @@
 Kept here (not in the notebooks) so that every notebook cell stays a one-line call and the
 logic is tested (``tests/test_teaching.py``).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -13,17 +14,21 @@ from typing import Any
 from torch.utils.data import default_collate
 
 from recon_lib.core.checks import check_int
-from recon_lib.teaching import suite
-from recon_lib.training.config import TrainConfig, load_config
 from recon_lib.data.dataset import KneeDataset
 from recon_lib.physics.masks import MaskFunc
+from recon_lib.teaching import suite
+from recon_lib.training.config import TrainConfig, load_config
 from recon_lib.training.trainer import STAGE_FILES, STAGE_INIT, run_stage
 
 __all__ = ["load_slice", "live_config", "live_run"]
 
 
 def load_slice(
-    acceleration: int = 8, volume: int = 0, slice: int | None = None, split: str = "test", root: str | Path | None = None
+    acceleration: int = 8,
+    volume: int = 0,
+    slice: int | None = None,
+    split: str = "test",
+    root: str | Path | None = None,
 ) -> dict[str, Any]:
     """One slice of a split as a collated batch of one (fixed, file-name-seeded mask).
 
@@ -50,7 +55,12 @@ def load_slice(
 
 
 def live_config(
-    stage: str, steps: int, config: str = "tiny", workdir: str | Path | None = None, init_from: str | Path | None = None, **sn: int
+    stage: str,
+    steps: int,
+    config: str = "tiny",
+    workdir: str | Path | None = None,
+    init_from: str | Path | None = None,
+    **sn: int,
 ) -> TrainConfig:
     """A short training configuration writing to a scratch folder (never to ``checkpoints/``).
 

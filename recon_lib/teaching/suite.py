@@ -18,6 +18,7 @@ Environment variables:
 * ``RECON_DEVICE`` -- force a torch device (``cpu``, ``cuda``, ``mps``); default: the best
   one available.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,6 @@ import numpy as np
 import torch
 
 from recon_lib.core.checks import check_int
-
 from recon_lib.core.devices import select_device
 from recon_lib.data.layout import raw_volumes, sidecar_path
 

@@ -5,6 +5,7 @@ configuration) but an unknown key is an error naming it, so a typo never silentl
 to a default. ``configs/teaching.yaml`` is the shipped teaching run, ``configs/paper.yaml`` the
 paper's full configuration (10 cascades, 320x320, 15 coils, 50 + 10 epochs).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -8,6 +8,7 @@ foreground metrics, fastMRI's per-volume convention), ``alpha_sweep.json`` and t
 Every method sees the same masks: one fixed mask per (volume, acceleration), seeded by the file
 name as fastMRI does for its validation data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,19 @@ import torch
 from torch import nn
 
 from recon_lib.core.devices import select_device
-from recon_lib.models.checkpoint import CheckpointError, load_model
-from recon_lib.physics.classical import cg_sense
+from recon_lib.core.tensors import center_crop
 from recon_lib.data.dataset import KneeDataset
+from recon_lib.metrics.quality import (
+    MetricTable,
+    gradient_magnitude_similarity,
+    high_frequency_energy_ratio,
+    volume_metrics,
+)
+from recon_lib.models.checkpoint import CheckpointError, load_model
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
+from recon_lib.physics.classical import cg_sense
 from recon_lib.physics.masks import MaskFunc
-from recon_lib.metrics.quality import MetricTable, gradient_magnitude_similarity, high_frequency_energy_ratio, volume_metrics
-from recon_lib.core.tensors import center_crop
 
 __all__ = [
     "Reconstructor",
@@ -216,14 +222,26 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
     import matplotlib.pyplot as plt
 
     afs = sorted({r["acceleration"] for r in records}) if acceleration is None else [acceleration]
-    metrics = [("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("nmse", "NMSE"), ("hf_energy_ratio", "HF energy ratio (1 = reference)"), ("gms", "Gradient-magnitude similarity")]
-    fig_m, axes = plt.subplots(len(afs), len(metrics), figsize=(3.3 * len(metrics), 2.8 * len(afs)), squeeze=False, dpi=90)
+    metrics = [
+        ("psnr", "PSNR (dB)"),
+        ("ssim", "SSIM"),
+        ("nmse", "NMSE"),
+        ("hf_energy_ratio", "HF energy ratio (1 = reference)"),
+        ("gms", "Gradient-magnitude similarity"),
+    ]
+    fig_m, axes = plt.subplots(
+        len(afs), len(metrics), figsize=(3.3 * len(metrics), 2.8 * len(afs)), squeeze=False, dpi=90
+    )
     fig_p, paxes = plt.subplots(1, len(afs), figsize=(4.6 * len(afs), 4.0), squeeze=False, dpi=90)
-    styles = {"network": dict(color="tab:blue", marker="o", label="network interpolation (θ space)"),
-              "image": dict(color="tab:orange", marker="s", label="image blending (pixel space)")}
+    styles = {
+        "network": dict(color="tab:blue", marker="o", label="network interpolation (θ space)"),
+        "image": dict(color="tab:orange", marker="s", label="image blending (pixel space)"),
+    }
     for i, af in enumerate(afs):
         for mode, style in styles.items():
-            rows = sorted((r for r in records if r["acceleration"] == af and r["mode"] == mode), key=lambda r: r["alpha"])
+            rows = sorted(
+                (r for r in records if r["acceleration"] == af and r["mode"] == mode), key=lambda r: r["alpha"]
+            )
             if not rows:
                 continue
             a = [r["alpha"] for r in rows]
@@ -253,7 +271,9 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m recon_lib.evaluate", description="Table 1 and the α sweep on the test split.")
+    parser = argparse.ArgumentParser(
+        prog="python -m recon_lib.evaluate", description="Table 1 and the α sweep on the test split."
+    )
     parser.add_argument("--data", default="data/knee", help="prepared dataset root (uses its test/ split)")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder with unet.pt, sn_finetuned.pt, sn_gan.pt")
     parser.add_argument("--out", default="docs/results", help="output folder")
@@ -292,8 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {"table_seconds": round(t_table, 1)}
     if not args.no_sweep:
         sn, gan = (load_model(Path(args.checkpoints) / n, device)[0] for n in ("sn_finetuned.pt", "sn_gan.pt"))
-        records = alpha_sweep(test_dir, sn, gan, accelerations=args.accelerations, device=device,
-                              limit_volumes=args.limit_volumes, progress=not args.no_progress)
+        records = alpha_sweep(
+            test_dir,
+            sn,
+            gan,
+            accelerations=args.accelerations,
+            device=device,
+            limit_volumes=args.limit_volumes,
+            progress=not args.no_progress,
+        )
         (out / "alpha_sweep.json").write_text(json.dumps(records, indent=1))
         fig_m, fig_p = plot_alpha_sweep(records)
         fig_m.savefig(out / "alpha_metrics.png")

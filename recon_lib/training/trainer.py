@@ -23,6 +23,7 @@ On CPU with fixed seeds an interrupted-and-resumed run ends with the same weight
 uninterrupted one: model initialisation, data order and masks are all functions of
 ``(seed, epoch, index)``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from recon_lib.core.devices import select_device
-from recon_lib.models.checkpoint import CheckpointError, build_model, load_checkpoint, load_state_into, save_checkpoint
-from recon_lib.training.config import STAGES, ConfigError, TrainConfig, load_config
 from recon_lib.data.dataset import KneeDataset
 from recon_lib.metrics.losses import lsgan_discriminator_loss, lsgan_generator_loss, masked_magnitude, sn_loss
+from recon_lib.metrics.quality import volume_metrics
+from recon_lib.models.checkpoint import CheckpointError, build_model, load_checkpoint, load_state_into, save_checkpoint
 from recon_lib.models.inference import reconstruct
 from recon_lib.physics.masks import MaskFunc
-from recon_lib.metrics.quality import volume_metrics
+from recon_lib.training.config import STAGES, ConfigError, TrainConfig, load_config
 
 __all__ = ["TrainingError", "STAGE_FILES", "run_stage", "run_pipeline", "main"]
 
@@ -139,13 +140,18 @@ def _mask_func(cfg: TrainConfig) -> MaskFunc:
 def make_train_dataset(cfg: TrainConfig) -> KneeDataset:
     ds = KneeDataset(_split_dir(cfg, "train"), mask_func=_mask_func(cfg), train=True, seed=cfg.seed)
     if len(ds) == 0:
-        raise ConfigError(f"{_split_dir(cfg, 'train')} holds no prepared volumes: run prepare_dataset.py on {cfg.data.root}")
+        raise ConfigError(
+            f"{_split_dir(cfg, 'train')} holds no prepared volumes: run prepare_dataset.py on {cfg.data.root}"
+        )
     return ds
 
 
 def make_val_dataset(cfg: TrainConfig) -> KneeDataset:
     return KneeDataset(
-        _split_dir(cfg, "val"), mask_func=_mask_func(cfg), train=False, seed=cfg.seed,
+        _split_dir(cfg, "val"),
+        mask_func=_mask_func(cfg),
+        train=False,
+        seed=cfg.seed,
         limit_volumes=cfg.data.max_val_volumes,
     )
 
@@ -210,8 +216,12 @@ def _stage_settings(cfg: TrainConfig, stage: str) -> dict[str, Any]:
     """What defines a stage's result: used to check that a resume / skip matches the config."""
     model_class, model_config = _stage_model(cfg, stage)
     out = {
-        "stage": stage, "seed": cfg.seed, "model_class": model_class, "model_config": model_config,
-        "stage_config": asdict(cfg.stages[stage]), "data": asdict(cfg.data) | {"num_workers": None},
+        "stage": stage,
+        "seed": cfg.seed,
+        "model_class": model_class,
+        "model_config": model_config,
+        "stage_config": asdict(cfg.stages[stage]),
+        "data": asdict(cfg.data) | {"num_workers": None},
         "loss": TRAINING_LOSS,
     }
     if stage == "finetune_gan":
@@ -251,8 +261,7 @@ def run_stage(
             return final_path
         if not force:
             raise CheckpointError(
-                f"{final_path} was trained with other settings than this config; "
-                "delete it or pass --force to retrain"
+                f"{final_path} was trained with other settings than this config; delete it or pass --force to retrain"
             )
 
     st = cfg.stages[stage]
@@ -307,8 +316,12 @@ def run_stage(
         if not dist.main:
             return
         ts = {
-            "optimiser": optimiser.state_dict(), "torch_rng": torch.get_rng_state(), "epoch": epoch,
-            "step_in_epoch": step_in_epoch, "global_step": global_step, "elapsed": elapsed + time.time() - t0,
+            "optimiser": optimiser.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
+            "global_step": global_step,
+            "elapsed": elapsed + time.time() - t0,
         }
         if disc is not None:
             ts["discriminator"] = {k: v.detach().cpu() for k, v in disc.state_dict().items()}
@@ -325,12 +338,19 @@ def run_stage(
         train_set.set_epoch(epoch)
         sampler.set_position(epoch, step_in_epoch * st.batch_size)
         loader = DataLoader(
-            train_set, batch_size=st.batch_size, sampler=sampler, num_workers=cfg.data.num_workers,
+            train_set,
+            batch_size=st.batch_size,
+            sampler=sampler,
+            num_workers=cfg.data.num_workers,
             persistent_workers=False,
         )
         bar = tqdm(
-            total=steps_per_epoch, initial=step_in_epoch, desc=f"{stage} epoch {epoch + 1}/{st.epochs}",
-            disable=not (progress and dist.main), leave=False, dynamic_ncols=True,
+            total=steps_per_epoch,
+            initial=step_in_epoch,
+            desc=f"{stage} epoch {epoch + 1}/{st.epochs}",
+            disable=not (progress and dist.main),
+            leave=False,
+            dynamic_ncols=True,
         )
         for batch in loader:
             if step_in_epoch >= steps_per_epoch:
@@ -383,17 +403,27 @@ def run_stage(
 
     if dist.main:
         meta = {
-            "stage": stage, "epoch": epoch, "step": global_step, "settings": settings, "val": best,
-            "wall_time_s": round(elapsed + time.time() - t0, 1), "data_seed": cfg.seed,
-            "accelerations": list(cfg.data.accelerations), "device": str(device), "world_size": dist.world,
-            "torch": torch.__version__, "train_config": cfg.to_dict(),
+            "stage": stage,
+            "epoch": epoch,
+            "step": global_step,
+            "settings": settings,
+            "val": best,
+            "wall_time_s": round(elapsed + time.time() - t0, 1),
+            "data_seed": cfg.seed,
+            "accelerations": list(cfg.data.accelerations),
+            "device": str(device),
+            "world_size": dist.world,
+            "torch": torch.__version__,
+            "train_config": cfg.to_dict(),
         }
         save_checkpoint(final_path, model, meta)
     dist.barrier()
     return final_path
 
 
-def run_pipeline(cfg: TrainConfig, stages: list[str] | None = None, force: bool = False, progress: bool = True) -> dict[str, Path]:
+def run_pipeline(
+    cfg: TrainConfig, stages: list[str] | None = None, force: bool = False, progress: bool = True
+) -> dict[str, Path]:
     """Run ``stages`` (default: all four, in the recipe's order)."""
     out = {}
     for stage in stages or list(STAGES):

@@ -87,7 +87,9 @@ def _colorbar(fig: Figure, im: Any, ax: Any, label: str | None) -> Any:
     return cb
 
 
-def _resolve_range(arrays: Sequence[np.ndarray], vmin: float | str | None, vmax: float | str | None) -> list[tuple[float, float]]:
+def _resolve_range(
+    arrays: Sequence[np.ndarray], vmin: float | str | None, vmax: float | str | None
+) -> list[tuple[float, float]]:
     """Per-image (vmin, vmax): None = each image's own range (vmin 0 for non-negative data),
     "shared" = the range over all images, a number = that value."""
     out = []
@@ -119,5 +121,3 @@ def _check_range_arg(name: str, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise ValueError(f"{name} must be None, 'shared' or a number, got {value!r}")
-
-

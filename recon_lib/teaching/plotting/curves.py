@@ -160,5 +160,3 @@ def plot_curves(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return fig
-
-

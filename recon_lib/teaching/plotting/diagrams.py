@@ -18,8 +18,15 @@ __all__ = ["interpolation_schematic"]
 def _box(ax: Any, xy: tuple[float, float], text: str, colour: str, width: float = 0.24, height: float = 0.16) -> None:
     x, y = xy
     ax.add_patch(
-        FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.015",
-                       facecolor=colour, edgecolor="black", linewidth=1)
+        FancyBboxPatch(
+            (x - width / 2, y - height / 2),
+            width,
+            height,
+            boxstyle="round,pad=0.015",
+            facecolor=colour,
+            edgecolor="black",
+            linewidth=1,
+        )
     )
     ax.text(x, y, text, ha="center", va="center", fontsize=9)
 
@@ -55,12 +62,25 @@ def interpolation_schematic(dpi: int = DEFAULT_DPI) -> Figure:
     ax_a.text(0.32, 0.76, "$L_{SN} = 1-\\mathrm{SSIM} + \\lambda L_1$", ha="center", va="bottom", fontsize=9)
     ax_a.text(0.33, 0.22, "$\\gamma L_{SN} + L_{LSGAN}$", ha="center", va="top", fontsize=9)
     ax_a.text(0.15, 0.38, "50 epochs\nRMSProp, lr $10^{-4}$", ha="center", va="top", fontsize=8)
-    ax_a.text(0.72, 0.5, "10 epochs each, lr $5\\cdot10^{-5}$\nsame architecture,\nsame initialisation",
-              ha="center", va="center", fontsize=8, style="italic")
+    ax_a.text(
+        0.72,
+        0.5,
+        "10 epochs each, lr $5\\cdot10^{-5}$\nsame architecture,\nsame initialisation",
+        ha="center",
+        va="center",
+        fontsize=8,
+        style="italic",
+    )
 
     ax_b.set_title("(b) interpolate the weights, not the images", fontsize=11)
-    ax_b.text(0.5, 0.9, "$\\theta(\\alpha) = (1-\\alpha)\\,\\theta_{SN} + \\alpha\\,\\theta_{SN\\text{-}GAN}$",
-              ha="center", va="center", fontsize=13)
+    ax_b.text(
+        0.5,
+        0.9,
+        "$\\theta(\\alpha) = (1-\\alpha)\\,\\theta_{SN} + \\alpha\\,\\theta_{SN\\text{-}GAN}$",
+        ha="center",
+        va="center",
+        fontsize=13,
+    )
     alphas = np.linspace(0, 1, 11)
     xs = 0.12 + 0.76 * alphas
     ax_b.plot([xs[0], xs[-1]], [0.55, 0.55], color="black", linewidth=1.2)
@@ -69,9 +89,26 @@ def interpolation_schematic(dpi: int = DEFAULT_DPI) -> Figure:
         ax_b.plot(x, 0.55, "o", color=cmap(a), markersize=9, markeredgecolor="black")
     for a in (0.0, 0.5, 1.0):
         ax_b.text(0.12 + 0.76 * a, 0.63, f"$\\alpha={a:g}$", ha="center", fontsize=9)
-    ax_b.text(0.12, 0.44, "SN\nsmooth, high PSNR/SSIM\n(low distortion)", ha="center", va="top", fontsize=8.5, color="#08519c")
-    ax_b.text(0.88, 0.44, "SN-GAN\nsharp textures, may\nhallucinate (perception)", ha="center", va="top", fontsize=8.5, color="#a63603")
+    ax_b.text(
+        0.12, 0.44, "SN\nsmooth, high PSNR/SSIM\n(low distortion)", ha="center", va="top", fontsize=8.5, color="#08519c"
+    )
+    ax_b.text(
+        0.88,
+        0.44,
+        "SN-GAN\nsharp textures, may\nhallucinate (perception)",
+        ha="center",
+        va="top",
+        fontsize=8.5,
+        color="#a63603",
+    )
     ax_b.text(0.5, 0.2, "interpSN\n(paper: $\\alpha=0.5$)", ha="center", va="top", fontsize=8.5)
-    ax_b.text(0.5, 0.03, "one forward pass per $\\alpha$, no retraining: slide $\\alpha$ at test time",
-              ha="center", va="bottom", fontsize=8, style="italic")
+    ax_b.text(
+        0.5,
+        0.03,
+        "one forward pass per $\\alpha$, no retraining: slide $\\alpha$ at test time",
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        style="italic",
+    )
     return fig

@@ -132,10 +132,19 @@ def zoom_crop(
     ranges = _resolve_range(arrays, None, vmax)
     n = len(arrays)
     if n == 1:
-        fig, axes = pyplot().subplots(1, 2, figsize=(2 * panel_size, panel_size * shape[0] / shape[1] + 0.5), dpi=dpi, layout="constrained")
+        fig, axes = pyplot().subplots(
+            1, 2, figsize=(2 * panel_size, panel_size * shape[0] / shape[1] + 0.5), dpi=dpi, layout="constrained"
+        )
         pairs = [(axes[0], axes[1])]
     else:
-        fig, axes = pyplot().subplots(2, n, figsize=(panel_size * n, 2 * panel_size * shape[0] / shape[1] + 0.8), dpi=dpi, squeeze=False, layout="constrained")
+        fig, axes = pyplot().subplots(
+            2,
+            n,
+            figsize=(panel_size * n, 2 * panel_size * shape[0] / shape[1] + 0.8),
+            dpi=dpi,
+            squeeze=False,
+            layout="constrained",
+        )
         pairs = [(axes[0, i], axes[1, i]) for i in range(n)]
     for (full_ax, crop_ax), (title, arr), (lo, hi) in zip(pairs, zip(items, arrays), ranges):
         full_ax.imshow(arr, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
@@ -220,10 +229,10 @@ def error_map(
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    cb = fig.colorbar(im, ax=axes, fraction=0.046 if n == 1 else 0.025, pad=0.03, extend="max" if clipped else "neither")
+    cb = fig.colorbar(
+        im, ax=axes, fraction=0.046 if n == 1 else 0.025, pad=0.03, extend="max" if clipped else "neither"
+    )
     cb.set_label("|error| (% of max |ref|)")
     if suptitle:
         fig.suptitle(suptitle)
     return fig
-
-

@@ -136,7 +136,9 @@ def mask_and_psf(
     items = _as_dict("masks", masks, "mask")
     cols = {k: _mask_1d(f"masks[{k!r}]", v) for k, v in items.items()}
     n = len(cols)
-    fig, axes = pyplot().subplots(n, 3, figsize=(3.3 * panel_size, panel_size * 0.95 * n + 0.3), dpi=dpi, squeeze=False, layout="constrained")
+    fig, axes = pyplot().subplots(
+        n, 3, figsize=(3.3 * panel_size, panel_size * 0.95 * n + 0.3), dpi=dpi, squeeze=False, layout="constrained"
+    )
     for row, (name, m) in enumerate(cols.items()):
         width = m.size
         h = int(height) if height is not None else width
@@ -154,7 +156,9 @@ def mask_and_psf(
         ax_1.plot(offsets, psf, color="C0", linewidth=1)
         ax_1.set_yscale("log")
         ax_1.set_ylim(max(1e-3, float(side.min()) * 0.5), 1.5)
-        ax_1.axhline(float(side.max()), color="C3", linestyle="--", linewidth=0.8, label=f"peak side lobe {side.max():.2f}")
+        ax_1.axhline(
+            float(side.max()), color="C3", linestyle="--", linewidth=0.8, label=f"peak side lobe {side.max():.2f}"
+        )
         ax_1.legend(fontsize=7, loc="upper right")
         ax_1.set_title("1-D PSF along ky", fontsize=9)
         ax_1.set_xlabel("offset (pixels along W)", fontsize=8)
@@ -167,7 +171,12 @@ def mask_and_psf(
         full2 /= full2.max()
         psf2 = full2[h // 2 - hh : h // 2 + hh + 1, width // 2 - hw : width // 2 + hw + 1]
         im = ax_2.imshow(
-            np.log10(psf2 + 1e-3), cmap="magma", vmin=-3, vmax=0, aspect="auto", interpolation="nearest",
+            np.log10(psf2 + 1e-3),
+            cmap="magma",
+            vmin=-3,
+            vmax=0,
+            aspect="auto",
+            interpolation="nearest",
             extent=(-hw - 0.5, hw + 0.5, hh + 0.5, -hh - 0.5),
         )
         ax_2.set_title("2-D PSF: spreads along W only", fontsize=9)
@@ -176,5 +185,3 @@ def mask_and_psf(
         ax_2.tick_params(labelsize=7)
         _colorbar(fig, im, ax_2, "log10 |PSF| / peak")
     return fig
-
-
