@@ -18,11 +18,11 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(TEST_HOME)/jupyter-config JUPYTER_DATA_DIR=$(TE
 	JUPYTER_RUNTIME_DIR=$(TEST_HOME)/jupyter-runtime IPYTHONDIR=$(TEST_HOME)/ipython \
 	MPLCONFIGDIR=$(TEST_HOME)/matplotlib MPLBACKEND=Agg RECON_QUICK=1 PYTHONHASHSEED=0
 
-.PHONY: setup data suite test test-unit train evaluate explorer benchmark clean-data help
+.PHONY: setup data suite lint test test-unit train evaluate explorer benchmark clean-data help
 
 help:
 	@echo "make suite   - set up, prepare the embedded dataset, open JupyterLab on notebooks/ (HEADLESS=1: execute them)"
-	@echo "make test    - set up, prepare data, run every test (unit, notebooks via nbval, browser)"
+	@echo "make test    - set up, lint/format/type checks, prepare data, run every test (unit, doctests, notebooks via nbval, browser)"
 	@echo "make train | evaluate | explorer | benchmark - the pipeline pieces (see README)"
 
 # ---- set-up --------------------------------------------------------------------------------
@@ -50,12 +50,18 @@ else
 endif
 
 # ---- command 2: every test -----------------------------------------------------------------
-test: data
+# Static checks first (seconds), the same commands as .pre-commit-config.yaml's hooks.
+LINT_CMDS := "ruff check ." "ruff format --check ." "mypy"
+lint: setup
+	@for cmd in $(LINT_CMDS); do echo "$$cmd"; $(VENV)/bin/$$cmd || exit 1; done
+
+# --doctest-modules over recon_lib runs every Example: in the library's docstrings.
+test: lint data
 	@bash .ci/ensure_chromium.sh
-	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest tests notebooks recon_lib --doctest-modules --nbval-lax -p no:cacheprovider
 
 test-unit: setup
-	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest tests recon_lib --doctest-modules -p no:cacheprovider
 
 # ---- the rest of the pipeline ------------------------------------------------------------
 train: data

@@ -22,8 +22,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,7 +125,7 @@ def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
         params = sum(p.numel() for p in model.parameters())
         model.eval()
 
-        def infer() -> None:
+        def infer(model: torch.nn.Module = model) -> None:  # bind this iteration's model
             with torch.inference_mode():
                 reconstruct(model, batch)
 
@@ -132,7 +133,7 @@ def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
         model.train()
         opt = torch.optim.RMSprop(model.parameters(), lr=1e-4)
 
-        def step() -> None:
+        def step(model: torch.nn.Module = model, opt: torch.optim.Optimizer = opt) -> None:
             loss = sn_loss(reconstruct(model, batch).abs(), batch["target"], data_range=batch["max"])
             opt.zero_grad()
             loss.backward()
@@ -144,7 +145,12 @@ def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
             disc = build_model("PatchDiscriminator", dict(cfg.discriminator))
             d_opt = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.999))
 
-            def gan_step() -> None:
+            def gan_step(
+                model: torch.nn.Module = model,
+                opt: torch.optim.Optimizer = opt,
+                disc: torch.nn.Module = disc,
+                d_opt: torch.optim.Optimizer = d_opt,
+            ) -> None:
                 rec = reconstruct(model, batch)
                 scale = batch["max"].view(-1, 1, 1, 1)
                 fake = masked_magnitude(rec, batch["foreground"]) / scale
@@ -189,7 +195,7 @@ def bench_conv_throughput(repeats: int) -> list[tuple[str, float]]:
         x = torch.randn(batch, chans, H, W)
         flops = 2 * batch * chans * chans * 9 * H * W
 
-        def run() -> None:
+        def run(conv: torch.nn.Module = conv, x: torch.Tensor = x) -> None:
             with torch.inference_mode():
                 conv(x)
 
@@ -210,7 +216,7 @@ def bench_metrics(repeats: int) -> tuple[float, float]:
         dr = gt.max()
         np.linalg.norm(gt - pred) ** 2 / np.linalg.norm(gt) ** 2
         10 * np.log10(dr**2 / np.mean((gt - pred) ** 2))
-        np.mean([structural_similarity(g, p, data_range=dr) for g, p in zip(gt, pred)])
+        np.mean([structural_similarity(g, p, data_range=dr) for g, p in zip(gt, pred, strict=True)])
 
     return timeit(lambda: volume_metrics(gt, pred), repeats * 2), timeit(reference, repeats * 2)
 
@@ -271,9 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         fresh.precompute()  # what the Voila app does before it shows the slider
         t_pre = time.perf_counter() - t0
-        print(
-            f"| precompute all {len(fresh.slider_positions())} slider positions (the Voilà app, once at start) | {t_pre:.1f} s | — |"
-        )
+        n_positions = len(fresh.slider_positions())
+        print(f"| precompute all {n_positions} slider positions (the Voilà app, once at start) | {t_pre:.1f} s | — |")
         results["slider_new_alpha_s"], results["slider_cached_s"], results["slider_precompute_s"] = (
             t_cold,
             t_cached,
@@ -311,19 +316,33 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| ratio reference / recon_lib | {ref / ours:.2f}x |")
     results["metrics_s"], results["metrics_reference_s"] = ours, ref
 
-    train_code = (
-        "import torch;torch.set_num_threads(%d)\nimport sys;sys.path.insert(0,'benchmarks')\n"
-        "from benchmark import synthetic_batch\nfrom recon_lib.models.sensitivity_network import SensitivityNetwork\n"
-        "from recon_lib.models.inference import reconstruct\nfrom recon_lib.metrics.losses import sn_loss\n"
-        "m=SensitivityNetwork(num_cascades=5,features=16);o=torch.optim.RMSprop(m.parameters(),1e-4);b=synthetic_batch()\n"
-        "for _ in range(3):\n l=sn_loss(reconstruct(m,b).abs(),b['target'],data_range=b['max']);o.zero_grad();l.backward();o.step()"
-    ) % args.threads
-    slider_code = (
-        "import torch;torch.set_num_threads(%d)\nimport sys;sys.path.insert(0,'benchmarks')\n"
-        "from benchmark import synthetic_batch, load_pair\nfrom pathlib import Path\n"
-        "from recon_lib.teaching.explorer import AlphaExplorer\nsn,gan,_=load_pair(Path(%r))\ne=AlphaExplorer(sn,gan,synthetic_batch())\n"
-        "for a in (0.1,0.3,0.5,0.7,0.9): e.set_alpha(a)"
-    ) % (args.threads, args.checkpoints)
+    threads, checkpoints = args.threads, str(args.checkpoints)
+    train_code = "\n".join(
+        [
+            f"import torch;torch.set_num_threads({threads})",
+            "import sys;sys.path.insert(0,'benchmarks')",
+            "from benchmark import synthetic_batch",
+            "from recon_lib.models.sensitivity_network import SensitivityNetwork",
+            "from recon_lib.models.inference import reconstruct",
+            "from recon_lib.metrics.losses import sn_loss",
+            "m=SensitivityNetwork(num_cascades=5,features=16);o=torch.optim.RMSprop(m.parameters(),1e-4)",
+            "b=synthetic_batch()",
+            "for _ in range(3):",
+            " l=sn_loss(reconstruct(m,b).abs(),b['target'],data_range=b['max']);o.zero_grad();l.backward();o.step()",
+        ]
+    )
+    slider_code = "\n".join(
+        [
+            f"import torch;torch.set_num_threads({threads})",
+            "import sys;sys.path.insert(0,'benchmarks')",
+            "from benchmark import synthetic_batch, load_pair",
+            "from pathlib import Path",
+            "from recon_lib.teaching.explorer import AlphaExplorer",
+            f"sn,gan,_=load_pair(Path({checkpoints!r}))",
+            "e=AlphaExplorer(sn,gan,synthetic_batch())",
+            "for a in (0.1,0.3,0.5,0.7,0.9): e.set_alpha(a)",
+        ]
+    )
     rss_train, rss_slider = peak_rss(train_code), peak_rss(slider_code)
     print(f"\n| memory | peak RSS |\n|---|---:|\n| SN training (teaching model, batch 1) | {rss_train:.0f} MiB |")
     print(f"| α-slider session (two models + explorer) | {rss_slider:.0f} MiB |")

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # (1) reconstruction_rss: PD and PDFS, different patients and slices
     panels = [(0, mid), (0, args.slices - 1), (1, mid), (2, mid), (3, 1)]
-    for ax, (v, s) in zip(axes[0], panels):
+    for ax, (v, s) in zip(axes[0], panels, strict=True):
         vol = volumes[v]
         grey(ax, vol.reconstruction_rss[s], f"{vol.attrs['acquisition']} pt{v} z={vol.slice_positions_mm[s]:+.0f}mm")
 
@@ -102,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
     geom = ref.geometry
     fig.suptitle(
-        f"Simulated fastMRI-format multicoil knee ({geom.name}: k-space {geom.kspace_shape[0]}x{geom.kspace_shape[1]}, "
-        f"{geom.num_coils} coils, recon {geom.recon_size[0]}x{geom.recon_size[1]}; SNR PD {volumes[0].snr:g}, PDFS {volumes[2].snr:g})",
+        f"Simulated fastMRI-format multicoil knee ({geom.name}: "
+        f"k-space {geom.kspace_shape[0]}x{geom.kspace_shape[1]}, {geom.num_coils} coils, "
+        f"recon {geom.recon_size[0]}x{geom.recon_size[1]}; SNR PD {volumes[0].snr:g}, PDFS {volumes[2].snr:g})",
         fontsize=10,
     )
     fig.tight_layout()

@@ -23,8 +23,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -189,7 +190,9 @@ def standin_notebook(path: Path, title: str = "Alpha explorer (stand-in models)"
                 "torch.set_num_threads(1)  # robust on a loaded CI machine\n"
                 "from browser_harness import make_standin\n"
                 "from recon_lib.teaching.explorer import AlphaExplorer\n"
-                "sn, gan, item = make_standin(coils=8, shape=(128, 144), target_shape=(128, 128), num_cascades=2, features=8)"
+                "sn, gan, item = make_standin(\n"
+                "    coils=8, shape=(128, 144), target_shape=(128, 128), num_cascades=2, features=8\n"
+                ")"
             ),
         },
         {
@@ -376,7 +379,7 @@ class JupyterServer:
         return "\n".join(self.log().splitlines()[-lines:])
 
     # life cycle
-    def start(self, attempts: int = 4) -> "JupyterServer":
+    def start(self, attempts: int = 4) -> JupyterServer:
         last = ""
         for _ in range(attempts):
             port = free_port()
@@ -475,7 +478,7 @@ class JupyterServer:
             self._log_file.close()
             self._log_file = None
 
-    def __enter__(self) -> "JupyterServer":
+    def __enter__(self) -> JupyterServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -545,7 +548,8 @@ class PageWatcher:
             )
         if page["errors"]:
             raise AssertionError(
-                f"the notebook raised an error:\n{page['errors'][:4000]}\n--- server log tail ---\n{self.server.log_tail(20)}"
+                f"the notebook raised an error:\n{page['errors'][:4000]}\n"
+                f"--- server log tail ---\n{self.server.log_tail(20)}"
             )
 
     def until(self, js: str, what: str, timeout: float = 60.0, arg: Any = None) -> Any:
@@ -566,7 +570,8 @@ class PageWatcher:
             self.check()
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"timed out after {timeout:.0f} s waiting for {what}\n--- server log tail ---\n{self.server.log_tail(20)}"
+                    f"timed out after {timeout:.0f} s waiting for {what}\n"
+                    f"--- server log tail ---\n{self.server.log_tail(20)}"
                 )
 
 
@@ -583,7 +588,9 @@ SHOWN_JS = """async () => {
     const table = document.querySelector('.alpha-explorer-metrics table');
     const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
     let h1 = 0x811c9dc5, h2 = 0;
-    for (let i = 0; i < bytes.length; i++) { h1 = Math.imul(h1 ^ bytes[i], 16777619) >>> 0; h2 = (h2 + bytes[i] * (i % 251 + 1)) >>> 0; }
+    for (let i = 0; i < bytes.length; i++) {
+      h1 = Math.imul(h1 ^ bytes[i], 16777619) >>> 0; h2 = (h2 + bytes[i] * (i % 251 + 1)) >>> 0;
+    }
     return {hash: h1.toString(16) + ':' + h2.toString(16) + ':' + bytes.length,
             alpha: parseFloat(table.dataset.alpha), metrics: table.innerText,
             readout: (document.querySelector('.alpha-explorer-slider .widget-readout') || {}).innerText || ''};

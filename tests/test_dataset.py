@@ -75,7 +75,7 @@ def test_training_masks_change_with_epoch_and_are_deterministic(split):
     assert len({m.tobytes() for m in e0}) == len(ds)  # a fresh mask per sample, even within a volume
     ds.set_epoch(1)
     e1 = masks_of(ds)
-    assert all(not np.array_equal(a, b) for a, b in zip(e0, e1))
+    assert all(not np.array_equal(a, b) for a, b in zip(e0, e1, strict=True))
     again = KneeDataset(split, MaskFunc([4]), train=True, seed=1)
     again.set_epoch(1)
     np.testing.assert_array_equal(masks_of(again), e1)
@@ -148,7 +148,7 @@ def test_workers_give_the_same_batches(split):
 
     serial, parallel = batches(0), batches(2)
     assert len(serial) == len(parallel) == len(ACQS) * SLICES // 2
-    for a, b in zip(serial, parallel):
+    for a, b in zip(serial, parallel, strict=True):
         for key in ("kspace", "maps", "mask", "target", "foreground", "max", "acceleration"):
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
         assert a["fname"] == b["fname"]

@@ -86,7 +86,7 @@ def test_n_models_with_weights():
     out = interpolate_state_dicts(sds, w)
     for key in sds[0]:
         if sds[0][key].is_floating_point():
-            expected = sum(wi * sd[key].double() for wi, sd in zip(w, sds)).float()
+            expected = sum(wi * sd[key].double() for wi, sd in zip(w, sds, strict=True)).float()
             assert torch.equal(out[key], expected), key
     assert int(out["norm.num_batches_tracked"]) == 300  # from the largest weight (model 2)
     exact = interpolate_state_dicts(sds, [0.0, 1.0, 0.0])

@@ -47,7 +47,7 @@ def ref_psnr(gt, pred):
 
 
 def ref_ssim(gt, pred):
-    return np.mean([structural_similarity(g, p, data_range=gt.max(), **SK) for g, p in zip(gt, pred)])
+    return np.mean([structural_similarity(g, p, data_range=gt.max(), **SK) for g, p in zip(gt, pred, strict=True)])
 
 
 def test_metrics_match_fastmri_definitions_without_mask_and_with_ones_mask():
@@ -73,7 +73,7 @@ def test_data_range_is_the_volume_max_not_the_slice_max():
     gt, _ = volume()
     gt[0] *= 3.0  # one bright slice sets the volume max
     pred = gt + 0.05 * np.random.default_rng(2).standard_normal(gt.shape)
-    per_slice = np.mean([structural_similarity(g, p, data_range=g.max(), **SK) for g, p in zip(gt, pred)])
+    per_slice = np.mean([structural_similarity(g, p, data_range=g.max(), **SK) for g, p in zip(gt, pred, strict=True)])
     assert ssim_volume(gt, pred) == pytest.approx(ref_ssim(gt, pred), abs=1e-8)
     assert abs(ssim_volume(gt, pred) - per_slice) > 1e-3
     assert psnr(gt, pred, data_range=1.0) == pytest.approx(-10 * np.log10(np.mean((gt - pred) ** 2)))
@@ -98,7 +98,7 @@ def test_masked_metrics_ignore_a_huge_background_error():
     mse_fg = np.mean((gt[fg] - pred[fg]) ** 2)
     assert psnr(gt, bad1, mask=fg) == pytest.approx(20 * np.log10(gt.max()) - 10 * np.log10(mse_fg), rel=1e-12)
     expected = []
-    for g, p, m in zip(gt, pred, fg):
+    for g, p, m in zip(gt, pred, fg, strict=True):
         _, smap = structural_similarity(g, p, data_range=gt.max(), full=True, **SK)
         expected.append(smap[3:-3, 3:-3][m[3:-3, 3:-3]].mean())
     assert ssim_volume(gt, bad1, mask=fg) == pytest.approx(np.mean(expected), abs=1e-10)

@@ -63,3 +63,15 @@ def test_named_dependencies_are_declared():
 def test_setup_command_pins_the_cpu_torch():
     makefile = (ROOT / "Makefile").read_text()
     assert "torch==2.13.0" in makefile
+
+
+def test_pre_commit_hooks_run_the_makefile_lint_commands():
+    """The local pre-commit hooks and `make lint` (part of the README's test command) must not drift."""
+    hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"]
+    assert [r["repo"] for r in hooks] == ["local"], "hooks must be local: the machines are offline"
+    entries = {h["id"]: h["entry"] for h in hooks[0]["hooks"]}
+    makefile = (ROOT / "Makefile").read_text()
+    lint_cmds = re.search(r"^LINT_CMDS := (.*)$", makefile, flags=re.M).group(1)
+    for cmd in re.findall(r'"([^"]+)"', lint_cmds):
+        assert any(entry == f".venv/bin/{cmd}" for entry in entries.values()), f"no pre-commit hook runs {cmd!r}"
+    assert "--doctest-modules" in entries["doctests"] and "recon_lib --doctest-modules" in makefile

@@ -26,10 +26,10 @@ def test_matches_skimage_with_per_sample_data_range():
     gts = [phantom(), 3.0 * phantom(), 0.01 * phantom()]
     preds = [
         g + s * g.max() * np.random.default_rng(i).standard_normal(g.shape)
-        for i, (g, s) in enumerate(zip(gts, (0.02, 0.05, 0.1)))
+        for i, (g, s) in enumerate(zip(gts, (0.02, 0.05, 0.1), strict=True))
     ]
     ranges = [float(g.max()) for g in gts]
-    ref = [structural_similarity(g, p, data_range=r, **SK) for g, p, r in zip(gts, preds, ranges)]
+    ref = [structural_similarity(g, p, data_range=r, **SK) for g, p, r in zip(gts, preds, ranges, strict=True)]
     for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
         G = torch.tensor(np.stack(gts), dtype=dtype)
         P = torch.tensor(np.stack(preds), dtype=dtype)

@@ -6,7 +6,7 @@ early with one message naming the argument, the expected form and what was recei
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch

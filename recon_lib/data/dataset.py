@@ -147,10 +147,10 @@ class KneeDataset(Dataset):
         DatasetNotPreparedError: raw files in ``root`` have no (complete) sidecar.
         DataFormatError: a sidecar is unreadable or incomplete.
 
-    Example:
-        >>> ds = KneeDataset("data/knee/val", MaskFunc([4]))  # doctest: +SKIP
-        >>> sample = ds[0]; sample["kspace"].shape  # doctest: +SKIP
-        torch.Size([15, 160, 184])
+    Usage (needs the prepared embedded dataset, ``make data``; ``tests/test_dataset.py`` runs it)::
+
+        ds = KneeDataset("data/knee/val", MaskFunc([4]))
+        ds[0]["kspace"].shape  # torch.Size([15, 160, 184])
     """
 
     def __init__(

@@ -125,8 +125,8 @@ def build_ismrmrd_header(
         for name, v in zip("xyz", size):
             sub(ms, name, int(v))
         fv = sub(sp, "fieldOfView_mm")
-        for name, v in zip("xyz", fov):
-            sub(fv, name, f"{v:g}")
+        for name, mm in zip("xyz", fov):
+            sub(fv, name, f"{mm:g}")
 
     root = ET.Element(f"{{{ISMRMRD_NS}}}ismrmrdHeader")
     sysinfo = sub(root, "acquisitionSystemInformation")

@@ -39,7 +39,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ __all__ = [
     "MetricTable",
 ]
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 
 
 # ---- input handling ---------------------------------------------------------------------------
@@ -411,7 +411,7 @@ class MetricTable:
         return {k: values[k] for k in self.metrics if k in values}
 
     @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]], **kwargs: Any) -> "MetricTable":
+    def from_records(cls, records: Iterable[Mapping[str, Any]], **kwargs: Any) -> MetricTable:
         """Rebuild a table from :meth:`to_records` output (metrics as in ``kwargs`` or default)."""
         table = cls(**kwargs)
         for r in records:

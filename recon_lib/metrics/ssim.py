@@ -28,7 +28,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, overload
 
 import torch
 import torch.nn as nn
@@ -80,6 +80,35 @@ def crop_mask_to_ssim_map(mask: torch.Tensor, win_size: int = 7) -> torch.Tensor
     pad = (win_size - 1) // 2
     H, W = mask.shape[-2], mask.shape[-1]
     return mask[..., pad : H - pad, pad : W - pad]
+
+
+@overload
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: torch.Tensor | float,
+    mask: torch.Tensor | None = ...,
+    reduction: Literal["none", "mean"] = ...,
+    win_size: int = ...,
+    k1: float = ...,
+    k2: float = ...,
+    return_map: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: torch.Tensor | float,
+    mask: torch.Tensor | None = ...,
+    reduction: Literal["none", "mean"] = ...,
+    win_size: int = ...,
+    k1: float = ...,
+    k2: float = ...,
+    *,
+    return_map: Literal[True],
+) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def ssim(

@@ -7,7 +7,8 @@ lives on the smaller recon grid ``(rh, rw)``, so outputs are centre-cropped befo
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

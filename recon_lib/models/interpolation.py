@@ -162,7 +162,7 @@ def interpolate_state_dicts(
             out[key] = sds[source][key].detach().clone()
             continue
         acc_dtype = torch.complex128 if ref.is_complex() else torch.float64
-        value = sum(wi * sd[key].detach().to(device=ref.device, dtype=acc_dtype) for wi, sd in zip(w, sds))
+        value = sum(wi * sd[key].detach().to(device=ref.device, dtype=acc_dtype) for wi, sd in zip(w, sds, strict=True))
         out[key] = value.to(ref.dtype)
     return out
 
@@ -181,6 +181,13 @@ def interpolate_alpha(
 
     Returns:
         The interpolated state dict.
+
+    Example:
+        >>> import torch
+        >>> sn = {"w": torch.tensor([0.0, 2.0])}
+        >>> gan = {"w": torch.tensor([1.0, 4.0])}
+        >>> interpolate_alpha(sn, gan, 0.25)["w"]
+        tensor([0.2500, 2.5000])
     """
     a = _check_alpha(alpha)
     return interpolate_state_dicts([sd_a, sd_b], [1.0 - a, a])
@@ -197,7 +204,7 @@ def _weighted_sum_(targets: list[torch.Tensor], ends: list[list[torch.Tensor]], 
     else:
         torch._foreach_copy_(targets, ends[0])
         torch._foreach_mul_(targets, w[0])
-        for wi, end in zip(w[1:], ends[1:]):
+        for wi, end in zip(w[1:], ends[1:], strict=True):
             torch._foreach_add_(targets, end, alpha=wi)
 
 
@@ -214,10 +221,14 @@ class ModelInterpolator:
         model: the live model (same architecture as the end models).
         state_dicts: N >= 2 state dicts (e.g. ``[sn.state_dict(), sn_gan.state_dict()]``).
 
-    Example (``model`` of the end models' architecture, ``inputs`` its input)::
-
-        interp = ModelInterpolator(model, [sd_sn, sd_gan])
-        output = interp.set_alpha(0.3)(inputs)  # set_alpha returns the live model
+    Example:
+        >>> import torch
+        >>> torch.manual_seed(0) and None
+        >>> sn, gan = torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
+        >>> interp = ModelInterpolator(torch.nn.Linear(3, 1), [sn.state_dict(), gan.state_dict()])
+        >>> live = interp.set_alpha(0.3)  # set_alpha returns the live model, ready to call
+        >>> torch.allclose(live.weight, 0.7 * sn.weight + 0.3 * gan.weight)
+        True
     """
 
     def __init__(
@@ -266,7 +277,9 @@ class ModelInterpolator:
         targets = [live[k] for k in self._float_keys]
         signature = [(t.device, t.dtype) for t in targets]
         if signature != self._signature:
-            self._ends = [[m.to(device=d, dtype=dt) for m, (d, dt) in zip(end, signature)] for end in self._master]
+            self._ends = [
+                [m.to(device=d, dtype=dt) for m, (d, dt) in zip(end, signature, strict=True)] for end in self._master
+            ]
             self._signature = signature
         return targets, live
 
@@ -277,7 +290,7 @@ class ModelInterpolator:
         source = w.index(1.0) if 1.0 in w else _largest_weight(w)
         with torch.no_grad():
             _weighted_sum_(targets, self._ends, w)
-            for key, value in zip(self._other_keys, self._others[source]):
+            for key, value in zip(self._other_keys, self._others[source], strict=True):
                 live[key].copy_(value)
         self.weights = tuple(w)
         return self.model

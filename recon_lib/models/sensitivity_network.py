@@ -25,7 +25,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -59,7 +59,11 @@ class SensitivityNetwork(nn.Module):
     """
 
     def __init__(
-        self, num_cascades: int = 10, features: int = 32, shared_weights: bool = False, dc_mode: str = "hard"
+        self,
+        num_cascades: int = 10,
+        features: int = 32,
+        shared_weights: bool = False,
+        dc_mode: Literal["hard", "soft"] = "hard",
     ) -> None:
         super().__init__()
         num_cascades = check_int("num_cascades", num_cascades, minimum=0)

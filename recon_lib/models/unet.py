@@ -112,7 +112,7 @@ class UNet(nn.Module):
                 skips.append(h)
                 h = F.avg_pool2d(h, kernel_size=2, stride=2)
         h = self.bottleneck(h)  # (B, chans * 2^L, Hp / 2^L, Wp / 2^L)
-        for transpose, conv in zip(self.up_transpose, self.up_conv):
+        for transpose, conv in zip(self.up_transpose, self.up_conv, strict=True):
             h = conv(torch.cat([transpose(h), skips.pop()], dim=1))
         return unpad(self.out(h), pad)  # (B, out, H, W)
 

@@ -172,12 +172,12 @@ def cg_sense(
             history["iterates"].append(x.detach().to(torch.complex64).cpu())
 
     record()
-    steps = range(num_iters)
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc="CG-SENSE", leave=False)
-    for _ in steps:
+        bar = tqdm(total=num_iters, desc="CG-SENSE", leave=False)
+    for _ in range(num_iters):
         if not bool(active.any()):
             break
         q = normal_op(p)
@@ -192,8 +192,10 @@ def cg_sense(
         rs = torch.where(active, rs_new, rs)
         active = active & (rs.sqrt() > tol * rhs_norm)
         record()
-    if progress:
-        steps.close()  # type: ignore[union-attr]
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
     x = x.to(torch.complex64)
     if not return_history:
         return x

@@ -84,6 +84,15 @@ def sens_reduce(k: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor | None =
 
     Returns:
         Coil-combined complex image ``(B, H, W)``.
+
+    Example:
+        With maps normalised to ``sum_c |S_c|^2 = 1`` and full sampling, ``E^H E`` is the identity:
+
+        >>> import torch
+        >>> maps = normalize_maps(torch.randn(1, 4, 8, 8, dtype=torch.complex64))
+        >>> x = torch.randn(1, 8, 8, dtype=torch.complex64)
+        >>> torch.allclose(sens_reduce(sens_expand(x, maps), maps), x, atol=1e-5)
+        True
     """
     check_complex("k", k, ndim=4)
     check_complex("maps", maps, ndim=4)

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, overload
 
 import torch
 
@@ -56,7 +57,7 @@ from recon_lib.physics.fft import readout_rows
 __all__ = ["espirit_maps", "ESPIRIT_DEFAULTS"]
 
 #: the settings :mod:`recon_lib.data.prepare` uses (and records in every prepared file)
-ESPIRIT_DEFAULTS = {"calib_width": 24, "kernel_width": 6, "threshold": 0.02, "crop": 0.95}
+ESPIRIT_DEFAULTS: dict[str, Any] = {"calib_width": 24, "kernel_width": 6, "threshold": 0.02, "crop": 0.95}
 
 
 def _calibration_matrix(calib: torch.Tensor, kernel_width: int) -> torch.Tensor:
@@ -138,6 +139,31 @@ def _batched_eigh(mats: torch.Tensor, num_threads: int | None = None) -> tuple[t
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = list(pool.map(torch.linalg.eigh, mats.chunk(workers)))
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+@overload
+def espirit_maps(
+    kspace: torch.Tensor,
+    calib_width: int = ...,
+    kernel_width: int = ...,
+    threshold: float = ...,
+    crop: float = ...,
+    crop_readout: bool = ...,
+    return_eigenvalues: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def espirit_maps(
+    kspace: torch.Tensor,
+    calib_width: int = ...,
+    kernel_width: int = ...,
+    threshold: float = ...,
+    crop: float = ...,
+    crop_readout: bool = ...,
+    *,
+    return_eigenvalues: Literal[True],
+) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def espirit_maps(

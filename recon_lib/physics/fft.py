@@ -31,6 +31,14 @@ def fft2c(x: torch.Tensor) -> torch.Tensor:
 
     Returns:
         Complex tensor ``(..., H, W)``, k-space with DC at the centre.
+
+    Example:
+        A constant image has all its energy at the centre of k-space (orthonormal: 4 * 4 / 4 = 4):
+
+        >>> import torch
+        >>> k = fft2c(torch.ones(4, 4, dtype=torch.complex64))
+        >>> k[2, 2].real.item(), float(k.abs().sum())
+        (4.0, 4.0)
     """
     check_complex("x", x)
     if x.ndim < 2:

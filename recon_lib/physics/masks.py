@@ -23,7 +23,7 @@ Knee defaults (REFERENCE.md): centre fraction 0.08 at AF 4, 0.04 at AF 8.
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ import torch
 __all__ = ["MaskFunc", "sample_mask", "seed_from_name", "mask_to_tensor", "DEFAULT_CENTER_FRACTIONS"]
 
 #: centre fraction fastMRI uses for each knee acceleration
-DEFAULT_CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
+DEFAULT_CENTER_FRACTIONS: dict[float, float] = {4: 0.08, 8: 0.04}
 
 _KINDS = ("random", "equispaced")
 

@@ -184,7 +184,8 @@ def _as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
         kspace, maps, mask = kspace[None], maps[None], mask[None]
     if kspace.ndim != 4 or kspace.shape[0] != 1:
         raise ValueError(
-            f"sample_batch['kspace'] must be (C, H, W) or (1, C, H, W) (one slice), got shape {tuple(sample['kspace'].shape)}"
+            "sample_batch['kspace'] must be (C, H, W) or (1, C, H, W) (one slice), "
+            f"got shape {tuple(sample['kspace'].shape)}"
         )
     if maps.shape != kspace.shape:
         raise ValueError(f"sample_batch['maps'] of shape {tuple(maps.shape)} must match kspace {tuple(kspace.shape)}")
@@ -192,7 +193,8 @@ def _as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
     target = squeeze_leading(target, 2)
     if target.ndim != 2 or target.is_complex():
         raise ValueError(
-            f"sample_batch['target'] must be a real (rh, rw) image, got {tuple(sample['target'].shape)} {sample['target'].dtype}"
+            "sample_batch['target'] must be a real (rh, rw) image, "
+            f"got {tuple(sample['target'].shape)} {sample['target'].dtype}"
         )
     foreground = sample.get("foreground")
     if foreground is not None:
@@ -366,7 +368,7 @@ class AlphaExplorer:
         sn_name: str = "sn_finetuned.pt",
         gan_name: str = "sn_gan.pt",
         **kwargs: Any,
-    ) -> "AlphaExplorer":
+    ) -> AlphaExplorer:
         """Build the explorer from the shipped SN / SN-GAN checkpoints and one dataset slice.
 
         Args:
@@ -615,7 +617,8 @@ class AlphaExplorer:
             else:
                 win = "network" if abs(a - 1) < abs(b - 1) else "blend" if abs(b - 1) < abs(a - 1) else None
             cells = "".join(
-                f'<td class="col-{key}{" best" if key == win else ""}" data-metric="{metric}">{fmt.format(values[metric])}</td>'
+                f'<td class="col-{key}{" best" if key == win else ""}" data-metric="{metric}">'
+                f"{fmt.format(values[metric])}</td>"
                 for key, _, values, _ in columns
             )
             rows.append(f'<tr><th scope="row">{label}<span class="hint">{better} is better</span></th>{cells}</tr>')
@@ -676,7 +679,8 @@ class AlphaExplorer:
         )
         scale = widgets.HTML(
             f'<div class="alpha-explorer-scale" style="height:{bar_h}px"><div>{self.error_vmax_percent:g} %</div>'
-            '<div class="mid">error |&thinsp;|x| &minus; ref&thinsp;|<br>in % of the reference<br>maximum (fixed scale,<br>'
+            '<div class="mid">error |&thinsp;|x| &minus; ref&thinsp;|<br>in % of the reference<br>'
+            "maximum (fixed scale,<br>"
             "clipped above)</div><div>0 %</div></div>"
         )
         legend = widgets.HBox(
@@ -753,7 +757,8 @@ class AlphaExplorer:
             layout=widgets.Layout(align_items="center", grid_gap=f"{_GAP}px"),
         )
         ends = text(
-            "0 = SN (trained with L1 + SSIM) &emsp;&larr;&ensp;&alpha;&ensp;&rarr;&emsp; 1 = SN-GAN (adversarial fine-tuning)",
+            "0 = SN (trained with L1 + SSIM) &emsp;&larr;&ensp;&alpha;&ensp;&rarr;&emsp; "
+            "1 = SN-GAN (adversarial fine-tuning)",
             "alpha-explorer-ends",
         )
         ends.layout.margin = f"0 0 6px {label_w + 2 * _GAP}px"
@@ -844,7 +849,8 @@ _TABLE_STYLE = """<style>
   text-align: center; }
 .alpha-explorer-metrics-table thead th { border-bottom: 2px solid #999; font-weight: 600; font-size: 12px;
   vertical-align: bottom; line-height: 1.25; }
-.alpha-explorer-metrics-table tbody th { text-align: right; font-weight: 600; white-space: nowrap; padding-right: 12px; }
+.alpha-explorer-metrics-table tbody th { text-align: right; font-weight: 600; white-space: nowrap;
+  padding-right: 12px; }
 .alpha-explorer-metrics-table .hint { display: block; font-weight: normal; font-size: 10.5px; color: #888; }
 .alpha-explorer-metrics-table .col-network { background: #e9f1ff; }
 .alpha-explorer-metrics-table .col-blend { background: #fff3e0; }

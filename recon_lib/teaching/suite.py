@@ -105,9 +105,8 @@ def seed_everything(seed: int = 0) -> int:
         The seed, so a notebook can print what it used.
     """
     seed = check_int("seed", seed, minimum=0)
-    seed = int(seed)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 -- seeding NumPy's global generator is the point here
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)

@@ -16,8 +16,9 @@ import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -184,7 +185,7 @@ def alpha_sweep(
     from tqdm.auto import tqdm
 
     alphas = [float(a) for a in alphas]
-    live = type(sn)(**sn.config).to(device).eval()
+    live = type(sn)(**cast(dict[str, Any], sn.config)).to(device).eval()
     interp = ModelInterpolator(live, [sn.state_dict(), gan.state_dict()])
     per: dict[tuple[str, int, float], list[dict[str, float]]] = defaultdict(list)
     for af in accelerations:
@@ -255,7 +256,7 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
             x = [r["nmse"] for r in rows]
             y = [abs(1 - r["hf_energy_ratio"]) for r in rows]
             ax.plot(x, y, ms=4, **style)
-            for r, xi, yi in zip(rows, x, y):
+            for r, xi, yi in zip(rows, x, y, strict=True):
                 if r["alpha"] in (0.0, 0.5, 1.0):
                     ax.annotate(f"α={r['alpha']:g}", (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
         ax = paxes[0][i]

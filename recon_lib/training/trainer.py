@@ -33,9 +33,10 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -273,7 +274,8 @@ def run_stage(
         init = load_checkpoint(init_path, map_location="cpu")
         load_state_into(model, init["state_dict"], str(init_path))
     optimiser = torch.optim.RMSprop(model.parameters(), lr=st.lr)
-    disc = d_optimiser = None
+    disc: nn.Module | None = None
+    d_optimiser: torch.optim.Optimizer | None = None
     if stage == "finetune_gan":
         disc = build_model("PatchDiscriminator", dict(cfg.discriminator)).to(device)
         d_optimiser = torch.optim.Adam(disc.parameters(), lr=st.d_lr, betas=(0.5, 0.999))
@@ -297,7 +299,7 @@ def run_stage(
         load_state_into(model, ckpt["state_dict"], str(last_path))
         ts = ckpt["training_state"]
         optimiser.load_state_dict(ts["optimiser"])
-        if disc is not None:
+        if disc is not None and d_optimiser is not None:
             load_state_into(disc, ts["discriminator"], f"{last_path} (discriminator)")
             d_optimiser.load_state_dict(ts["d_optimiser"])
         torch.set_rng_state(ts["torch_rng"])
@@ -323,7 +325,7 @@ def run_stage(
             "global_step": global_step,
             "elapsed": elapsed + time.time() - t0,
         }
-        if disc is not None:
+        if disc is not None and d_optimiser is not None:
             ts["discriminator"] = {k: v.detach().cpu() for k, v in disc.state_dict().items()}
             ts["d_optimiser"] = d_optimiser.state_dict()
         meta = {"stage": stage, "epoch": epoch, "step": global_step, "settings": settings, "val": best}
@@ -358,7 +360,7 @@ def run_stage(
             rec = reconstruct(train_model, batch, device)
             l_sn = _magnitude_loss(rec, batch, device)
             record: dict[str, float] = {"l_sn": l_sn.item()}
-            if disc is None:
+            if train_disc is None or d_optimiser is None:
                 loss = l_sn
             else:
                 fg = batch["foreground"].to(device)
@@ -375,9 +377,10 @@ def run_stage(
                 loss = st.gamma * l_sn + g_adv
                 record |= {"d_loss": d_loss.item(), "g_adv": g_adv.item()}
             if not torch.isfinite(loss):
+                kept = last_path if last_path.exists() else "(none yet)"
                 raise TrainingError(
                     f"non-finite loss ({loss.item()}) in stage {stage}, epoch {epoch + 1}, step {global_step + 1}; "
-                    f"stopped -- the last good checkpoint is kept at {last_path if last_path.exists() else '(none yet)'}"
+                    f"stopped -- the last good checkpoint is kept at {kept}"
                 )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -198,6 +198,7 @@ def _polygon(u: np.ndarray, v: np.ndarray, pts: list[tuple[float, float]]) -> np
         n = np.hypot(nu, nv)
         d = ((u - u0) * nu + (v - v0) * nv) / n
         f = d if f is None else np.maximum(f, d)
+    assert f is not None  # a polygon has at least one edge
     return f
 
 

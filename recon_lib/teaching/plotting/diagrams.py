@@ -85,7 +85,7 @@ def interpolation_schematic(dpi: int = DEFAULT_DPI) -> Figure:
     xs = 0.12 + 0.76 * alphas
     ax_b.plot([xs[0], xs[-1]], [0.55, 0.55], color="black", linewidth=1.2)
     cmap = pyplot().get_cmap("coolwarm")
-    for a, x in zip(alphas, xs):
+    for a, x in zip(alphas, xs, strict=True):
         ax_b.plot(x, 0.55, "o", color=cmap(a), markersize=9, markeredgecolor="black")
     for a in (0.0, 0.5, 1.0):
         ax_b.text(0.12 + 0.76 * a, 0.63, f"$\\alpha={a:g}$", ha="center", fontsize=9)

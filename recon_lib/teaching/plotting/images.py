@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.patches import Rectangle
@@ -75,7 +76,7 @@ def show_images(
     aspect = max(a.shape[0] / a.shape[1] for a in arrays)
     width = panel_size * (1.25 if colorbar is True else 1.0)
     fig, axes = _grid(len(arrays), ncols, (width, panel_size * aspect + 0.45), dpi, layout="constrained")
-    for ax, (title, arr), (lo, hi) in zip(axes, zip(items, arrays), ranges):
+    for ax, (title, arr), (lo, hi) in zip(axes, zip(items, arrays, strict=True), ranges, strict=True):
         im = ax.imshow(arr, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
@@ -146,7 +147,7 @@ def zoom_crop(
             layout="constrained",
         )
         pairs = [(axes[0, i], axes[1, i]) for i in range(n)]
-    for (full_ax, crop_ax), (title, arr), (lo, hi) in zip(pairs, zip(items, arrays), ranges):
+    for (full_ax, crop_ax), (title, arr), (lo, hi) in zip(pairs, zip(items, arrays, strict=True), ranges, strict=True):
         full_ax.imshow(arr, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         full_ax.add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, edgecolor=box_color, linewidth=1.5))
         full_ax.set_title(title, fontsize=10)
@@ -224,7 +225,7 @@ def error_map(
     n = len(errors)
     extra = 0.35 if n == 1 else 0.8 / max(1, min(n, ncols or n))  # room for the one colour bar
     fig, axes = _grid(n, ncols, (panel_size * (1 + extra), panel_size * aspect + 0.45), dpi, layout="constrained")
-    for ax, title, err in zip(axes, items, errors):
+    for ax, title, err in zip(axes, items, errors, strict=True):
         im = ax.imshow(err, cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])

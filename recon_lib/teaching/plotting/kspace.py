@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def log_kspace(
     hi = max(float(v.max()) for v in logs.values())
     h, w = next(iter(logs.values())).shape
     fig, axes = _grid(len(logs), ncols, (panel_size * 1.3, panel_size * h / w + 0.6), dpi, layout="constrained")
-    for ax, (name, img) in zip(axes, logs.items()):
+    for ax, (name, img) in zip(axes, logs.items(), strict=True):
         im = ax.imshow(img, cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(f"ky (phase encode, W = {w})", fontsize=8)
