@@ -4,20 +4,27 @@ A checkpoint is a plain dict of tensors and JSON-like values -- never pickled co
 loads with ``torch.load(path, weights_only=True)``::
 
     {
-      "format": "recon_lib.checkpoint/1",
+      "format": "recon_lib.checkpoint/2",
       "model_class": "SensitivityNetwork",      # a name in model_classes()
       "model_config": {...},                     # the model's constructor arguments
       "state_dict": {...},                       # tensors
       "metadata": {...},                         # stage, epoch, step, command, git commit, metrics, ...
-      "training_state": {...} | absent           # optimiser + RNG state for resuming
+      "training_state": {...} | absent,          # optimiser + RNG state for resuming
+      "checksum": "sha256:..."                   # over everything above (tensors' bytes included)
     }
 
 Saving writes to a temporary file in the same folder and renames it over the target only once
 complete, so a crash or a full disk never destroys the previous checkpoint.
+
+Loading verifies the checksum (a flipped byte anywhere in the tensors or the metadata is an
+error naming the file, never a silently different model) and refuses non-finite weights, naming
+the file and the key. Format 1 files (no checksum, written before this check existed) are refused
+with the command that verifies and upgrades them: ``python -m recon_lib.upgrade FILE ...``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -39,9 +46,13 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "git_commit",
+    "checksum",
+    "upgrade_checkpoint",
 ]
 
-FORMAT = "recon_lib.checkpoint/1"
+FORMAT = "recon_lib.checkpoint/2"
+#: the format before checksums; ``upgrade`` verifies such a file and re-writes it as :data:`FORMAT`
+LEGACY_FORMAT = "recon_lib.checkpoint/1"
 
 
 class CheckpointError(ValueError):
@@ -114,9 +125,59 @@ def save_checkpoint(
     }
     if training_state is not None:
         payload["training_state"] = training_state
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    _write(path, payload)
     return path
+
+
+def _write(path: Path, payload: dict[str, Any]) -> None:
+    """Add the checksum and save atomically."""
+    payload = dict(payload)
+    payload.pop("checksum", None)
+    payload["checksum"] = checksum(payload)
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as err:  # torch's C++ writer reports a full disk as "basic_ios::clear"
+            raise OSError(f"{path}: could not write the checkpoint (disk full or not writable?): {err}") from None
+
+
+def checksum(payload: Any) -> str:
+    """``"sha256:<hex>"`` of a checkpoint payload: every key, tensor (dtype, shape, bytes) and value.
+
+    Dict entries are visited in sorted key order, so the digest does not depend on insertion
+    order; the ``"checksum"`` entry itself is left out.
+
+    Example:
+        >>> import torch
+        >>> a = checksum({"w": torch.zeros(2), "epoch": 3})
+        >>> a == checksum({"epoch": 3, "w": torch.zeros(2)}), a == checksum({"w": torch.ones(2), "epoch": 3})
+        (True, False)
+    """
+    digest = hashlib.sha256()
+    _feed(digest, payload)
+    return "sha256:" + digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            if key == "checksum":
+                continue
+            digest.update(repr(key).encode())
+            _feed(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(repr(value).encode())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -128,9 +189,63 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for corrupt files
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    return _verify(path, ckpt)
+
+
+def _verify(path: Path, ckpt: Any, legacy_ok: bool = False) -> dict[str, Any]:
+    """Raise unless ``ckpt`` is a checkpoint whose checksum matches and whose weights are finite."""
+    fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
+    if fmt == LEGACY_FORMAT and not legacy_ok:
+        raise CheckpointError(
+            f"{path}: written by an older recon_lib without a checksum ({LEGACY_FORMAT}); verify and upgrade it "
+            f"with `python -m recon_lib.upgrade {path}`"
+        )
+    if fmt not in (FORMAT, LEGACY_FORMAT):
         raise CheckpointError(f"{path}: not a recon_lib checkpoint (missing format {FORMAT!r})")
+    assert isinstance(ckpt, dict)
+    for key in ("model_class", "model_config", "state_dict", "metadata"):
+        if key not in ckpt:
+            raise CheckpointError(f"{path}: missing entry {key!r}")
+    if fmt == FORMAT:
+        stored, actual = ckpt.get("checksum"), checksum(ckpt)
+        if stored != actual:
+            raise CheckpointError(
+                f"{path}: checksum mismatch (stored {stored}, contents {actual}) -- the file is corrupted"
+            )
+    state = ckpt["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: 'state_dict' must be a mapping of name -> tensor")
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: state_dict[{key!r}] is a {type(value).__name__}, not a tensor")
+        if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"{path}: weight {key!r} holds {bad} non-finite value(s) (NaN or Inf)")
     return ckpt
+
+
+def upgrade_checkpoint(path: str | os.PathLike) -> bool:
+    """Verify a checkpoint (finite weights, loadable model) and re-write a format-1 file with a checksum.
+
+    Metadata, weights and training state are kept as they are.
+
+    Returns:
+        True if the file was upgraded, False if it already had the current format (and verified).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for corrupt files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    ckpt = _verify(path, ckpt, legacy_ok=True)
+    model = build_model(ckpt["model_class"], ckpt["model_config"])
+    load_state_into(model, ckpt["state_dict"], str(path))
+    if ckpt["format"] == FORMAT:
+        return False
+    _write(path, {**ckpt, "format": FORMAT})
+    return True
 
 
 def load_state_into(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:

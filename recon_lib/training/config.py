@@ -2,18 +2,29 @@
 
 A config file has the sections below; every key is optional (the defaults are the teaching
 configuration) but an unknown key is an error naming it, so a typo never silently falls back
-to a default. ``configs/teaching.yaml`` is the shipped teaching run, ``configs/paper.yaml`` the
-paper's full configuration (10 cascades, 320x320, 15 coils, 50 + 10 epochs).
+to a default. Every value is checked in one place, :func:`validate`, against its field's type
+annotation and the range in the field's metadata (``min`` / ``gt`` / ``max``): ``epochs: 1.5``,
+``lr: -1``, ``batch_size: 0`` or ``device: cuda`` on a machine without CUDA are errors naming the
+key and the value, never a silently different run. The model sections (``sn``, ``unet``,
+``discriminator``) are checked by building the models.
+
+``configs/teaching.yaml`` is the shipped teaching run, ``configs/paper.yaml`` the paper's full
+configuration (10 cascades, 320x320, 15 coils, 50 + 10 epochs).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from recon_lib.core.devices import select_device
 
 __all__ = ["ConfigError", "DataConfig", "StageConfig", "TrainConfig", "load_config", "config_from_dict"]
 
@@ -22,24 +33,34 @@ class ConfigError(ValueError):
     """A configuration file or dictionary is invalid."""
 
 
+def _range(**bounds: float) -> dict[str, Any]:
+    """Field metadata: ``min`` (>=), ``gt`` (>), ``max`` (<=), ``lt`` (<) bounds checked by :func:`validate`."""
+    return {"range": bounds}
+
+
 @dataclass
 class DataConfig:
     root: str = "data/knee"  # prepared dataset folder with train/ val/ test/ subfolders
-    accelerations: list[float] = field(default_factory=lambda: [4, 8])
-    center_fractions: list[float] = field(default_factory=lambda: [0.08, 0.04])
-    num_workers: int = 0  # DataLoader workers; 0 = load in the main process
-    max_val_volumes: int | None = None  # validate on the first N val volumes (None: all)
+    # acceleration factors and their centre fractions, one each, in the same order
+    accelerations: list[float] = field(default_factory=lambda: [4, 8], metadata=_range(min=1))
+    center_fractions: list[float] = field(default_factory=lambda: [0.08, 0.04], metadata=_range(gt=0, lt=1))
+    num_workers: int = field(default=0, metadata=_range(min=0))  # DataLoader workers; 0 = the main process
+    # validate on the first N val volumes (None: all)
+    max_val_volumes: int | None = field(default=None, metadata=_range(min=1))
 
 
 @dataclass
 class StageConfig:
-    epochs: int = 1
-    lr: float = 1e-4
-    batch_size: int = 1
-    max_steps_per_epoch: int | None = None  # cap for quick runs (None: the whole training split)
-    checkpoint_every: int = 50  # steps between resumable checkpoints (plus one at every epoch end)
-    gamma: float = 0.1  # SN-GAN only: weight of L_SN in the generator loss
-    d_lr: float = 1e-4  # SN-GAN only: discriminator learning rate (Adam, betas 0.5/0.999)
+    epochs: int = field(default=1, metadata=_range(min=1))
+    lr: float = field(default=1e-4, metadata=_range(gt=0))
+    batch_size: int = field(default=1, metadata=_range(min=1))
+    # cap for quick runs (None: the whole training split)
+    max_steps_per_epoch: int | None = field(default=None, metadata=_range(min=1))
+    # steps between resumable checkpoints (plus one at every epoch end)
+    checkpoint_every: int = field(default=50, metadata=_range(min=1))
+    gamma: float = field(default=0.1, metadata=_range(min=0))  # SN-GAN only: weight of L_SN in the generator loss
+    # SN-GAN only: discriminator learning rate (Adam, betas 0.5/0.999)
+    d_lr: float = field(default=1e-4, metadata=_range(gt=0))
 
 
 def _default_stages() -> dict[str, StageConfig]:
@@ -57,11 +78,11 @@ STAGES = ("pretrain", "finetune_sn", "finetune_gan", "unet")
 @dataclass
 class TrainConfig:
     name: str = "teaching"
-    seed: int = 0
+    seed: int = field(default=0, metadata=_range(min=0))
     device: str = "auto"  # auto: cuda, then mps, then cpu
     output_dir: str = "runs/teaching"  # logs and resumable checkpoints
     checkpoint_dir: str = "checkpoints"  # final model checkpoints (shipped for the teaching run)
-    threads: int | None = None  # torch CPU threads (None: torch's default)
+    threads: int | None = field(default=None, metadata=_range(min=1))  # torch CPU threads (None: torch's default)
     data: DataConfig = field(default_factory=DataConfig)
     sn: dict[str, Any] = field(default_factory=lambda: {"num_cascades": 5, "features": 16})
     unet: dict[str, Any] = field(default_factory=lambda: {"chans": 16, "num_pool_layers": 4})
@@ -93,6 +114,8 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     for name, st in stage_values.items():
         if name not in STAGES:
             raise ConfigError(f"unknown config key stages.{name} (stages: {', '.join(STAGES)})")
+        if st is not None and not isinstance(st, dict):
+            raise ConfigError(f"stages.{name} must be a mapping of settings (epochs, lr, ...), got {st!r}")
         merged = dataclasses.asdict(stages[name]) | dict(st or {})
         stages[name] = _build(StageConfig, merged, f"stages.{name}")
     cfg = _build(TrainConfig, values, "config")
@@ -100,7 +123,93 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     for key in ("sn", "unet", "discriminator"):
         if not isinstance(getattr(cfg, key), dict):
             raise ConfigError(f"{key} must be a mapping of model constructor arguments")
+    validate(cfg)
     return cfg
+
+
+# ---- validation: one place for every setting's type and range ---------------------------------------
+def validate(cfg: TrainConfig) -> None:
+    """Raise :class:`ConfigError` naming the first setting whose type or range is wrong."""
+    _check_fields(cfg, "")
+    _check_fields(cfg.data, "data.")
+    for name, st in cfg.stages.items():
+        _check_fields(st, f"stages.{name}.")
+    if len(cfg.data.accelerations) == 0:
+        raise ConfigError("data.accelerations must list at least one acceleration")
+    if len(cfg.data.center_fractions) != len(cfg.data.accelerations):
+        raise ConfigError(
+            f"data.center_fractions {cfg.data.center_fractions} must give one centre fraction per acceleration "
+            f"in data.accelerations {cfg.data.accelerations}"
+        )
+    if not cfg.name.strip():
+        raise ConfigError("name must be a non-empty string")
+    try:
+        select_device(cfg.device)
+    except ValueError as err:
+        raise ConfigError(f"device: {err}") from None
+    from recon_lib.models.checkpoint import CheckpointError, build_model
+
+    for key, cls in (
+        ("sn", "SensitivityNetwork"),
+        ("unet", "UNetReconstructor"),
+        ("discriminator", "PatchDiscriminator"),
+    ):
+        try:
+            build_model(cls, dict(getattr(cfg, key)))
+        except (CheckpointError, ValueError, TypeError) as err:
+            raise ConfigError(f"{key}: {str(err).replace('model_config does not fit', 'does not fit')}") from None
+
+
+def _check_fields(obj: Any, prefix: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = prefix + f.name
+        _check_type(key, value, hints[f.name])
+        bounds = f.metadata.get("range")
+        if bounds and value is not None:
+            for item in value if isinstance(value, list) else [value]:
+                _check_range(key, item, bounds)
+
+
+def _check_type(key: str, value: Any, hint: Any) -> None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        (hint,) = [a for a in args if a is not type(None)]
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        for i, item in enumerate(value):
+            _check_type(f"{key}[{i}]", item, args[0])
+        return
+    if dataclasses.is_dataclass(hint):
+        return  # a section: validate() checks its fields
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return
+    ok = {
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+        str: isinstance(value, str),
+    }.get(hint)
+    if ok is None:
+        raise TypeError(f"no validation rule for {key} of type {hint}")  # a new setting needs a rule here
+    if not ok:
+        kind = {int: "an integer", float: "a finite number", str: "a string"}[hint]
+        raise ConfigError(f"{key} must be {kind}, got {value!r}")
+
+
+def _check_range(key: str, value: float, bounds: dict[str, float]) -> None:
+    rules = {"min": (lambda v, b: v >= b, ">="), "gt": (lambda v, b: v > b, ">"), "max": (lambda v, b: v <= b, "<=")}
+    rules["lt"] = (lambda v, b: v < b, "<")
+    for name, bound in bounds.items():
+        holds, sign = rules[name]
+        if not holds(value, bound):
+            raise ConfigError(f"{key} must be {sign} {bound:g}, got {value!r}")
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -116,8 +225,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         values = _merge(values, overrides)
     try:
         return config_from_dict(values)
-    except TypeError as err:
-        raise ConfigError(f"{path}: {err}") from None
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import defaultdict
@@ -26,7 +27,9 @@ from torch import nn
 
 from recon_lib.core.devices import select_device
 from recon_lib.core.tensors import center_crop
-from recon_lib.data.dataset import KneeDataset
+from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
+from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.data.layout import raw_volumes, sidecar_path
 from recon_lib.metrics.quality import (
     MetricTable,
     gradient_magnitude_similarity,
@@ -37,7 +40,7 @@ from recon_lib.models.checkpoint import CheckpointError, load_model
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.physics.classical import cg_sense
-from recon_lib.physics.masks import MaskFunc
+from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, MaskFunc
 
 __all__ = [
     "Reconstructor",
@@ -118,7 +121,12 @@ def standard_methods(
     sn, _ = load_model(ckpt / "sn_finetuned.pt", device, expected_class="SensitivityNetwork")
     gan, _ = load_model(ckpt / "sn_gan.pt", device, expected_class="SensitivityNetwork")
     interp, _ = load_model(ckpt / "sn_finetuned.pt", device)
-    ModelInterpolator(interp, [sn.state_dict(), gan.state_dict()]).set_alpha(alpha)
+    try:
+        ModelInterpolator(interp, [sn.state_dict(), gan.state_dict()]).set_alpha(alpha)
+    except ValueError as err:
+        raise CheckpointError(
+            f"{ckpt / 'sn_gan.pt'} cannot be interpolated with {ckpt / 'sn_finetuned.pt'}: {err}"
+        ) from None
 
     def cg(batch: Mapping[str, Any]) -> torch.Tensor:
         k, s, m = (batch[key].to(device) for key in ("kspace", "maps", "mask"))
@@ -286,24 +294,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        device, test_dir, out = _check_arguments(args)
+        return _evaluate(args, device, test_dir, out)
+    except (CheckpointError, DataFormatError, DatasetNotPreparedError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
+
+def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path]:
+    """Every argument checked before anything is loaded or written; ``ValueError`` names the first bad one."""
     device = select_device(args.device)
+    if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
+        raise ValueError(f"--alpha must lie in [0, 1], got {args.alpha}")
+    unknown = [a for a in args.accelerations if a not in DEFAULT_CENTER_FRACTIONS]
+    if unknown:
+        known = ", ".join(f"{a:g}" for a in DEFAULT_CENTER_FRACTIONS)
+        raise ValueError(f"--accelerations {unknown[0]} has no centre fraction (known accelerations: {known})")
+    if args.limit_volumes is not None and args.limit_volumes < 1:
+        raise ValueError(f"--limit-volumes must be at least 1, got {args.limit_volumes}")
+    if args.cg_iters < 1:
+        raise ValueError(f"--cg-iters must be at least 1, got {args.cg_iters}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    test_dir = Path(args.data) / "test"
+    raw = raw_volumes(test_dir)
+    if not raw:
+        raise ValueError(f"{test_dir} holds no volumes: run `make data` (or prepare your fastMRI folder) first")
+    missing = [p.name for p in raw if not sidecar_path(p).is_file()]
+    if missing:
+        raise DatasetNotPreparedError(
+            f"{len(missing)} of {len(raw)} volumes in {test_dir} are not prepared ({missing[0]} ...): "
+            f"run `python data_scripts/prepare_dataset.py {args.data}` first"
+        )
+    return device, test_dir, out
 
+
+def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, out: Path) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    test_dir = Path(args.data) / "test"
-    if not test_dir.is_dir():
-        print(f"error: {test_dir} not found: run `make data` (or prepare your fastMRI folder) first", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    try:
-        methods = standard_methods(args.checkpoints, device=device, alpha=args.alpha, cg_iters=args.cg_iters)
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    methods = standard_methods(args.checkpoints, device=device, alpha=args.alpha, cg_iters=args.cg_iters)
+    out.mkdir(parents=True, exist_ok=True)
     table = evaluate_table(test_dir, methods, args.accelerations, args.limit_volumes, progress=not args.no_progress)
     (out / "table1.md").write_text(table.to_markdown() + "\n")
     table.to_csv(out / "table1.csv")

@@ -45,7 +45,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from recon_lib.core.devices import select_device
-from recon_lib.data.dataset import KneeDataset
+from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
+from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.metrics.losses import lsgan_discriminator_loss, lsgan_generator_loss, masked_magnitude, sn_loss
 from recon_lib.metrics.quality import volume_metrics
 from recon_lib.models.checkpoint import CheckpointError, build_model, load_checkpoint, load_state_into, save_checkpoint
@@ -447,8 +448,19 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
         parts = key.split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = _scalar(yaml.safe_load(value))
     return out
+
+
+def _scalar(value: Any) -> Any:
+    """YAML reads ``1e-4`` (no dot) as a string; a number written on the command line is a number."""
+    if isinstance(value, str):
+        for convert in (int, float):
+            try:
+                return convert(value)
+            except ValueError:
+                pass
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         stages = list(STAGES) if args.stage == "all" else [args.stage]
         t0 = time.time()
         paths = run_pipeline(cfg, stages, force=args.force, progress=not args.no_progress)
-    except (ConfigError, CheckpointError, TrainingError) as err:
+    except (ConfigError, CheckpointError, TrainingError, DataFormatError, DatasetNotPreparedError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:

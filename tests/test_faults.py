@@ -1,0 +1,137 @@
+"""Bad settings and bad command lines: one clear error naming the key or argument, exit status 2,
+nothing written. (Checkpoint corruption: tests/test_checkpoint.py.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from recon_lib.training import evaluation
+from recon_lib.training.config import ConfigError, config_from_dict, load_config
+from recon_lib.training.trainer import _parse_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- training settings: type and range of every key, in one place -------------------------------
+@pytest.mark.parametrize(
+    "values,match",
+    [
+        ({"stages": {"pretrain": {"epochs": 1.5}}}, r"stages\.pretrain\.epochs must be an integer, got 1\.5"),
+        ({"stages": {"pretrain": {"epochs": 0}}}, r"stages\.pretrain\.epochs must be >= 1, got 0"),
+        ({"stages": {"unet": {"epochs": -3}}}, r"stages\.unet\.epochs must be >= 1, got -3"),
+        ({"stages": {"pretrain": {"epochs": "two"}}}, r"stages\.pretrain\.epochs must be an integer, got 'two'"),
+        ({"stages": {"pretrain": {"epochs": True}}}, r"stages\.pretrain\.epochs must be an integer, got True"),
+        ({"stages": {"pretrain": {"lr": -1e-4}}}, r"stages\.pretrain\.lr must be > 0"),
+        ({"stages": {"pretrain": {"lr": "fast"}}}, r"stages\.pretrain\.lr must be a finite number, got 'fast'"),
+        ({"stages": {"pretrain": {"lr": float("nan")}}}, r"stages\.pretrain\.lr must be a finite number"),
+        ({"stages": {"pretrain": {"batch_size": 0}}}, r"stages\.pretrain\.batch_size must be >= 1"),
+        ({"stages": {"pretrain": {"checkpoint_every": 0}}}, r"stages\.pretrain\.checkpoint_every must be >= 1"),
+        ({"stages": {"pretrain": {"max_steps_per_epoch": -1}}}, r"max_steps_per_epoch must be >= 1, got -1"),
+        ({"stages": {"finetune_gan": {"d_lr": 0}}}, r"stages\.finetune_gan\.d_lr must be > 0"),
+        ({"stages": {"finetune_gan": {"gamma": -0.1}}}, r"stages\.finetune_gan\.gamma must be >= 0"),
+        ({"stages": {"pretrain": 5}}, r"stages\.pretrain must be a mapping of settings"),
+        ({"data": {"max_val_volumes": 0}}, r"data\.max_val_volumes must be >= 1, got 0"),
+        ({"data": {"num_workers": -1}}, r"data\.num_workers must be >= 0"),
+        ({"data": {"accelerations": [4, 8, 12]}}, r"one centre fraction per acceleration"),
+        ({"data": {"accelerations": [4], "center_fractions": [1.5]}}, r"data\.center_fractions must be < 1"),
+        ({"data": {"accelerations": "4"}}, r"data\.accelerations must be a list"),
+        ({"seed": -1}, r"seed must be >= 0, got -1"),
+        ({"threads": -2}, r"threads must be >= 1, got -2"),
+        ({"device": "quantum"}, r"device: device must be 'auto' or a torch device name"),
+        ({"sn": {"num_cascades": 5, "features": 0}}, r"sn: features must be a positive integer, got 0"),
+        ({"unet": {"chans": 16, "depth": 4}}, r"unet: does not fit UNetReconstructor"),
+        ({"discriminator": {"features": -1}}, r"discriminator: features must be a positive integer"),
+    ],
+)
+def test_bad_settings_name_the_key_and_value(values, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(values)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"device: device 'cuda' was requested but torch sees no CUDA GPU"):
+        config_from_dict({"device": "cuda"})
+
+
+def test_command_line_numbers_are_numbers():
+    """YAML reads 1e-4 (no dot) as a string; --set must not."""
+    overrides = _parse_overrides(["stages.pretrain.lr=1e-4", "stages.pretrain.epochs=3", "device=cpu"])
+    assert overrides == {"stages": {"pretrain": {"lr": 1e-4, "epochs": 3}}, "device": "cpu"}
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", overrides)
+    assert cfg.stages["pretrain"].lr == 1e-4 and cfg.stages["pretrain"].epochs == 3
+
+
+def test_shipped_configs_pass_validation():
+    for name in ("teaching", "paper", "tiny"):
+        load_config(ROOT / "configs" / f"{name}.yaml")
+
+
+def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "setting,match",
+    [("stages.pretrain.epochs=0", "stages.pretrain.epochs must be >= 1"), ("stages.pretrain=5", "must be a mapping")],
+)
+def test_train_cli_exits_2_with_one_line(tmp_path, setting, match):
+    out = _run("recon_lib.train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--set", setting)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().count("\n") == 0 and match in out.stderr and "Traceback" not in out.stderr
+
+
+# ---- the evaluation command line: arguments checked before anything is loaded or written ----------
+def _evaluate(tmp_path: Path, capsys, *args: str) -> str:
+    out_dir = tmp_path / "results"
+    code = evaluation.main(["--data", str(tmp_path / "data"), "--out", str(out_dir), "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.strip().count("\n") == 0
+    assert not out_dir.exists(), "a failed evaluation must not create its output folder"
+    return err
+
+
+@pytest.fixture
+def raw_only(tmp_path: Path) -> Path:
+    """A test split holding one raw file and no sidecar."""
+    (tmp_path / "data" / "test").mkdir(parents=True)
+    (tmp_path / "data" / "test" / "vol.h5").write_bytes(b"")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--alpha", "1.5"], r"--alpha must lie in \[0, 1\], got 1\.5"),
+        (["--alpha", "nan"], r"--alpha must lie in \[0, 1\], got nan"),
+        (["--accelerations", "3"], r"--accelerations 3 has no centre fraction \(known accelerations: 4, 8\)"),
+        (["--limit-volumes", "0"], r"--limit-volumes must be at least 1, got 0"),
+        (["--cg-iters", "0"], r"--cg-iters must be at least 1"),
+        (["--device", "quantum"], r"device must be 'auto' or a torch device name"),
+    ],
+)
+def test_evaluate_rejects_bad_arguments(raw_only, capsys, args, match):
+    import re
+
+    assert re.search(match, _evaluate(raw_only, capsys, *args))
+
+
+def test_evaluate_rejects_an_empty_or_unprepared_split_before_loading_models(tmp_path, raw_only, capsys):
+    assert "1 of 1 volumes" in _evaluate(raw_only, capsys) and "prepare_dataset.py" in _evaluate(raw_only, capsys)
+    empty = tmp_path / "empty"
+    (empty / "data" / "test").mkdir(parents=True)
+    assert "holds no volumes" in _evaluate(empty, capsys)
+
+
+def test_evaluate_refuses_an_output_path_that_is_a_file(raw_only, capsys):
+    target = raw_only / "results.txt"
+    target.write_text("keep me")
+    code = evaluation.main(["--data", str(raw_only / "data"), "--out", str(target)])
+    assert code == 2 and "is not a folder" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
