@@ -176,6 +176,9 @@ def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -
                 continue
             if is_sidecar(f) and f"{entry.name}/{raw_stem(f)}" in stems and f.is_file():
                 continue
+            if temp and is_sidecar(temp["name"]) and f"{entry.name}/{raw_stem(temp['name'])}" in stems and f.is_file():
+                f.unlink()  # an interrupted sidecar write (prepare_dataset.py killed): never complete
+                continue
             raise RefusedError(f"--out {out} holds {rel!r}, which is not part of this dataset; remove it first")
 
 

@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
             progress=lambda infos: tqdm(infos, desc="preparing", unit="volume"),
         )
     except (DataFormatError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        print("nothing was written.", file=sys.stderr)
+        print(f"error: {err} (nothing was written)", file=sys.stderr)
+        return 2
+    except OSError as err:  # a read-only folder, a full disk: finished sidecars are kept
+        print(f"error: {err} (finished volumes are kept; re-run to resume)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished volumes are kept, re-run to resume.", file=sys.stderr)

@@ -35,9 +35,10 @@ def _saved(tmp_path: Path, name: str = "sn.pt") -> Path:
 
 
 def _largest_entry_offset(path: Path) -> tuple[int, int]:
-    """(offset, size) of the largest member's data inside the zip (the biggest tensor storage)."""
-    with zipfile.ZipFile(path) as z:
-        info = max(z.infolist(), key=lambda i: i.file_size)
+    """(offset, size) of the biggest tensor storage inside the checkpoint's zip archive."""
+    with zipfile.ZipFile(path) as z:  # tensor storages are the members archive/data/<n>
+        storages = [i for i in z.infolist() if "/data/" in i.filename and i.filename.rsplit("/", 1)[1].isdigit()]
+        info = max(storages, key=lambda i: i.file_size)
     with open(path, "rb") as f:
         f.seek(info.header_offset + 26)
         name_len, extra_len = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
@@ -60,7 +61,7 @@ def test_a_flipped_byte_inside_the_weights_is_caught(tmp_path):
     data = bytearray(path.read_bytes())
     data[offset + size // 2] ^= 0x10  # one bit of one weight
     path.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=rf"{path.name}.*(checksum mismatch|not a readable checkpoint)"):
+    with pytest.raises(CheckpointError, match=rf"{path.name}: checksum mismatch"):
         load_model(path)
 
 

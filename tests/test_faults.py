@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -135,3 +136,166 @@ def test_evaluate_refuses_an_output_path_that_is_a_file(raw_only, capsys):
     code = evaluation.main(["--data", str(raw_only / "data"), "--out", str(target)])
     assert code == 2 and "is not a folder" in capsys.readouterr().err
     assert target.read_text() == "keep me"
+
+
+# ---- raw files and preparation: bad headers and contents are refused before anything is written ----
+def _prepare_cli(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "data_scripts" / "prepare_dataset.py"), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _raw(tmp_path: Path, **kwargs) -> Path:
+    from test_prepare import write_raw_volume
+
+    return write_raw_volume(tmp_path / "train" / "vol.h5", **kwargs)
+
+
+def _edit_h5(path: Path, edit) -> None:
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        edit(f)
+
+
+def _header(encoded=(128, 80), recon=(64, 64), center=36, maximum=71, slices=2) -> str:
+    from recon_lib.data.fastmri_io import build_ismrmrd_header
+
+    return build_ismrmrd_header((*encoded, 1), (*recon, 1), center, maximum, slices)
+
+
+def _set_kspace(value):
+    def edit(f):
+        data = f["kspace"][()]
+        data[...] = value
+        del f["kspace"]
+        f.create_dataset("kspace", data=data)
+
+    return edit
+
+
+def _replace(key, data):
+    def edit(f):
+        del f[key]
+        f.create_dataset(key, data=data)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda p: _raw(p, header=_header(encoded=(128, 90))), r"encodedSpace matrixSize \(128, 90\) does not match"),
+        (lambda p: _raw(p, header=_header(recon=(1, 1))), r"reconSpace matrixSize \(1, 1\) is too small"),
+        (lambda p: _raw(p, header=_header().replace(">64<", ">inf<", 1)), r"is not a number: 'inf'"),
+        (lambda p: _raw(p, header=_header(center=90)), r"encoding limits .* do not fit kspace width 80"),
+        (lambda p: _edit_h5(_raw(p), _set_kspace(0)), r"'kspace' is zero everywhere"),
+        (
+            lambda p: _edit_h5(_raw(p), _replace("kspace", np.zeros((0, 8, 128, 80), np.complex64))),
+            r"'kspace' of shape \(0, 8, 128, 80\) is empty",
+        ),
+        (lambda p: _edit_h5(_raw(p), lambda f: f.create_dataset("mask", data=np.ones(80))), r"fastMRI test/challenge"),
+        (lambda p: _edit_h5(_raw(p), lambda f: f.attrs.__delitem__("acquisition")), r"missing file attribute 'acqui"),
+    ],
+)
+def test_prepare_refuses_bad_raw_files_and_writes_nothing(tmp_path, make, match):
+    import re
+
+    make(tmp_path)
+    before = sorted(p.name for p in (tmp_path / "train").iterdir())
+    out = _prepare_cli(tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "vol.h5" in out.stderr and re.search(match, out.stderr), out.stderr
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == before
+
+
+def test_prepare_refuses_an_empty_folder(tmp_path):
+    out = _prepare_cli(tmp_path)
+    assert out.returncode == 2 and "no raw volumes (*.h5)" in out.stderr
+
+
+def test_stale_temporary_sidecars_of_a_killed_run_are_removed(tmp_path, monkeypatch):
+    from recon_lib.data import prepare
+
+    raw = _raw(tmp_path)
+    stale = raw.parent / f".{raw.stem}.prepared.h5.k9x2.tmp"
+    stale.write_bytes(b"half a sidecar")
+    monkeypatch.setattr(prepare, "prepare_volume", lambda info: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        prepare.prepare_folder(tmp_path)
+    assert not stale.exists()
+
+
+# ---- the dataset: cheap checks on open, finiteness per slice, no silently empty split ----------------
+def _sidecar_fixture(tmp_path: Path) -> Path:
+    from recon_lib.data import prepare
+    from recon_lib.data.layout import sidecar_path
+
+    raw = _raw(tmp_path)
+    prepare.prepare_folder(tmp_path)
+    return sidecar_path(raw)
+
+
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda f: f.attrs.__setitem__("max", 0.0), r"attribute 'max' must be a positive finite number, got 0\.0"),
+        (lambda f: f.attrs.__setitem__("max", float("nan")), r"attribute 'max' must be a positive finite number"),
+        (lambda f: f.attrs.__setitem__("padding_left", 90), r"padding 90\.\.76 must satisfy"),
+        (lambda f: f.attrs.__setitem__("padding_right", 2), r"padding 4\.\.2 must satisfy"),
+        (lambda f: _replace("kspace", f["kspace"][()].real.astype(np.float32))(f), r"'kspace' must be complex64"),
+    ],
+)
+def test_dataset_refuses_inconsistent_sidecars_on_open(tmp_path, fast_espirit, edit, match):
+    from recon_lib.data.dataset import KneeDataset
+    from recon_lib.data.fastmri_io import DataFormatError
+    from recon_lib.physics.masks import MaskFunc
+
+    side = _sidecar_fixture(tmp_path)
+    _edit_h5(side, edit)
+    with pytest.raises(DataFormatError, match=match):
+        KneeDataset(tmp_path / "train", MaskFunc([4]))
+
+
+def test_dataset_refuses_a_slice_with_nan(tmp_path, fast_espirit):
+    from recon_lib.data.dataset import KneeDataset
+    from recon_lib.data.fastmri_io import DataFormatError
+    from recon_lib.physics.masks import MaskFunc
+
+    side = _sidecar_fixture(tmp_path)
+
+    def poison(f):
+        f["maps"][1, 0, 3, 3] = complex("nan+0j")
+
+    _edit_h5(side, poison)
+    ds = KneeDataset(tmp_path / "train", MaskFunc([4]))
+    ds[0]  # slice 0 is fine
+    with pytest.raises(DataFormatError, match=r"'maps' slice 1 contains NaN or Inf"):
+        ds[1]
+
+
+def test_an_empty_split_is_an_error_not_an_empty_dataset(tmp_path, fast_espirit):
+    from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
+    from recon_lib.physics.masks import MaskFunc
+
+    (tmp_path / "val").mkdir()
+    with pytest.raises(DatasetNotPreparedError, match="holds no prepared volumes"):
+        KneeDataset(tmp_path / "val", MaskFunc([4]))
+    _sidecar_fixture(tmp_path)
+    with pytest.raises(DatasetNotPreparedError, match=r"no prepared volumes with acquisition in \['CORPDFS_FBK'\]"):
+        KneeDataset(tmp_path / "train", MaskFunc([4]), acquisitions=["CORPDFS_FBK"])
+
+
+# ---- the explorer ----------------------------------------------------------------------------------
+def test_explorer_step_must_reach_alpha_one():
+    from browser_harness import make_standin
+
+    from recon_lib.teaching.explorer import AlphaExplorer
+
+    sn, gan, item = make_standin(coils=4, shape=(32, 40), target_shape=(32, 32), num_cascades=1, features=4)
+    with pytest.raises(ValueError, match=r"step must divide 1.*got 0\.3"):
+        AlphaExplorer(sn, gan, item, step=0.3)
+    assert AlphaExplorer(sn, gan, item, step=0.25).slider_positions()[-1] == 1.0

@@ -16,13 +16,12 @@ import pytest
 import torch
 from scipy import ndimage
 
-import recon_lib.data.prepare as prepare
 from recon_lib.core.tensors import center_crop
 from recon_lib.data.fastmri_io import DataFormatError, build_ismrmrd_header
 from recon_lib.data.layout import find_raw_files, sidecar_path
 from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import PREPARE_VERSION, foreground_mask, is_prepared, prepare_folder
-from recon_lib.physics.coils import normalize_maps, sens_reduce
+from recon_lib.physics.coils import sens_reduce
 from recon_lib.physics.fft import fft2c, ifft2c, remove_readout_oversampling
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,23 +109,6 @@ def folder_state(root: Path) -> dict[str, tuple[str, int]]:
         if p.is_file():
             out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
     return out
-
-
-@pytest.fixture
-def fast_espirit(monkeypatch):
-    """Replace ESPIRiT by a cheap stand-in (normalised low-resolution coil images) for the tests
-    of file handling, where the maps' quality does not matter; content tests use the real one."""
-
-    def stand_in(kspace: torch.Tensor, **kwargs) -> torch.Tensor:
-        H_, W_ = kspace.shape[-2:]
-        low = torch.zeros_like(kspace)
-        low[..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8] = kspace[
-            ..., H_ // 2 - 8 : H_ // 2 + 8, W_ // 2 - 8 : W_ // 2 + 8
-        ]
-        maps = normalize_maps(ifft2c(low))
-        return maps[..., H_ // 4 : H_ // 4 + H_ // 2, :] if kwargs.get("crop_readout") else maps
-
-    monkeypatch.setattr(prepare, "espirit_maps", stand_in)
 
 
 @pytest.fixture(scope="module")

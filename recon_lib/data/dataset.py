@@ -117,6 +117,19 @@ def _read_record(path: Path) -> VolumeRecord:
             )
         if tg.ndim != 3 or tg.shape[0] != ks.shape[0] or f["foreground"].shape != tg.shape:
             raise DataFormatError(f"{path}: 'target' {tg.shape} / 'foreground' {f['foreground'].shape} do not match")
+        for key, dtype in (("kspace", np.complex64), ("maps", np.complex64), ("target", np.float32)):
+            if f[key].dtype != dtype:
+                raise DataFormatError(f"{path}: {key!r} must be {np.dtype(dtype).name}, got {f[key].dtype}")
+        if ks.shape[0] == 0:
+            raise DataFormatError(f"{path}: holds 0 slices")
+        vmax = float(f.attrs["max"])
+        if not (np.isfinite(vmax) and vmax > 0):
+            raise DataFormatError(f"{path}: attribute 'max' must be a positive finite number, got {vmax}")
+        left, right = int(f.attrs["padding_left"]), int(f.attrs["padding_right"])
+        if not 0 <= left < right <= ks.shape[3]:
+            raise DataFormatError(
+                f"{path}: padding {left}..{right} must satisfy 0 <= left < right <= k-space width {ks.shape[3]}"
+            )
         fname = _text(f.attrs.get("source", raw_stem(path) + ".h5"))
         return VolumeRecord(
             path=path,
@@ -193,6 +206,12 @@ class KneeDataset(Dataset):
         records.sort(key=lambda r: r.fname)
         if limit_volumes is not None:
             records = records[: int(limit_volumes)]
+        if not records:
+            which = f" with acquisition in {sorted(acquisitions)}" if acquisitions is not None else ""
+            raise DatasetNotPreparedError(
+                f"{self.root} holds no prepared volumes{which}: run `make data` or "
+                f"`python data_scripts/prepare_dataset.py <dataset folder>` first"
+            )
         self.volumes: list[VolumeRecord] = records
         #: (volume index, slice index) of every sample
         self.examples: list[tuple[int, int]] = [(v, s) for v, r in enumerate(records) for s in range(r.num_slices)]
@@ -229,6 +248,9 @@ class KneeDataset(Dataset):
             maps = torch.from_numpy(f["maps"][sl])  # (C, H, W)
             target = torch.from_numpy(f["target"][sl].astype(np.float32))  # (rh, rw)
             foreground = torch.from_numpy(f["foreground"][sl].astype(bool))  # (rh, rw)
+        for key, value in (("kspace", kspace), ("maps", maps), ("target", target)):
+            if not bool(torch.isfinite(value).all()):
+                raise DataFormatError(f"{record.path}: {key!r} slice {sl} contains NaN or Inf; re-run prepare_dataset.py")
         mask, acceleration = self.sample_mask(index)
         mask_t = mask_to_tensor(mask, ndim=3)  # (1, 1, W)
         return {

@@ -41,6 +41,9 @@ __all__ = [
     "ACQUISITIONS",
 ]
 
+#: smallest reconstruction side accepted (SSIM windows and the U-Net's four poolings need room)
+MIN_RECON_SIZE = 16
+
 ISMRMRD_NS = "http://www.ismrm.org/ISMRMRD"
 ACQUISITIONS = ("CORPD_FBK", "CORPDFS_FBK")
 
@@ -174,7 +177,7 @@ def parse_ismrmrd_header(xml: str | bytes, source: str = "ismrmrd_header") -> En
             raise DataFormatError(f"{source}: missing element {path.replace('m:', '')}")
         try:
             return int(float(el.text))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise DataFormatError(f"{source}: element {path.replace('m:', '')} is not a number: {el.text!r}") from None
 
     def size(tag: str) -> tuple[int, int, int]:
@@ -212,6 +215,13 @@ def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
             raise DataFormatError(f"{path}: 'kspace' must be complex64, got {ks.dtype}")
         if ks.ndim != 4:
             raise DataFormatError(f"{path}: 'kspace' must be 4-D (slices, coils, H, W), got shape {ks.shape}")
+        if min(ks.shape) == 0:
+            raise DataFormatError(f"{path}: 'kspace' of shape {ks.shape} is empty (no slices, coils or samples)")
+        if "mask" in f:
+            raise DataFormatError(
+                f"{path}: holds a 'mask' dataset -- a fastMRI test/challenge file whose k-space is already "
+                "undersampled; the suite needs fully sampled k-space (fastMRI's train/val files)"
+            )
         if "ismrmrd_header" not in f:
             raise DataFormatError(f"{path}: missing dataset 'ismrmrd_header'")
         try:
@@ -221,7 +231,17 @@ def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
         encoding = parse_ismrmrd_header(xml, source=f"{path}: ismrmrd_header")
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         shape = tuple(int(s) for s in ks.shape)
-    if encoding.padding_right > shape[3] or encoding.padding_left < 0:
+    if tuple(encoding.encoded_size[:2]) != (shape[2], shape[3]):
+        raise DataFormatError(
+            f"{path}: ismrmrd_header encodedSpace matrixSize {encoding.encoded_size[:2]} does not match "
+            f"the kspace grid {(shape[2], shape[3])}"
+        )
+    if min(encoding.recon_size[:2]) < MIN_RECON_SIZE:
+        raise DataFormatError(
+            f"{path}: ismrmrd_header reconSpace matrixSize {encoding.recon_size[:2]} is too small "
+            f"(each side must be at least {MIN_RECON_SIZE})"
+        )
+    if encoding.padding_right > shape[3] or encoding.padding_left < 0 or encoding.padding_left >= encoding.padding_right:
         raise DataFormatError(
             f"{path}: ismrmrd_header encoding limits (padding {encoding.padding_left}..{encoding.padding_right}) "
             f"do not fit kspace width {shape[3]}"

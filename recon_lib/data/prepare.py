@@ -107,12 +107,22 @@ def validate_raw_file(path: str | os.PathLike) -> VolumeInfo:
             f"{info.path}: ismrmrd_header reconSpace matrixSize ({rh}, {rw}) does not fit the "
             f"readout-cropped k-space grid ({H // 2}, {W})"
         )
+    acquisition = info.attrs.get("acquisition")
+    if not isinstance(acquisition, str) or not acquisition:
+        raise DataFormatError(
+            f"{info.path}: missing file attribute 'acquisition' (fastMRI knee files record CORPD_FBK or CORPDFS_FBK)"
+        )
     try:
         with h5py.File(info.path, "r") as f:
             ks = f["kspace"]
+            peak = 0.0
             for s in range(info.num_slices):
-                if not np.isfinite(ks[s]).all():
+                data = ks[s]
+                if not np.isfinite(data).all():
                     raise DataFormatError(f"{info.path}: 'kspace' slice {s} contains NaN or Inf")
+                peak = max(peak, float(np.abs(data).max()))
+            if peak == 0.0:
+                raise DataFormatError(f"{info.path}: 'kspace' is zero everywhere")
     except DataFormatError:
         raise
     except Exception as err:  # noqa: BLE001 - h5py raises OSError/RuntimeError/... on corrupt chunks
@@ -233,6 +243,18 @@ class PrepareSummary:
     skipped: list[Path] = field(default_factory=list)  #: raw files already prepared
 
 
+def _remove_stale_temporaries(raw_files: list[Path]) -> None:
+    """Delete ``.<stem>.prepared.h5.*.tmp`` files that a killed run (``kill -9``) left behind.
+
+    :func:`recon_lib.core.atomic.atomic_path` names its temporary files ``.<target name>.*.tmp``;
+    a finished write renames them, so any that remain belong to an interrupted run.
+    """
+    for raw in raw_files:
+        side = sidecar_path(raw)
+        for stale in side.parent.glob(f".{side.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
 def prepare_folder(
     root: str | os.PathLike,
     overwrite: bool = False,
@@ -252,10 +274,13 @@ def prepare_folder(
         A :class:`PrepareSummary`.
 
     Raises:
-        FileNotFoundError: ``root`` is not a folder.
+        FileNotFoundError: ``root`` is not a folder, or holds no raw volume.
         DataFormatError: a raw file is bad (message names the file and key); nothing was written.
     """
     raw_files = find_raw_files(root)
+    if not raw_files:
+        raise FileNotFoundError(f"no raw volumes (*.h5) under {root}: nothing to prepare")
+    _remove_stale_temporaries(raw_files)
     todo = [p for p in raw_files if overwrite or not is_prepared(p)]
     summary = PrepareSummary(skipped=[p for p in raw_files if p not in todo])
     infos = [validate_raw_file(p) for p in todo]  # raises before anything is written

@@ -303,8 +303,12 @@ class AlphaExplorer:
         _check_same_architecture(sn_model, gan_model)
         self._batch = _as_batch(sample_batch)
         alpha = _check_alpha(alpha)
-        if not (isinstance(step, (int, float)) and 0 < step <= 1):
+        if not (isinstance(step, (int, float)) and not isinstance(step, bool) and 0 < step <= 1):
             raise ValueError(f"step must be a number in (0, 1], got {step!r}")
+        if abs(round(1.0 / step) * step - 1.0) > 1e-9:
+            raise ValueError(
+                f"step must divide 1 so that the slider reaches alpha = 1 (e.g. 0.05, 0.1, 0.25), got {step!r}"
+            )
         if not (isinstance(cache_size, int) and cache_size >= 2):
             raise ValueError(f"cache_size must be an int >= 2 (the two end models stay cached), got {cache_size!r}")
         if not (isinstance(panel_width, int) and panel_width >= 32):
