@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["MaskFunc", "sample_mask", "seed_from_name", "mask_to_tensor", "DEFAULT_CENTER_FRACTIONS"]
+__all__ = ["MaskFunc", "sample_mask", "center_lines", "seed_from_name", "mask_to_tensor", "DEFAULT_CENTER_FRACTIONS"]
 
 #: centre fraction fastMRI uses for each knee acceleration
 DEFAULT_CENTER_FRACTIONS: dict[float, float] = {4: 0.08, 8: 0.04}
@@ -59,6 +59,22 @@ def _check_params(num_cols: int, center_fraction: float, acceleration: float, ki
         )
 
 
+def center_lines(num_cols: int, center_fraction: float) -> slice:
+    """The fully sampled centre block of a mask: ``round(W * center_fraction)`` columns from
+    ``(W - num_low + 1) // 2`` (fastMRI's convention; :func:`sample_mask` always samples them).
+
+    Maps calibrated on an undersampled scan must use exactly these columns (a centred crop of the
+    same width starts one column earlier when the width is odd, at a line never acquired).
+
+    Example:
+        >>> center_lines(184, 0.04)  # AF 8 in the teaching geometry: 7 lines around column 92
+        slice(89, 96, None)
+    """
+    num_low = int(round(num_cols * center_fraction))
+    start = (num_cols - num_low + 1) // 2
+    return slice(start, start + num_low)
+
+
 def sample_mask(
     num_cols: int,
     center_fraction: float,
@@ -82,7 +98,8 @@ def sample_mask(
     """
     _check_params(num_cols, center_fraction, acceleration, kind)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    num_low = int(round(num_cols * center_fraction))
+    centre = center_lines(num_cols, center_fraction)
+    num_low = centre.stop - centre.start
     if kind == "random":
         prob = (num_cols / acceleration - num_low) / (num_cols - num_low)
         mask = rng.uniform(size=num_cols) < prob
@@ -96,8 +113,7 @@ def sample_mask(
         offset = int(rng.integers(0, max(1, int(round(spacing)))))
         mask = np.zeros(num_cols, dtype=bool)
         mask[np.around(np.arange(offset, num_cols - 1, spacing)).astype(int)] = True
-    start = (num_cols - num_low + 1) // 2
-    mask[start : start + num_low] = True
+    mask[centre] = True
     if padding is not None:
         left, right = int(padding[0]), int(padding[1])
         if not 0 <= left < right <= num_cols:
