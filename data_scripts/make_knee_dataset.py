@@ -36,7 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from recon_lib.data.fastmri_io import DataFormatError, read_volume_info
-from recon_lib.data.layout import is_sidecar, raw_stem, sidecar_path
+from recon_lib.data.layout import legacy_sidecar_path, sidecar_folder, sidecar_path
 from recon_lib.data.phantom.simulate import (
     DEFAULT_SNR,
     GEOMETRIES,
@@ -157,27 +157,24 @@ def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -
         )
         raise RefusedError(f"--out {out} holds a run with different arguments ({diff}); choose a new or empty folder")
     expected = {p.file for p in plan}
-    stems = {p.file[: -len(".h5")] for p in plan}
+    sidecars = {sidecar_path(out / p.file).relative_to(out).as_posix() for p in plan}
+    legacy = {legacy_sidecar_path(out / p.file).relative_to(out).as_posix() for p in plan}
+    sidecar_folders = {sidecar_folder(out / split).name for split in SPLITS}
     for entry in sorted(out.iterdir()):
         if entry.name in (MANIFEST, IN_PROGRESS) and entry.is_file():
             continue
         if _TEMP.match(entry.name) and entry.is_file():
             entry.unlink()  # an interrupted manifest write
             continue
-        if entry.name not in SPLITS or not entry.is_dir():
+        if not entry.is_dir() or entry.name not in (*SPLITS, *sidecar_folders):
             raise RefusedError(f"--out {out} holds {entry.name!r}, which is not part of this dataset; remove it first")
         for f in sorted(entry.iterdir()):
             rel = f"{entry.name}/{f.name}"
             temp = _TEMP.match(f.name)
-            if rel in expected and f.is_file():
-                continue
-            if temp and f"{entry.name}/{temp['name']}" in expected and f.is_file():
-                f.unlink()  # an interrupted volume write: never complete, safe to drop
-                continue
-            if is_sidecar(f) and f"{entry.name}/{raw_stem(f)}" in stems and f.is_file():
-                continue
-            if temp and is_sidecar(temp["name"]) and f"{entry.name}/{raw_stem(temp['name'])}" in stems and f.is_file():
-                f.unlink()  # an interrupted sidecar write (prepare_dataset.py killed): never complete
+            if f.is_file() and (rel in expected or rel in sidecars or rel in legacy):
+                continue  # a volume, its sidecar, or a legacy sidecar (prepare_dataset.py replaces those)
+            if temp and f.is_file() and f"{entry.name}/{temp['name']}" in expected | sidecars | legacy:
+                f.unlink()  # an interrupted volume or sidecar write: never complete, safe to drop
                 continue
             raise RefusedError(f"--out {out} holds {rel!r}, which is not part of this dataset; remove it first")
 
@@ -334,9 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         _write_json_atomic(out / IN_PROGRESS, {"arguments": arguments})
     todo = [p for p in plan if not is_complete(out / p.file, p, args.slices, args.geometry)]
     for p in todo:
-        stale = sidecar_path(out / p.file)
-        if stale.exists():
-            stale.unlink()  # prepared from a volume that is being regenerated
+        for stale in (sidecar_path(out / p.file), legacy_sidecar_path(out / p.file)):
+            stale.unlink(missing_ok=True)  # prepared from a volume that is being regenerated
     tasks = [(str(out), p, arguments) for p in todo]
     try:
         with tqdm(total=len(plan), initial=len(plan) - len(todo), desc="simulating", unit="volume") as bar:

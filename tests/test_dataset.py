@@ -18,6 +18,10 @@ from recon_lib.data.layout import sidecar_path
 from recon_lib.data.prepare import prepare_folder
 from recon_lib.physics.masks import MaskFunc
 
+#: the 80-column fixture acquires only 3 centre lines at fastMRI's AF 8 fraction (0.04): too few to
+#: calibrate coil maps (see test_too_few_centre_lines_is_a_clear_error); mask tests use AF 4's fraction
+CENTRE_FRACTIONS = [0.08, 0.08]
+
 ACQS = ("CORPD_FBK", "CORPDFS_FBK", "CORPD_FBK")
 
 
@@ -58,7 +62,7 @@ def test_sample_shapes_dtypes_and_metadata(split):
 
 
 def test_fixed_masks_identical_across_slices_and_epochs(split):
-    ds = KneeDataset(split, MaskFunc([4, 8]), train=False)
+    ds = KneeDataset(split, MaskFunc([4, 8], CENTRE_FRACTIONS), train=False)
     first = masks_of(ds)
     for v in range(len(ACQS)):
         np.testing.assert_array_equal(first[2 * v], first[2 * v + 1])  # both slices of a volume
@@ -66,7 +70,9 @@ def test_fixed_masks_identical_across_slices_and_epochs(split):
     ds.set_epoch(5)
     np.testing.assert_array_equal(masks_of(ds), first)
     # a new instance (another process, another method) gets the very same masks
-    np.testing.assert_array_equal(masks_of(KneeDataset(split, MaskFunc([4, 8]), train=False, seed=99)), first)
+    np.testing.assert_array_equal(
+        masks_of(KneeDataset(split, MaskFunc([4, 8], CENTRE_FRACTIONS), train=False, seed=99)), first
+    )
 
 
 def test_training_masks_change_with_epoch_and_are_deterministic(split):
@@ -88,7 +94,7 @@ def test_training_masks_change_with_epoch_and_are_deterministic(split):
 
 @pytest.mark.parametrize("af", [4, 8])
 def test_acceleration_about_right_and_padding_never_sampled(split, af):
-    ds = KneeDataset(split, MaskFunc([af]), train=True, seed=3)
+    ds = KneeDataset(split, MaskFunc([af], [0.08]), train=True, seed=3)
     np.testing.assert_array_equal(ds[0]["mask"].numpy().ravel(), ds.sample_mask(0)[0])  # what items use
     masks = []
     for epoch in range(50):
@@ -115,17 +121,21 @@ def test_filters_and_limit(split):
 
 
 def test_unprepared_or_incomplete_volumes_are_reported(split, tmp_path):
-    for p in split.glob("vol_0*"):
-        (tmp_path / p.name).write_bytes(p.read_bytes())
-    assert len(KneeDataset(tmp_path, MaskFunc([4]), train=False)) == SLICES
-    write_raw_volume(tmp_path / "vol_9.h5", seed=29)  # a raw file without a sidecar
+    folder = tmp_path / "split"
+    folder.mkdir()
+    raw = split / "vol_0.h5"
+    (folder / raw.name).write_bytes(raw.read_bytes())
+    sidecar_path(folder / raw.name).parent.mkdir()
+    sidecar_path(folder / raw.name).write_bytes(sidecar_path(raw).read_bytes())
+    assert len(KneeDataset(folder, MaskFunc([4]), train=False)) == SLICES
+    write_raw_volume(folder / "vol_9.h5", seed=29)  # a raw file without a sidecar
     with pytest.raises(DatasetNotPreparedError, match="vol_9.h5"):
-        KneeDataset(tmp_path, MaskFunc([4]), train=False)
-    (tmp_path / "vol_9.h5").unlink()
-    with h5py.File(tmp_path / "vol_0.prepared.h5", "a") as f:
+        KneeDataset(folder, MaskFunc([4]), train=False)
+    (folder / "vol_9.h5").unlink()
+    with h5py.File(sidecar_path(folder / "vol_0.h5"), "a") as f:
         f.attrs["complete"] = False
     with pytest.raises(DataFormatError, match="complete"):
-        KneeDataset(tmp_path, MaskFunc([4]), train=False)
+        KneeDataset(folder, MaskFunc([4]), train=False)
 
 
 def test_default_collate_batches(split):
@@ -141,7 +151,7 @@ def test_default_collate_batches(split):
 
 def test_workers_give_the_same_batches(split):
     def batches(num_workers: int) -> list[dict]:
-        ds = KneeDataset(split, MaskFunc([4, 8]), train=True, seed=7)
+        ds = KneeDataset(split, MaskFunc([4, 8], CENTRE_FRACTIONS), train=True, seed=7)
         ds.set_epoch(2)
         loader = DataLoader(ds, batch_size=2, shuffle=False, num_workers=num_workers)
         return list(loader)
@@ -152,3 +162,18 @@ def test_workers_give_the_same_batches(split):
         for key in ("kspace", "maps", "mask", "target", "foreground", "max", "acceleration"):
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
         assert a["fname"] == b["fname"]
+
+
+def test_too_few_centre_lines_is_a_clear_error(split):
+    """Maps come only from the lines a mask acquires; when those are too few, the sample is refused
+    naming the file, the AF and the line count -- never served with maps from unacquired lines."""
+    ds = KneeDataset(split, MaskFunc([8]), train=False)
+    with pytest.raises(DataFormatError, match=r"vol_0\.h5: AF 8: 3 acquired centre lines .* too few"):
+        ds[0]
+
+
+def test_maps_are_the_ones_calibrated_on_the_acquired_lines(split):
+    with h5py.File(sidecar_path(split / "vol_0.h5"), "r") as f:
+        acs, full = f["maps_cf0.08"][0], f["maps_full"][0]
+    sample = KneeDataset(split, MaskFunc([4]), train=False)[0]
+    assert np.array_equal(sample["maps"].numpy(), acs) and not np.array_equal(acs, full)

@@ -221,7 +221,11 @@ def test_stale_temporary_sidecars_of_a_killed_run_are_removed(tmp_path, monkeypa
     from recon_lib.data import prepare
 
     raw = _raw(tmp_path)
-    stale = raw.parent / f".{raw.stem}.prepared.h5.k9x2.tmp"
+    from recon_lib.data.layout import sidecar_path
+
+    side = sidecar_path(raw)
+    side.parent.mkdir()
+    stale = side.parent / f".{side.name}.k9x2.tmp"
     stale.write_bytes(b"half a sidecar")
     monkeypatch.setattr(prepare, "prepare_volume", lambda info: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
@@ -268,7 +272,7 @@ def test_dataset_refuses_a_slice_with_nan(tmp_path, fast_espirit):
     side = _sidecar_fixture(tmp_path)
 
     def poison(f):
-        f["maps"][1, 0, 3, 3] = complex("nan+0j")
+        f["maps_cf0.08"][1, 0, 3, 3] = complex("nan+0j")
 
     _edit_h5(side, poison)
     ds = KneeDataset(tmp_path / "train", MaskFunc([4]))

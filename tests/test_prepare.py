@@ -135,12 +135,21 @@ def test_find_raw_files_recurses_and_skips_sidecars(prepared_folder):
     assert names == ["train/vol_a.h5", "val/vol_b.h5"]
 
 
+def a_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_sidecar_contents(prepared_folder):
     raw = prepared_folder / "train" / "vol_a.h5"
     with h5py.File(sidecar_path(raw), "r") as f, h5py.File(raw, "r") as r:
         h = H // 2
         assert f["kspace"].shape == (SLICES, COILS, h, W) and f["kspace"].dtype == np.complex64
-        assert f["maps"].shape == (SLICES, COILS, h, W) and f["maps"].dtype == np.complex64
+        assert f["maps_full"].shape == (SLICES, COILS, h, W) and f["maps_full"].dtype == np.complex64
+        # maps from the acquired centre lines only: 6 lines at AF 4 (W = 80), AF 8's 3 are too few
+        assert f["maps_cf0.08"].shape == f["maps_full"].shape and f["maps_cf0.08"].attrs["calib_lines"] == 6
+        assert f["maps_cf0.08"].attrs["kernel_width"] == 2
+        assert "maps_cf0.04" not in f and "3 acquired centre lines" in f.attrs["maps_cf0.04_error"]
+        assert a_sha(raw) == f.attrs["source_sha256"]
         assert f["sense_reference"].shape == (SLICES, *RECON) and f["sense_reference"].dtype == np.complex64
         assert f["target"].dtype == np.float32 and f["foreground"].dtype == bool
         np.testing.assert_allclose(f["target"][()], np.abs(f["sense_reference"][()]), rtol=1e-6)
@@ -156,7 +165,7 @@ def test_sidecar_contents(prepared_folder):
         np.testing.assert_allclose(f["kspace"][()], expected, atol=1e-6)
         assert np.abs(f["kspace"][..., : PADDING[0]]).max() == 0 and np.abs(f["kspace"][..., PADDING[1] :]).max() == 0
         # maps normalised where kept
-        rss = np.sqrt((np.abs(f["maps"][()]) ** 2).sum(1))
+        rss = np.sqrt((np.abs(f["maps_full"][()]) ** 2).sum(1))
         kept = rss > 0.5
         np.testing.assert_allclose(rss[kept], 1.0, atol=1e-4)
 
@@ -193,7 +202,7 @@ def test_phantom_sense_reference_and_foreground(tmp_path):
     truth = center_crop(torch.from_numpy(np.abs(vol.image)), (rh, rw)).numpy()
     tissue = center_crop(torch.from_numpy(vol.tissue_labels != 0), (rh, rw)).numpy()
     with h5py.File(sidecar_path(raw), "r") as f:
-        target, fg, maps = f["target"][()], f["foreground"][()], torch.from_numpy(f["maps"][()])
+        target, fg, maps = f["target"][()], f["foreground"][()], torch.from_numpy(f["maps_full"][()])
         assert f["sense_reference"].shape == (1, rh, rw) and f.attrs["max"] == pytest.approx(target.max())
 
     def rel_err(image: np.ndarray) -> float:
@@ -228,7 +237,10 @@ def test_second_run_skips_and_raw_files_are_byte_identical(tmp_path, fast_espiri
     ]
     raw_hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raws}
     first = prepare_folder(tmp_path)
-    assert sorted(p.name for p in first.prepared) == ["v0.prepared.h5", "v1.prepared.h5"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in first.prepared) == [
+        "test.prepared/v1.h5",
+        "train.prepared/v0.h5",
+    ]
     assert all(is_prepared(p) for p in raws)
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raws} == raw_hashes
     state = folder_state(tmp_path)
@@ -256,11 +268,11 @@ def test_interrupted_run_leaves_no_stray_files_and_resumes(tmp_path, monkeypatch
         prepare_folder(tmp_path)
     monkeypatch.setattr(h5py.Group, "create_dataset", real_create)
     after = folder_state(tmp_path)
-    assert set(after) - before == {"train/v0.prepared.h5"}  # no temporary or partial file
+    assert set(after) - before == {"train.prepared/v0.h5"}  # no temporary or partial file
     assert not sidecar_path(raws[1]).exists()
     summary = prepare_folder(tmp_path)  # resume: only the interrupted volume is done
     assert summary.prepared == [sidecar_path(raws[1])] and summary.skipped == [raws[0]]
-    assert folder_state(tmp_path)["train/v0.prepared.h5"] == after["train/v0.prepared.h5"]
+    assert folder_state(tmp_path)["train.prepared/v0.h5"] == after["train.prepared/v0.h5"]
 
 
 def test_stale_or_incomplete_sidecar_is_redone(tmp_path, fast_espirit):
@@ -275,6 +287,32 @@ def test_stale_or_incomplete_sidecar_is_redone(tmp_path, fast_espirit):
     assert not is_prepared(raw)
     assert prepare_folder(tmp_path).prepared == [sidecar_path(raw)]
     assert is_prepared(raw)
+
+
+def test_a_replaced_raw_file_of_the_same_size_is_prepared_again(tmp_path, fast_espirit):
+    """The sidecar records the raw file's SHA-256: same name, same size, other content -> redone."""
+    raw = write_raw_volume(tmp_path / "train" / "v.h5", seed=5)
+    prepare_folder(tmp_path)
+    size = raw.stat().st_size
+    write_raw_volume(raw, seed=6)  # another patient, the same layout and size
+    assert raw.stat().st_size == size and not is_prepared(raw)
+    assert prepare_folder(tmp_path).prepared == [sidecar_path(raw)]
+
+
+def test_format_2_sidecars_are_migrated(tmp_path, fast_espirit):
+    """A sidecar of the old layout next to the raw file (which fastMRI's loaders would read) is
+    replaced by one in the sibling folder."""
+    from recon_lib.data.layout import legacy_sidecar_path
+
+    raw = write_raw_volume(tmp_path / "train" / "v.h5", seed=5)
+    legacy = legacy_sidecar_path(raw)
+    with h5py.File(legacy, "w") as f:
+        f.attrs["complete"] = True
+        f.attrs["prepare_version"] = 2
+    assert not is_prepared(raw)
+    prepare_folder(tmp_path)
+    assert not legacy.exists() and is_prepared(raw)
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["v.h5"]  # only raw files left there
 
 
 def _break(path: Path, kind: str) -> str | None:
@@ -336,7 +374,7 @@ def test_cli_prepares_then_skips(tmp_path, fast_espirit, capsys):
     write_raw_volume(tmp_path / "train" / "ok.h5", seed=8)
     cli = _load_cli()
     assert cli.main([str(tmp_path)]) == 0
-    assert "prepared 1 volume" in capsys.readouterr().out and (tmp_path / "train" / "ok.prepared.h5").is_file()
+    assert "prepared 1 volume" in capsys.readouterr().out and (tmp_path / "train.prepared" / "ok.h5").is_file()
     assert cli.main([str(tmp_path)]) == 0
     assert "prepared 0 volume(s), skipped 1" in capsys.readouterr().out
     assert cli.main([str(tmp_path / "nope")]) == 2

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import recon_lib.teaching.suite as suite
+from recon_lib.data.layout import sidecar_path
 
 
 @pytest.fixture
@@ -79,7 +80,9 @@ def _make_split(root: Path, split: str, names: list[str], prepared: bool) -> Non
     for name in names:
         (folder / f"{name}.h5").write_bytes(b"")
         if prepared:
-            (folder / f"{name}.prepared.h5").write_bytes(b"")
+            side = sidecar_path(folder / f"{name}.h5")
+            side.parent.mkdir(exist_ok=True)
+            side.write_bytes(b"")
 
 
 def test_require_data_messages(tmp_path):

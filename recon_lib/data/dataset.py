@@ -1,7 +1,8 @@
 """``KneeDataset``: one training / evaluation sample per slice of the prepared knee volumes.
 
-The dataset reads the ``<stem>.prepared.h5`` sidecars that :mod:`recon_lib.data.prepare` writes next
-to the raw fastMRI files of one split folder (``train/``, ``val/`` or ``test/``). Reads are lazy:
+The dataset serves the raw fastMRI files of one split folder (``train/``, ``val/`` or ``test/``)
+through the sidecars :mod:`recon_lib.data.prepare` writes for them (in ``train.prepared/`` etc.,
+:mod:`recon_lib.data.layout`). Reads are lazy:
 ``__init__`` only opens each sidecar to read its shape and attributes; every ``__getitem__``
 opens the file, reads one slice and closes it again, so nothing is held open and the dataset is
 safe to use with ``DataLoader(num_workers > 0)`` (each worker opens its own handles).
@@ -13,7 +14,8 @@ reconstruction size ``(rh, rw)``:
 key                type / shape                meaning
 =================  ==========================  ====================================================
 ``kspace``         complex64 ``(C, H, W)``     *undersampled* k-space ``M y`` (zeros where unsampled)
-``maps``           complex64 ``(C, H, W)``     ESPIRiT coil sensitivities
+``maps``           complex64 ``(C, H, W)``     ESPIRiT coil sensitivities calibrated on the
+                                               centre lines *this mask acquired* (never on more)
 ``mask``           float32 ``(1, 1, W)``       the phase-encode sampling mask ``M`` (0/1)
 ``target``         float32 ``(rh, rw)``        magnitude of the SENSE reference (ground truth)
 ``foreground``     bool ``(rh, rw)``           foreground mask (metrics and the GAN loss use it)
@@ -49,17 +51,17 @@ import h5py
 import numpy as np
 import torch
 
-from recon_lib.core.checks import check_int
 from torch.utils.data import Dataset
 
+from recon_lib.core.checks import check_int
 from recon_lib.data.fastmri_io import DataFormatError
-from recon_lib.data.layout import SIDECAR_SUFFIX, raw_stem, raw_volumes, sidecar_path
+from recon_lib.data.layout import acs_maps_key, raw_volumes, sidecar_path
 from recon_lib.physics.masks import MaskFunc, mask_to_tensor, seed_from_name
 
 __all__ = ["KneeDataset", "VolumeRecord", "DatasetNotPreparedError"]
 
 #: sidecar datasets a sample is read from
-_KEYS = ("kspace", "maps", "target", "foreground")
+_KEYS = ("kspace", "target", "foreground")
 
 
 class DatasetNotPreparedError(FileNotFoundError):
@@ -79,6 +81,8 @@ class VolumeRecord:
         recon_size: ``(rh, rw)`` of the target.
         padding: ``(padding_left, padding_right)``: only columns in this range may be sampled.
         max: the target volume's maximum.
+        maps: sidecar dataset of the acquired-line maps per centre fraction, e.g. ``{0.08: "maps_cf0.08"}``;
+            a centre fraction whose lines were too few to calibrate maps to the reason instead.
     """
 
     path: Path
@@ -89,13 +93,14 @@ class VolumeRecord:
     recon_size: tuple[int, int]
     padding: tuple[int, int]
     max: float
+    maps: dict[float, str]
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, (bytes, np.bytes_)) else str(value)
 
 
-def _read_record(path: Path) -> VolumeRecord:
+def _read_record(path: Path, center_fractions: Sequence[float]) -> VolumeRecord:
     """Open a sidecar, check it is complete and return its :class:`VolumeRecord`."""
     try:
         f = h5py.File(path, "r")
@@ -111,13 +116,27 @@ def _read_record(path: Path) -> VolumeRecord:
             if key not in f.attrs:
                 raise DataFormatError(f"{path}: missing attribute {key!r}; re-run prepare_dataset.py")
         ks, tg = f["kspace"], f["target"]
-        if ks.ndim != 4 or f["maps"].shape != ks.shape:
-            raise DataFormatError(
-                f"{path}: 'kspace' {ks.shape} and 'maps' {f['maps'].shape} must share one (S, C, H, W) shape"
-            )
+        if ks.ndim != 4:
+            raise DataFormatError(f"{path}: 'kspace' must be (S, C, H, W), got shape {ks.shape}")
+        maps: dict[float, str] = {}
+        for cf in center_fractions:
+            key = acs_maps_key(cf)
+            if key in f:
+                if f[key].shape != ks.shape or f[key].dtype != np.complex64:
+                    raise DataFormatError(
+                        f"{path}: {key!r} {f[key].shape} {f[key].dtype} must be complex64 of the k-space shape {ks.shape}"
+                    )
+                maps[cf] = key
+            elif f"{key}_error" in f.attrs:
+                maps[cf] = "error: " + _text(f.attrs[f"{key}_error"])
+            else:
+                raise DataFormatError(
+                    f"{path}: no coil maps for centre fraction {cf:g} ({key!r}); prepare_dataset.py computes them "
+                    f"for {', '.join(_text(k) for k in f if _text(k).startswith('maps_cf')) or 'none'}"
+                )
         if tg.ndim != 3 or tg.shape[0] != ks.shape[0] or f["foreground"].shape != tg.shape:
             raise DataFormatError(f"{path}: 'target' {tg.shape} / 'foreground' {f['foreground'].shape} do not match")
-        for key, dtype in (("kspace", np.complex64), ("maps", np.complex64), ("target", np.float32)):
+        for key, dtype in (("kspace", np.complex64), ("target", np.float32)):
             if f[key].dtype != dtype:
                 raise DataFormatError(f"{path}: {key!r} must be {np.dtype(dtype).name}, got {f[key].dtype}")
         if ks.shape[0] == 0:
@@ -130,7 +149,7 @@ def _read_record(path: Path) -> VolumeRecord:
             raise DataFormatError(
                 f"{path}: padding {left}..{right} must satisfy 0 <= left < right <= k-space width {ks.shape[3]}"
             )
-        fname = _text(f.attrs.get("source", raw_stem(path) + ".h5"))
+        fname = _text(f.attrs.get("source", path.name))
         return VolumeRecord(
             path=path,
             fname=fname,
@@ -140,6 +159,7 @@ def _read_record(path: Path) -> VolumeRecord:
             recon_size=(int(tg.shape[1]), int(tg.shape[2])),
             padding=(int(f.attrs["padding_left"]), int(f.attrs["padding_right"])),
             max=float(f.attrs["max"]),
+            maps=maps,
         )
 
 
@@ -191,7 +211,6 @@ class KneeDataset(Dataset):
         self.epoch = 0
 
         raw = raw_volumes(self.root)
-        sidecars = sorted(p for p in self.root.glob("*" + SIDECAR_SUFFIX) if not p.name.startswith("."))
         missing = [p.name for p in raw if not sidecar_path(p).is_file()]
         if missing:
             shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
@@ -199,7 +218,7 @@ class KneeDataset(Dataset):
                 f"{len(missing)} of {len(raw)} raw volumes in {self.root} have no prepared sidecar ({shown}): "
                 f"run `python data_scripts/prepare_dataset.py {self.root.parent if raw else self.root}` first"
             )
-        records = [_read_record(p) for p in sidecars]
+        records = [_read_record(sidecar_path(p), mask_func.center_fractions) for p in raw]
         if acquisitions is not None:
             wanted = set(acquisitions)
             records = [r for r in records if r.acquisition in wanted]
@@ -243,15 +262,19 @@ class KneeDataset(Dataset):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} slices")
         vol, sl = self.examples[index]
         record = self.volumes[vol]
+        mask, acceleration = self.sample_mask(index)
+        cf = self.mask_func.center_fractions[self.mask_func.accelerations.index(acceleration)]
+        maps_key = record.maps[cf]
+        if maps_key.startswith("error: "):
+            raise DataFormatError(f"{record.path}: AF {acceleration:g}: {maps_key[len('error: ') :]}")
         with h5py.File(record.path, "r") as f:
             kspace = torch.from_numpy(f["kspace"][sl])  # (C, H, W)
-            maps = torch.from_numpy(f["maps"][sl])  # (C, H, W)
+            maps = torch.from_numpy(f[maps_key][sl])  # (C, H, W), from the lines this mask acquires
             target = torch.from_numpy(f["target"][sl].astype(np.float32))  # (rh, rw)
             foreground = torch.from_numpy(f["foreground"][sl].astype(bool))  # (rh, rw)
         for key, value in (("kspace", kspace), ("maps", maps), ("target", target)):
             if not bool(torch.isfinite(value).all()):
                 raise DataFormatError(f"{record.path}: {key!r} slice {sl} contains NaN or Inf; re-run prepare_dataset.py")
-        mask, acceleration = self.sample_mask(index)
         mask_t = mask_to_tensor(mask, ndim=3)  # (1, 1, W)
         return {
             "kspace": kspace * mask_t,  # (C, H, W), zero where unsampled

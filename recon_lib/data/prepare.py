@@ -1,27 +1,42 @@
 """Preparing raw fastMRI-format volumes for training: coil maps, SENSE reference, foreground.
 
-For every raw multicoil file ``<stem>.h5`` (fastMRI layout, see :mod:`recon_lib.data.fastmri_io`)
-preparation writes a *sidecar* ``<stem>.prepared.h5`` next to it and never touches the raw file:
+For every raw multicoil file ``<folder>/<stem>.h5`` (fastMRI layout, see
+:mod:`recon_lib.data.fastmri_io`) preparation writes a *sidecar* ``<folder>.prepared/<stem>.h5``
+(:mod:`recon_lib.data.layout`: a sibling folder, out of the way of fastMRI's loaders) and never
+touches the raw file:
 
 1. **Readout oversampling removed.** The readout H is fully sampled, so a centred 1-D inverse FFT
    along H, keeping the central ``H / 2`` rows, and a forward FFT give k-space on the
    recon field of view: ``kspace`` complex64 ``(S, C, H/2, W)``. Networks then run on a grid half
    as large (REFERENCE.md).
-2. **ESPIRiT maps** per slice from the fully sampled centre (:func:`recon_lib.physics.espirit.espirit_maps`,
-   settings :data:`recon_lib.physics.espirit.ESPIRIT_DEFAULTS`): ``maps`` complex64 ``(S, C, H/2, W)``.
-   Calibrated on the *raw* (oversampled) k-space and evaluated on the central ``H / 2`` rows
+2. **Full-data ESPIRiT maps** per slice (:func:`recon_lib.physics.espirit.espirit_maps`, settings
+   :data:`recon_lib.physics.espirit.ESPIRIT_DEFAULTS`, a 24 x 24 block of the *fully sampled*
+   k-space): ``maps_full`` complex64 ``(S, C, H/2, W)``, used for the reference only. Calibrated
+   on the *raw* (oversampled) k-space and evaluated on the central ``H / 2`` rows
    (``crop_readout=True``): the knee reaches past the cropped field of view, and maps calibrated
    on cropped k-space fail in its top and bottom rows (see :mod:`recon_lib.physics.espirit`).
 3. **SENSE reference**, the paper's ground truth: ``E^H y = sum_c conj(S_c) F^-1 y_c`` of the full
-   (readout-cropped) k-space, centre-cropped to the header's reconSpace size ``(rh, rw)``:
-   ``sense_reference`` complex64 ``(S, rh, rw)`` and its magnitude ``target`` float32.
+   (readout-cropped) k-space with the full-data maps, centre-cropped to the header's reconSpace
+   size ``(rh, rw)``: ``sense_reference`` complex64 ``(S, rh, rw)`` and its magnitude ``target``.
+3b. **Maps from acquired data**, what reconstruction methods get: for each centre fraction of
+   :data:`ACS_CENTER_FRACTIONS` (AF 4 and AF 8), maps calibrated on the centre lines such a mask
+   acquires and nothing else (``calib_columns=center_lines(W, cf)``, ``calib_width`` readout
+   rows): ``maps_cf0.08`` / ``maps_cf0.04`` (:func:`recon_lib.data.layout.acs_maps_key`), each
+   with attributes ``calib_lines`` and ``kernel_width``: sigpy's 6-wide kernel where the lines
+   allow it, else the widest the measured criterion allows
+   (:func:`recon_lib.physics.espirit.check_calibration_region`; 3 for the 7 lines of AF 8). If even
+   a 2-wide kernel does not fit, the dataset is absent and its attribute ``error`` says why
+   (the dataset then refuses that AF naming file, AF and line count).
 4. **Foreground mask** ``foreground`` bool ``(S, rh, rw)`` (the paper scores foreground only), see
    :func:`foreground_mask`.
 
 Attributes: everything from the raw file, plus ``max`` (the target volume's maximum: the data
 range of PSNR / SSIM, fastMRI's convention), ``padding_left`` / ``padding_right`` (the sampled
 phase-encode columns), ``recon_size``, ``encoded_size``, ``source`` (raw file name),
-``source_size`` (bytes), the ESPIRiT settings, ``prepare_version`` and, written last, ``complete``.
+``source_size`` (bytes), ``source_sha256`` (the raw file's content: a replaced raw file is
+prepared again even at the same name and size), the ESPIRiT settings, ``prepare_version`` and,
+written last, ``complete``. Format-2 sidecars (``<stem>.prepared.h5`` next to the raw file, maps
+from the full data) are replaced: the new sidecar is written, then the old one removed.
 
 Safety: sidecars are written with :func:`recon_lib.data.fastmri_io.atomic_h5_writer` (a temporary
 name renamed into place at the end), so an interrupted run leaves no half-written file;
@@ -33,6 +48,7 @@ the folder is left exactly as it was.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,14 +61,18 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from recon_lib.physics.coils import sens_reduce
-from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, espirit_maps
-from recon_lib.data.layout import find_raw_files, is_sidecar, sidecar_path
+from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, MIN_CALIB_POSITIONS, espirit_maps
+from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, center_lines
+from recon_lib.data.layout import acs_maps_key, find_raw_files, legacy_sidecar_path, sidecar_path
 from recon_lib.data.fastmri_io import DataFormatError, VolumeInfo, atomic_h5_writer, read_volume_info
 from recon_lib.physics.fft import remove_readout_oversampling
 from recon_lib.core.tensors import center_crop
 
 __all__ = [
     "PREPARE_VERSION",
+    "ACS_CENTER_FRACTIONS",
+    "acs_kernel_width",
+    "file_sha256",
     "PrepareSummary",
     "is_prepared",
     "validate_raw_file",
@@ -62,7 +82,11 @@ __all__ = [
 ]
 
 #: bump when the content of the sidecars changes: older sidecars are then re-prepared
-PREPARE_VERSION = 2  # 2: ESPIRiT calibrated on raw k-space (crop_readout=True)
+PREPARE_VERSION = 3  # 2: ESPIRiT on raw k-space (crop_readout); 3: sidecar folder, maps from acquired lines, sha256
+#: centre fractions whose acquired-line maps every sidecar holds (fastMRI's AF 4 and AF 8)
+ACS_CENTER_FRACTIONS: tuple[float, ...] = tuple(sorted(set(DEFAULT_CENTER_FRACTIONS.values()), reverse=True))
+#: smallest kernel preparation falls back to before it gives up on a centre fraction
+_MIN_KERNEL = 2
 #: slices per ESPIRiT call (bounds memory: ~0.1 GB per slice at 15 coils, 160 x 184)
 _ESPIRIT_CHUNK = 2
 
@@ -70,8 +94,8 @@ _ESPIRIT_CHUNK = 2
 def is_prepared(raw_path: str | os.PathLike) -> bool:
     """True if ``raw_path`` has a complete sidecar of the current :data:`PREPARE_VERSION`.
 
-    The sidecar must also record the raw file's name and size, so replacing a raw file by a
-    different one triggers preparation again.
+    The sidecar must also record the raw file's name, size and SHA-256, so replacing a raw file
+    by a different one (even of the same size) triggers preparation again.
     """
     raw_path = Path(raw_path)
     side = sidecar_path(raw_path)
@@ -85,9 +109,30 @@ def is_prepared(raw_path: str | os.PathLike) -> bool:
                 and int(a.get("prepare_version", -1)) == PREPARE_VERSION
                 and str(a.get("source", "")) == raw_path.name
                 and int(a.get("source_size", -1)) == raw_path.stat().st_size
+                and str(a.get("source_sha256", "")) == file_sha256(raw_path)
             )
     except (OSError, KeyError, ValueError):  # an unreadable sidecar is simply redone
         return False
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 8 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(8 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def acs_kernel_width(num_lines: int) -> int:
+    """The ESPIRiT kernel for ``num_lines`` acquired centre lines: sigpy's 6 where the lines allow
+    :data:`~recon_lib.physics.espirit.MIN_CALIB_POSITIONS` positions of it, else the widest that does.
+
+    Example:
+        >>> acs_kernel_width(15), acs_kernel_width(7)  # AF 4 and AF 8 in the teaching geometry
+        (6, 3)
+    """
+    return min(int(ESPIRIT_DEFAULTS["kernel_width"]), num_lines - MIN_CALIB_POSITIONS + 1)
 
 
 def validate_raw_file(path: str | os.PathLike) -> VolumeInfo:
@@ -179,11 +224,16 @@ def prepare_volume(info: VolumeInfo) -> dict[str, np.ndarray]:
         info: from :func:`validate_raw_file` / :func:`read_volume_info`.
 
     Returns:
-        ``kspace``, ``maps`` complex64 ``(S, C, H/2, W)``; ``sense_reference`` complex64
-        ``(S, rh, rw)``; ``target`` float32 ``(S, rh, rw)``; ``foreground`` bool ``(S, rh, rw)``.
+        ``kspace``, ``maps_full`` complex64 ``(S, C, H/2, W)``; one ``maps_cf<fraction>`` of the
+        same shape per calibratable centre fraction; ``sense_reference`` complex64 ``(S, rh, rw)``;
+        ``target`` float32 ``(S, rh, rw)``; ``foreground`` bool ``(S, rh, rw)``.
     """
     rh, rw = info.encoding.recon_size[:2]
+    width = info.kspace_shape[1]
+    acs = {cf: center_lines(width, cf) for cf in ACS_CENTER_FRACTIONS}
+    usable = {cf: cols for cf, cols in acs.items() if acs_kernel_width(cols.stop - cols.start) >= _MIN_KERNEL}
     kspace_out, maps_out, ref_out = [], [], []
+    acs_out: dict[float, list[np.ndarray]] = {cf: [] for cf in usable}
     with h5py.File(info.path, "r") as f:
         ks = f["kspace"]
         for start in range(0, info.num_slices, _ESPIRIT_CHUNK):
@@ -194,11 +244,16 @@ def prepare_volume(info: VolumeInfo) -> dict[str, np.ndarray]:
             kspace_out.append(kspace.numpy())
             maps_out.append(maps.numpy())
             ref_out.append(ref.numpy())
+            for cf, cols in usable.items():
+                k = acs_kernel_width(cols.stop - cols.start)
+                settings = {**ESPIRIT_DEFAULTS, "kernel_width": k}
+                acs_out[cf].append(espirit_maps(raw, crop_readout=True, calib_columns=cols, **settings).numpy())
     sense_reference = np.concatenate(ref_out).astype(np.complex64)
     target = np.abs(sense_reference).astype(np.float32)
     return {
+        **{acs_maps_key(cf): np.concatenate(parts).astype(np.complex64) for cf, parts in acs_out.items()},
         "kspace": np.concatenate(kspace_out).astype(np.complex64),
-        "maps": np.concatenate(maps_out).astype(np.complex64),
+        "maps_full": np.concatenate(maps_out).astype(np.complex64),
         "sense_reference": sense_reference,
         "target": target,
         "foreground": foreground_mask(target),
@@ -209,8 +264,20 @@ def _write_sidecar(info: VolumeInfo, arrays: dict[str, np.ndarray]) -> Path:
     side = sidecar_path(info.path)
     S, C, h, W = arrays["kspace"].shape
     with atomic_h5_writer(side) as f:
-        for key in ("kspace", "maps"):
+        for key in ("kspace", "maps_full"):
             f.create_dataset(key, data=arrays[key], chunks=(1, C, h, W))  # one chunk per slice
+        for cf in ACS_CENTER_FRACTIONS:
+            key, cols = acs_maps_key(cf), center_lines(W, cf)
+            lines = cols.stop - cols.start
+            if key in arrays:
+                ds = f.create_dataset(key, data=arrays[key], chunks=(1, C, h, W))
+                ds.attrs["calib_lines"] = lines
+                ds.attrs["kernel_width"] = acs_kernel_width(lines)
+            else:
+                f.attrs[f"{key}_error"] = (
+                    f"{lines} acquired centre lines (centre fraction {cf:g} of {W} columns) are too few to "
+                    f"calibrate coil maps (a {_MIN_KERNEL}-wide kernel needs {_MIN_KERNEL + MIN_CALIB_POSITIONS - 1})"
+                )
         for key in ("sense_reference", "target", "foreground"):
             f.create_dataset(key, data=arrays[key], chunks=(1,) + arrays[key].shape[1:])
         with h5py.File(info.path, "r") as raw:
@@ -226,12 +293,14 @@ def _write_sidecar(info: VolumeInfo, arrays: dict[str, np.ndarray]) -> Path:
         f.attrs["encoded_size"] = np.asarray(enc.encoded_size, dtype=np.int64)
         f.attrs["source"] = info.path.name
         f.attrs["source_size"] = int(info.path.stat().st_size)
+        f.attrs["source_sha256"] = file_sha256(info.path)
         f.attrs["readout_oversampling_removed"] = True
         for k, v in ESPIRIT_DEFAULTS.items():
             f.attrs[f"espirit_{k}"] = v
         f.attrs["espirit_crop_readout"] = True
         f.attrs["prepare_version"] = PREPARE_VERSION
         f.attrs["complete"] = True  # last: a sidecar without it is never trusted
+    legacy_sidecar_path(info.path).unlink(missing_ok=True)  # migrated: the format-2 sidecar is replaced
     return side
 
 
@@ -250,9 +319,9 @@ def _remove_stale_temporaries(raw_files: list[Path]) -> None:
     a finished write renames them, so any that remain belong to an interrupted run.
     """
     for raw in raw_files:
-        side = sidecar_path(raw)
-        for stale in side.parent.glob(f".{side.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+        for side in (sidecar_path(raw), legacy_sidecar_path(raw)):
+            for stale in side.parent.glob(f".{side.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
 
 
 def prepare_folder(
