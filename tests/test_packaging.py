@@ -75,3 +75,17 @@ def test_pre_commit_hooks_run_the_makefile_lint_commands():
     for cmd in re.findall(r'"([^"]+)"', lint_cmds):
         assert any(entry == f".venv/bin/{cmd}" for entry in entries.values()), f"no pre-commit hook runs {cmd!r}"
     assert "--doctest-modules" in entries["doctests"] and "recon_lib --doctest-modules" in makefile
+
+
+def test_no_package_file_is_git_ignored():
+    """An unanchored pattern (once `data/`) silently ignored new modules of recon_lib/data/."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [str(p.relative_to(ROOT)) for p in (ROOT / "recon_lib").rglob("*.py") if "__pycache__" not in p.parts]
+    out = subprocess.run(["git", "check-ignore", *files], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "", f"git ignores package files: {out.stdout.split()}"
