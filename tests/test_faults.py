@@ -212,6 +212,30 @@ def test_prepare_refuses_bad_raw_files_and_writes_nothing(tmp_path, make, match)
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == before
 
 
+def test_a_full_disk_during_preparation_is_one_line_and_leaves_nothing(tmp_path):
+    """A real write failure (RLIMIT_FSIZE below the sidecar's size, in a subprocess): exit 2 with
+    one line naming the sidecar, no temporary file, the raw file untouched. (HDF5 writing to disk
+    itself used to segfault here.)"""
+    import hashlib
+
+    raw = _raw(tmp_path)
+    before = hashlib.sha256(raw.read_bytes()).hexdigest()
+    code = (
+        "import resource, signal, sys, runpy\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))\n"
+        f"sys.argv = ['prepare_dataset.py', {str(tmp_path)!r}]\n"
+        f"runpy.run_path({str(ROOT / 'data_scripts' / 'prepare_dataset.py')!r}, run_name='__main__')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "train.prepared/vol.h5: could not write the file" in errors[0]
+    assert "Traceback" not in out.stderr
+    leftovers = [p.name for p in (tmp_path / "train.prepared").iterdir()]
+    assert leftovers == [] and hashlib.sha256(raw.read_bytes()).hexdigest() == before
+
+
 def test_prepare_refuses_an_empty_folder(tmp_path):
     out = _prepare_cli(tmp_path)
     assert out.returncode == 2 and "no raw volumes (*.h5)" in out.stderr

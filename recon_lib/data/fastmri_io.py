@@ -18,6 +18,7 @@ into place only once complete, so an interrupted write never leaves a half-writt
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -251,11 +252,24 @@ def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
 
 @contextlib.contextmanager
 def atomic_h5_writer(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Write an HDF5 file atomically: yields a file open on a temporary name in the same
-    folder, renamed to ``path`` only if the block completes; removed otherwise."""
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            yield f
+    """Write an HDF5 file atomically: yields a file built in memory; only if the block completes
+    are its bytes written to a temporary name in the target folder and renamed to ``path``.
+
+    HDF5 itself never writes to disk here: when its own writes fail (a full disk, a file-size
+    limit) it leaves half-closed objects behind that crash the interpreter at exit (a segfault
+    was seen). Plain file I/O turns the same failure into one ``OSError`` naming ``path``, and
+    :func:`recon_lib.core.atomic.atomic_path` removes the temporary file. The price is memory:
+    the file is held once in RAM while it is written.
+    """
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        yield f
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            out.write(buffer.getbuffer())
+    except OSError as err:
+        raise OSError(f"{path}: could not write the file ({err.strerror or err}); disk full or not writable?") from None
 
 
 def write_multicoil_volume(
