@@ -3,9 +3,10 @@
 
 Usage:
     python data_scripts/prepare_dataset.py DIR [--overwrite]
+    python data_scripts/prepare_dataset.py DIR --verify     # re-read every sidecar, check its checksum
 
 Every raw ``*.h5`` under DIR (recursively: ``train/``, ``val/``, ``test/``) gets a sidecar
-``<stem>.prepared.h5`` next to it (see :mod:`recon_lib.data.prepare`); raw files are never modified.
+``<folder>.prepared/<stem>.h5`` (see :mod:`recon_lib.data.prepare`); raw files are never modified.
 Volumes already prepared are skipped, so the command can be re-run after an interruption. All
 files are validated first: a bad file stops the run with one message naming the file and the
 key at fault, before anything is written (exit status 2).
@@ -20,6 +21,8 @@ import time
 from tqdm import tqdm
 
 from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.data.integrity import verify_sidecar
+from recon_lib.data.layout import find_raw_files, sidecar_path
 from recon_lib.data.prepare import prepare_folder
 
 
@@ -27,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", help="dataset folder holding raw fastMRI multicoil *.h5 files")
     parser.add_argument("--overwrite", action="store_true", help="re-prepare volumes that already have a sidecar")
+    parser.add_argument("--verify", action="store_true", help="only check every sidecar's content checksum")
     args = parser.parse_args(argv)
+    if args.verify:
+        return _verify(args.root)
 
     start = time.perf_counter()
     try:
@@ -49,6 +55,22 @@ def main(argv: list[str] | None = None) -> int:
         f"prepared {len(summary.prepared)} volume(s), skipped {len(summary.skipped)} already prepared, "
         f"in {time.perf_counter() - start:.1f} s"
     )
+    return 0
+
+
+def _verify(root: str) -> int:
+    start = time.perf_counter()
+    try:
+        raw_files = find_raw_files(root)
+        missing = [p for p in raw_files if not sidecar_path(p).is_file()]
+        if missing:
+            raise DataFormatError(f"{missing[0]}: not prepared ({len(missing)} of {len(raw_files)} volumes)")
+        for raw in tqdm(raw_files, desc="verifying", unit="volume"):
+            verify_sidecar(sidecar_path(raw))
+    except (DataFormatError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"verified {len(raw_files)} sidecar(s) in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -327,3 +327,34 @@ def test_explorer_step_must_reach_alpha_one():
     with pytest.raises(ValueError, match=r"step must divide 1.*got 0\.3"):
         AlphaExplorer(sn, gan, item, step=0.3)
     assert AlphaExplorer(sn, gan, item, step=0.25).slider_positions()[-1] == 1.0
+
+
+# ---- sidecar contents: the checksum, on demand -------------------------------------------------------
+def test_bytes_changed_inside_a_sidecar_are_found_by_verify(tmp_path, fast_espirit):
+    from recon_lib.data.dataset import KneeDataset
+    from recon_lib.data.fastmri_io import DataFormatError
+    from recon_lib.physics.masks import MaskFunc
+
+    side = _sidecar_fixture(tmp_path)
+    ds = KneeDataset(tmp_path / "train", MaskFunc([4]))
+    ds.verify()  # intact
+    assert _prepare_cli_verify(tmp_path).returncode == 0
+
+    def tamper(f):
+        f["maps_full"][0, 2, 10, 10] = f["maps_full"][0, 2, 10, 10] * 1.5  # finite, plausible, wrong
+
+    _edit_h5(side, tamper)
+    KneeDataset(tmp_path / "train", MaskFunc([4]))  # the cheap checks on open cannot see it
+    with pytest.raises(DataFormatError, match=r"vol\.h5: content checksum mismatch"):
+        ds.verify()
+    out = _prepare_cli_verify(tmp_path)
+    assert out.returncode == 2 and "content checksum mismatch" in out.stderr and "Traceback" not in out.stderr
+
+
+def _prepare_cli_verify(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "data_scripts" / "prepare_dataset.py"), str(root), "--verify"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

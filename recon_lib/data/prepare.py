@@ -63,6 +63,7 @@ from skimage.filters import threshold_otsu
 from recon_lib.physics.coils import sens_reduce
 from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, MIN_CALIB_POSITIONS, espirit_maps
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, center_lines
+from recon_lib.data.integrity import CHECKSUM_ATTR, content_digest
 from recon_lib.data.layout import acs_maps_key, find_raw_files, legacy_sidecar_path, sidecar_path
 from recon_lib.data.fastmri_io import DataFormatError, VolumeInfo, atomic_h5_writer, read_volume_info
 from recon_lib.physics.fft import remove_readout_oversampling
@@ -294,6 +295,7 @@ def _write_sidecar(info: VolumeInfo, arrays: dict[str, np.ndarray]) -> Path:
         f.attrs["source"] = info.path.name
         f.attrs["source_size"] = int(info.path.stat().st_size)
         f.attrs["source_sha256"] = file_sha256(info.path)
+        f.attrs[CHECKSUM_ATTR] = content_digest({k: v for k, v in arrays.items() if k in f})
         f.attrs["readout_oversampling_removed"] = True
         for k, v in ESPIRIT_DEFAULTS.items():
             f.attrs[f"espirit_{k}"] = v
