@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.integrity import verify_sidecar
-from recon_lib.data.layout import find_raw_files, sidecar_path
+from recon_lib.data.layout import find_raw_files, sidecar_path, unprepared
 from recon_lib.data.prepare import prepare_folder
 
 
@@ -62,7 +62,7 @@ def _verify(root: str) -> int:
     start = time.perf_counter()
     try:
         raw_files = find_raw_files(root)
-        missing = [p for p in raw_files if not sidecar_path(p).is_file()]
+        missing = unprepared(raw_files)
         if missing:
             raise DataFormatError(f"{missing[0]}: not prepared ({len(missing)} of {len(raw_files)} volumes)")
         for raw in tqdm(raw_files, desc="verifying", unit="volume"):

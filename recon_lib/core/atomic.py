@@ -13,6 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Temporary files that :func:`atomic_path` left next to ``path`` when its process was killed
+    (``kill -9`` skips the clean-up): ``.<name>.*.tmp`` in ``path``'s folder."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary file name next to ``path``; on success it replaces ``path``.
@@ -21,7 +28,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # see stale_temporaries
     os.close(fd)
     try:
         yield tmp

@@ -32,13 +32,16 @@ def select_device(name: str | torch.device = "auto") -> torch.device:
             ) from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {name!r} was requested but torch sees no CUDA GPU here (use 'auto' or 'cpu')")
-        mps = getattr(torch.backends, "mps", None)
-        if device.type == "mps" and not (mps is not None and mps.is_available()):
+        if device.type == "mps" and not _mps_available():
             raise ValueError(f"device {name!r} was requested but Apple MPS is not available (use 'auto' or 'cpu')")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()

@@ -56,7 +56,7 @@ from torch.utils.data import Dataset
 from recon_lib.core.checks import check_int
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.integrity import verify_sidecar
-from recon_lib.data.layout import acs_maps_key, raw_volumes, sidecar_path
+from recon_lib.data.layout import acs_maps_key, raw_volumes, sidecar_path, unprepared
 from recon_lib.physics.masks import MaskFunc, mask_to_tensor, seed_from_name
 
 __all__ = ["KneeDataset", "VolumeRecord", "DatasetNotPreparedError"]
@@ -212,7 +212,7 @@ class KneeDataset(Dataset):
         self.epoch = 0
 
         raw = raw_volumes(self.root)
-        missing = [p.name for p in raw if not sidecar_path(p).is_file()]
+        missing = [p.name for p in unprepared(raw)]
         if missing:
             shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
             raise DatasetNotPreparedError(
@@ -270,8 +270,7 @@ class KneeDataset(Dataset):
         vol, sl = self.examples[index]
         record = self.volumes[vol]
         mask, acceleration = self.sample_mask(index)
-        cf = self.mask_func.center_fractions[self.mask_func.accelerations.index(acceleration)]
-        maps_key = record.maps[cf]
+        maps_key = record.maps[self.mask_func.center_fraction(acceleration)]
         if maps_key.startswith("error: "):
             raise DataFormatError(f"{record.path}: AF {acceleration:g}: {maps_key[len('error: ') :]}")
         with h5py.File(record.path, "r") as f:

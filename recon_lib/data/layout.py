@@ -28,6 +28,7 @@ __all__ = [
     "is_sidecar",
     "acs_maps_key",
     "raw_volumes",
+    "unprepared",
     "find_raw_files",
 ]
 
@@ -76,6 +77,11 @@ def raw_volumes(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("*.h5") if p.is_file() and not is_sidecar(p) and not p.name.startswith("."))
+
+
+def unprepared(raw_files: list[Path]) -> list[Path]:
+    """The raw files among ``raw_files`` whose sidecar does not exist (yet)."""
+    return [p for p in raw_files if not sidecar_path(p).is_file()]
 
 
 def find_raw_files(root: str | os.PathLike) -> list[Path]:

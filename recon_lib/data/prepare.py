@@ -63,6 +63,7 @@ from skimage.filters import threshold_otsu
 from recon_lib.physics.coils import sens_reduce
 from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, MIN_CALIB_POSITIONS, espirit_maps
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, center_lines
+from recon_lib.core.atomic import stale_temporaries
 from recon_lib.data.integrity import CHECKSUM_ATTR, content_digest
 from recon_lib.data.layout import acs_maps_key, find_raw_files, legacy_sidecar_path, sidecar_path
 from recon_lib.data.fastmri_io import DataFormatError, VolumeInfo, atomic_h5_writer, read_volume_info
@@ -315,14 +316,11 @@ class PrepareSummary:
 
 
 def _remove_stale_temporaries(raw_files: list[Path]) -> None:
-    """Delete ``.<stem>.prepared.h5.*.tmp`` files that a killed run (``kill -9``) left behind.
-
-    :func:`recon_lib.core.atomic.atomic_path` names its temporary files ``.<target name>.*.tmp``;
-    a finished write renames them, so any that remain belong to an interrupted run.
-    """
+    """Delete temporary sidecars that a killed run (``kill -9``) left behind: a finished write renames
+    its temporary file, so any that remain belong to an interrupted run."""
     for raw in raw_files:
         for side in (sidecar_path(raw), legacy_sidecar_path(raw)):
-            for stale in side.parent.glob(f".{side.name}.*.tmp"):
+            for stale in stale_temporaries(side):
                 stale.unlink(missing_ok=True)
 
 

@@ -163,6 +163,10 @@ class MaskFunc:
         self.center_fractions = center_fractions
         self.kind = kind
 
+    def center_fraction(self, acceleration: float) -> float:
+        """The centre fraction masks of ``acceleration`` use (the first match)."""
+        return self.center_fractions[self.accelerations.index(acceleration)]
+
     def __call__(
         self, num_cols: int, seed: int | np.random.Generator | None = None, padding: tuple[int, int] | None = None
     ) -> tuple[np.ndarray, float]:

@@ -31,7 +31,7 @@ import torch
 
 from recon_lib.core.checks import check_int
 from recon_lib.core.devices import select_device
-from recon_lib.data.layout import raw_volumes, sidecar_path
+from recon_lib.data.layout import raw_volumes, unprepared
 
 __all__ = [
     "QUICK",
@@ -191,7 +191,7 @@ def require_data(root: str | os.PathLike | None = None, prepared: bool = True) -
         if not raw:
             raise DataMissingError(f"No raw volumes (*.h5) in {folder}. {hint}")
         if prepared:
-            missing = [p.name for p in raw if not sidecar_path(p).is_file()]
+            missing = [p.name for p in unprepared(raw)]
             if missing:
                 shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
                 raise DataMissingError(

@@ -29,7 +29,7 @@ from recon_lib.core.devices import select_device
 from recon_lib.core.tensors import center_crop
 from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
 from recon_lib.data.fastmri_io import DataFormatError
-from recon_lib.data.layout import raw_volumes, sidecar_path
+from recon_lib.data.layout import raw_volumes, unprepared
 from recon_lib.metrics.quality import (
     MetricTable,
     gradient_magnitude_similarity,
@@ -322,7 +322,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
     raw = raw_volumes(test_dir)
     if not raw:
         raise ValueError(f"{test_dir} holds no volumes: run `make data` (or prepare your fastMRI folder) first")
-    missing = [p.name for p in raw if not sidecar_path(p).is_file()]
+    missing = [p.name for p in unprepared(raw)]
     if missing:
         raise DatasetNotPreparedError(
             f"{len(missing)} of {len(raw)} volumes in {test_dir} are not prepared ({missing[0]} ...): "
