@@ -229,6 +229,7 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
         ``(fig_metrics, fig_plane)``.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     afs = sorted({r["acceleration"] for r in records}) if acceleration is None else [acceleration]
     metrics = [
@@ -269,6 +270,7 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
                     ax.annotate(f"α={r['alpha']:g}", (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
         ax = paxes[0][i]
         ax.set_xlabel("distortion: NMSE (lower is better)")
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # NMSE ticks are long numbers: few, so they never overlap
         ax.set_ylabel("texture deficit |1 − HF energy ratio| (lower is better)")
         ax.set_title(f"Perception–distortion plane, AF {af}")
         ax.grid(alpha=0.3)
