@@ -107,10 +107,10 @@ def bench_interpolation(sn, gan, repeats: int) -> list[tuple[str, float, str]]:
 
 def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
     """(name, inference s/slice, training slices/s, parameters)."""
-    from recon_lib.metrics.losses import lsgan_discriminator_loss, lsgan_generator_loss, masked_magnitude, sn_loss
     from recon_lib.models.checkpoint import build_model
     from recon_lib.models.inference import reconstruct
     from recon_lib.training.config import load_config
+    from recon_lib.training.steps import Learner, training_step
 
     cfg = load_config(ROOT / "configs" / "teaching.yaml")
     batch = synthetic_batch()
@@ -131,41 +131,22 @@ def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
 
         t_inf = timeit(infer, max(2, repeats // 2) if "paper" in name else repeats)
         model.train()
-        opt = torch.optim.RMSprop(model.parameters(), lr=1e-4)
-
-        def step(model: torch.nn.Module = model, opt: torch.optim.Optimizer = opt) -> None:
-            loss = sn_loss(reconstruct(model, batch).abs(), batch["target"], data_range=batch["max"])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-        t_step = timeit(step, 2 if "paper" in name else repeats)
+        learner = Learner(model, torch.optim.RMSprop(model.parameters(), lr=1e-4))
+        t_step = timeit(lambda learner=learner: training_step(learner, batch), 2 if "paper" in name else repeats)
         out.append((name, t_inf, 1.0 / t_step, params))
         if name == "SN (teaching)":
             disc = build_model("PatchDiscriminator", dict(cfg.discriminator))
-            d_opt = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.999))
+            st = cfg.stages["finetune_gan"]
+            gan = Learner(  # the trainer's SN-GAN step: one D step, then gamma L_SN + LSGAN for the SN
+                model,
+                torch.optim.RMSprop(model.parameters(), lr=st.lr),
+                disc=disc,
+                d_optimiser=torch.optim.Adam(disc.parameters(), lr=st.d_lr, betas=(0.5, 0.999)),
+                gamma=st.gamma,
+            )
 
-            def gan_step(
-                model: torch.nn.Module = model,
-                opt: torch.optim.Optimizer = opt,
-                disc: torch.nn.Module = disc,
-                d_opt: torch.optim.Optimizer = d_opt,
-            ) -> None:
-                rec = reconstruct(model, batch)
-                scale = batch["max"].view(-1, 1, 1, 1)
-                fake = masked_magnitude(rec, batch["foreground"]) / scale
-                real = masked_magnitude(batch["target"], batch["foreground"]) / scale
-                d_real, d_fake = disc(torch.cat([real, fake.detach()])).chunk(2)
-                d_loss = lsgan_discriminator_loss(d_real, d_fake)
-                d_opt.zero_grad()
-                d_loss.backward()
-                d_opt.step()
-                loss = 0.1 * sn_loss(rec.abs(), batch["target"], data_range=batch["max"]) + lsgan_generator_loss(
-                    disc(fake)
-                )
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            def gan_step(gan: Learner = gan) -> None:
+                training_step(gan, batch)
 
             out.append(("SN-GAN step (teaching, incl. D)", float("nan"), 1.0 / timeit(gan_step, repeats), params))
     return out

@@ -16,6 +16,7 @@ from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import prepare_folder
 from recon_lib.models import checkpoint as ckpt_mod
 from recon_lib.models.checkpoint import CheckpointError, load_checkpoint, load_model
+from recon_lib.training import steps
 from recon_lib.training import trainer as train
 from recon_lib.training.config import ConfigError, config_from_dict
 
@@ -79,11 +80,27 @@ def test_full_pipeline_writes_loadable_checkpoints_with_metadata(tiny_data, tmp_
     assert {p: p.stat().st_mtime_ns for p in paths.values()} == mtimes
 
 
-def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_data, tmp_path):
+def kill_after(monkeypatch, steps_done: int) -> None:
+    """Simulate a Ctrl-C / kill just before step ``steps_done + 1`` of the next run."""
+    real_step = train.training_step
+    calls = {"n": 0}
+
+    def step(*args, **kwargs):
+        if calls["n"] == steps_done:
+            raise KeyboardInterrupt(f"simulated interruption after {steps_done} steps")
+        calls["n"] += 1
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "training_step", step)
+
+
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_data, tmp_path, monkeypatch):
     straight = train.run_stage(tiny_config(tiny_data, tmp_path / "a"), "pretrain", progress=False)
     cfg_b = tiny_config(tiny_data, tmp_path / "b")
-    with pytest.raises(KeyboardInterrupt):
-        train.run_stage(cfg_b, "pretrain", progress=False, _stop_after_steps=3)  # killed mid-epoch 2
+    with monkeypatch.context() as patch:
+        kill_after(patch, 3)  # killed mid-epoch 2
+        with pytest.raises(KeyboardInterrupt):
+            train.run_stage(cfg_b, "pretrain", progress=False)
     assert (tmp_path / "b" / "run" / "pretrain" / "last.pt").exists()
     resumed = train.run_stage(cfg_b, "pretrain", progress=False)
     a, b = load_checkpoint(straight)["state_dict"], load_checkpoint(resumed)["state_dict"]
@@ -97,7 +114,7 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_data, tmp_
 
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
     cfg = tiny_config(tiny_data, tmp_path)
-    real_loss = train.sn_loss
+    real_loss = steps.sn_loss
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -105,7 +122,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_data, t
         value = real_loss(*args, **kwargs)
         return value * float("nan") if calls["n"] == 3 else value
 
-    monkeypatch.setattr(train, "sn_loss", flaky)
+    monkeypatch.setattr(steps, "sn_loss", flaky)
     with pytest.raises(train.TrainingError, match="non-finite loss .* step 3.*last good checkpoint"):
         train.run_stage(cfg, "pretrain", progress=False)
     last = load_checkpoint(tmp_path / "run" / "pretrain" / "last.pt")
@@ -135,14 +152,77 @@ def test_disk_full_during_save_keeps_previous_checkpoint(tiny_data, tmp_path, mo
     assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "log.jsonl"]  # no temp file left behind
 
 
-def test_resume_from_another_architecture_is_refused(tiny_data, tmp_path):
+def test_resume_from_another_architecture_is_refused(tiny_data, tmp_path, monkeypatch):
     cfg = tiny_config(tiny_data, tmp_path)
-    with pytest.raises(KeyboardInterrupt):
-        train.run_stage(cfg, "pretrain", progress=False, _stop_after_steps=1)
+    with monkeypatch.context() as patch:
+        kill_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            train.run_stage(cfg, "pretrain", progress=False)
     wider = tiny_config(tiny_data, tmp_path)
     wider.sn = {"num_cascades": 1, "features": 8}
     with pytest.raises(CheckpointError, match="other settings"):
         train.run_stage(wider, "pretrain", progress=False)
+
+
+def test_best_val_holds_the_best_epoch_and_the_final_weights_are_the_last_epochs(tiny_data, tmp_path, monkeypatch):
+    scores = iter([{"nmse": 0.2, "psnr": 20.0, "ssim": 0.5}, {"nmse": 0.3, "psnr": 18.0, "ssim": 0.4}])
+    monkeypatch.setattr(train, "validate", lambda *args: next(scores))  # epoch 2 validates worse than epoch 1
+    meta = load_checkpoint(train.run_stage(tiny_config(tiny_data, tmp_path), "pretrain", progress=False))["metadata"]
+    assert meta["val"]["psnr"] == 18.0 and meta["epoch"] == 2  # the weights saved are the last epoch's
+    assert meta["best_val"] == {"nmse": 0.2, "psnr": 20.0, "ssim": 0.5, "epoch": 1}
+
+
+def test_gan_step_uses_the_library_generator_loss_and_moves_both_networks(tiny_data):
+    from recon_lib.data.dataset import KneeDataset
+    from recon_lib.metrics.losses import lsgan_generator_loss, masked_magnitude, sn_gan_generator_loss
+    from recon_lib.models.checkpoint import build_model
+    from recon_lib.models.inference import reconstruct
+    from recon_lib.physics.masks import MaskFunc
+
+    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "train", MaskFunc([4], [0.08]))[0]])
+    torch.manual_seed(0)
+    model = build_model("SensitivityNetwork", {"num_cascades": 1, "features": 4})
+    disc = build_model("PatchDiscriminator", {"features": 4, "num_stages": 2})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    d_before = {k: v.clone() for k, v in disc.state_dict().items()}
+    learner = steps.Learner(
+        model=model,
+        optimiser=torch.optim.SGD(model.parameters(), lr=0.0),  # lr 0: the generator loss is computed on these weights
+        disc=disc,
+        d_optimiser=torch.optim.Adam(disc.parameters(), lr=1e-3),
+        gamma=0.1,
+    )
+    record = steps.training_step(learner, batch)
+    assert set(record) == {"loss", "l_sn", "d_loss", "g_adv"}
+    assert any(not torch.equal(d_before[k], v) for k, v in disc.state_dict().items())
+    # the generator loss is Eq. 2 on the updated discriminator, with the foreground mask and sum-L1
+    with torch.no_grad():
+        rec = reconstruct(model, batch)
+        scale = batch["max"].view(-1, 1, 1, 1)
+        d_fake = disc(masked_magnitude(rec, batch["foreground"]) / scale)
+        expected = sn_gan_generator_loss(
+            rec, batch["target"], d_fake, gamma=0.1, data_range=batch["max"], mask=batch["foreground"]
+        )
+    assert record["loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert record["g_adv"] == pytest.approx(float(lsgan_generator_loss(d_fake)), rel=1e-4)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    learner.optimiser = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    steps.training_step(learner, batch)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_loss_region_is_validated_and_image_loss_sees_the_background(tiny_data):
+    with pytest.raises(ConfigError, match="stages.unet.loss_region must be one of 'foreground', 'image', got 'all'"):
+        config_from_dict({"stages": {"unet": {"loss_region": "all"}}})
+    from recon_lib.data.dataset import KneeDataset
+    from recon_lib.physics.masks import MaskFunc
+
+    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "val", MaskFunc([4], [0.08]))[0]])
+    rec = batch["target"].to(torch.complex64).clone()
+    rec[~batch["foreground"]] += batch["max"]  # wrong only in the background
+    # the foreground loss sees the error only through SSIM windows that straddle the boundary
+    fg_loss = float(steps.reconstruction_loss(rec, batch, region="foreground"))
+    assert float(steps.reconstruction_loss(rec, batch, region="image")) > 5 * fg_loss
 
 
 def test_loading_a_checkpoint_into_another_architecture_names_the_key(tiny_data, tmp_path):

@@ -176,6 +176,7 @@ def sn_gan_generator_loss(
     data_range: torch.Tensor | float | None = None,
     mask: torch.Tensor | None = None,
     lam: float = 1e-3,
+    l1_reduction: str = "sum",
 ) -> torch.Tensor:
     """SN-GAN generator loss ``gamma * L_SN(x_rec, x_ref) + MSE(d_fake, 1)`` (paper Eq. 2).
 
@@ -187,10 +188,12 @@ def sn_gan_generator_loss(
         data_range: as in :func:`sn_loss`.
         mask: foreground mask used by the SN loss (and, by the caller, for the D input).
         lam: L1 weight inside the SN loss.
+        l1_reduction: as in :func:`sn_loss`.
 
     Returns:
         Scalar loss.
     """
     if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or gamma < 0:
         raise ValueError(f"gamma must be a non-negative float, got {gamma!r}")
-    return gamma * sn_loss(x_rec, x_ref, data_range=data_range, mask=mask, lam=lam) + lsgan_generator_loss(d_fake)
+    l_sn = sn_loss(x_rec, x_ref, data_range=data_range, mask=mask, lam=lam, l1_reduction=l1_reduction)
+    return gamma * l_sn + lsgan_generator_loss(d_fake)

@@ -137,10 +137,13 @@ class UNetReconstructor(nn.Module):
     #: normalised inputs are clamped to ``[-clamp, clamp]`` (fastMRI: 6)
     clamp = 6.0
 
-    def __init__(self, chans: int = 32, num_pool_layers: int = 4) -> None:
+    def __init__(self, chans: int = 32, num_pool_layers: int = 4, residual: bool = False) -> None:
         super().__init__()
+        if not isinstance(residual, bool):
+            raise TypeError(f"residual must be True or False, got {residual!r}")
         self.unet = UNet(in_chans=2, out_chans=2, chans=chans, num_pool_layers=num_pool_layers)
-        self.config: dict[str, Any] = {"chans": chans, "num_pool_layers": num_pool_layers}
+        self.residual = residual
+        self.config: dict[str, Any] = {"chans": chans, "num_pool_layers": num_pool_layers, "residual": residual}
 
     def forward(self, kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Reconstruct a complex image ``(B, H, W)`` from masked k-space ``(B, C, H, W)``."""
@@ -149,5 +152,8 @@ class UNetReconstructor(nn.Module):
         flat = c.flatten(1)
         mean = flat.mean(dim=1).view(-1, 1, 1, 1)  # (B, 1, 1, 1)
         std = flat.std(dim=1).clamp_min(self.eps).view(-1, 1, 1, 1)  # (B, 1, 1, 1)
-        out = self.unet(((c - mean) / std).clamp(-self.clamp, self.clamp))  # (B, 2, H, W)
+        normalised = (c - mean) / std
+        out = self.unet(normalised.clamp(-self.clamp, self.clamp))  # (B, 2, H, W)
+        if self.residual:
+            out = out + normalised  # the U-Net predicts a correction of the zero-filled image
         return channels_to_complex(out * std + mean)  # (B, H, W)

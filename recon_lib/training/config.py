@@ -20,7 +20,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -61,6 +61,8 @@ class StageConfig:
     gamma: float = field(default=0.1, metadata=_range(min=0))  # SN-GAN only: weight of L_SN in the generator loss
     # SN-GAN only: discriminator learning rate (Adam, betas 0.5/0.999)
     d_lr: float = field(default=1e-4, metadata=_range(gt=0))
+    # where L_SN is computed: the foreground (the paper) or every pixel (constrains the background too)
+    loss_region: Literal["foreground", "image"] = "foreground"
 
 
 def _default_stages() -> dict[str, StageConfig]:
@@ -184,6 +186,10 @@ def _check_type(key: str, value: Any, hint: Any) -> None:
             raise ConfigError(f"{key} must be a list, got {value!r}")
         for i, item in enumerate(value):
             _check_type(f"{key}[{i}]", item, args[0])
+        return
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key} must be one of {', '.join(map(repr, args))}, got {value!r}")
         return
     if dataclasses.is_dataclass(hint):
         return  # a section: validate() checks its fields

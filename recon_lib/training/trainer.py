@@ -27,14 +27,12 @@ uninterrupted one: model initialisation, data order and masks are all functions 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +40,18 @@ import numpy as np
 import torch
 import torch.distributed as torch_dist
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from recon_lib.core.devices import select_device
 from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
 from recon_lib.data.fastmri_io import DataFormatError
-from recon_lib.metrics.losses import lsgan_discriminator_loss, lsgan_generator_loss, masked_magnitude, sn_loss
 from recon_lib.metrics.quality import volume_metrics
 from recon_lib.models.checkpoint import CheckpointError, build_model, load_checkpoint, load_state_into, save_checkpoint
 from recon_lib.models.inference import reconstruct
 from recon_lib.physics.masks import MaskFunc
-from recon_lib.training.config import STAGES, ConfigError, TrainConfig, load_config
+from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config
+from recon_lib.training.runtime import EpochSampler, Processes, RunLog
+from recon_lib.training.steps import L1_WEIGHT, Learner, TrainingError, training_step
 
 __all__ = ["TrainingError", "STAGE_FILES", "run_stage", "run_pipeline", "main"]
 
@@ -65,60 +64,6 @@ STAGE_FILES = {
 }
 #: stages that start from another stage's final weights
 STAGE_INIT = {"finetune_sn": "pretrain", "finetune_gan": "pretrain"}
-
-
-class TrainingError(RuntimeError):
-    """Training cannot continue (e.g. a non-finite loss); the last good checkpoint is kept."""
-
-
-# ---- devices and processes --------------------------------------------------------------------
-class _Dist:
-    """Rank / world size of a torchrun launch (rank 0 of 1 when not distributed)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.enabled = self.world > 1
-        if self.enabled and not torch_dist.is_initialized():
-            backend = "nccl" if device.type == "cuda" else "gloo"
-            torch_dist.init_process_group(backend=backend)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.enabled:
-            torch_dist.barrier()
-
-
-class EpochSampler(Sampler[int]):
-    """Deterministic shuffled order per ``(seed, epoch)``, sharded across ranks, resumable.
-
-    Every rank gets ``ceil(n / world)`` indices (the permutation wraps to pad); ``start`` skips
-    the first indices of this rank's share, which is how a resumed epoch continues mid-way.
-    """
-
-    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1) -> None:
-        self.n, self.seed, self.rank, self.world = n, seed, rank, world
-        self.epoch, self.start = 0, 0
-
-    def set_position(self, epoch: int, start: int) -> None:
-        self.epoch, self.start = epoch, start
-
-    def indices(self) -> list[int]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        perm = torch.randperm(self.n, generator=g).tolist()
-        per_rank = math.ceil(self.n / self.world)
-        reps = math.ceil(per_rank * self.world / max(self.n, 1))
-        perm = (perm * reps)[: per_rank * self.world]
-        return perm[self.rank :: self.world]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices()[self.start :])
-
-    def __len__(self) -> int:
-        return max(0, math.ceil(self.n / self.world) - self.start)
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -158,21 +103,14 @@ def make_val_dataset(cfg: TrainConfig) -> KneeDataset:
     )
 
 
-# ---- models and losses --------------------------------------------------------------------------
+# ---- models --------------------------------------------------------------------------------------
 def _stage_model(cfg: TrainConfig, stage: str) -> tuple[str, dict[str, Any]]:
     return ("UNetReconstructor", dict(cfg.unet)) if stage == "unet" else ("SensitivityNetwork", dict(cfg.sn))
 
 
-#: the L_SN every stage trains with (recorded in the checkpoints' settings)
-TRAINING_LOSS = "sn_loss(mask=foreground, lam=1e-3, l1_reduction='sum')"
-
-
-def _magnitude_loss(rec: torch.Tensor, batch: dict[str, Any], device: torch.device) -> torch.Tensor:
-    """:data:`TRAINING_LOSS`: foreground SSIM and foreground L1 of the magnitude (paper Eq. 1)."""
-    target = batch["target"].to(device)
-    data_range = batch["max"].to(device=device, dtype=target.dtype)
-    fg = batch["foreground"].to(device)
-    return sn_loss(rec.abs(), target, data_range=data_range, mask=fg, lam=1e-3, l1_reduction="sum")
+def _training_loss(region: str) -> str:
+    """The ``L_SN`` a stage trains with, as recorded in its checkpoints' settings."""
+    return f"sn_loss(mask={region}, lam={L1_WEIGHT:g}, l1_reduction='sum')"
 
 
 @torch.inference_mode()
@@ -195,25 +133,6 @@ def validate(model: nn.Module, dataset: KneeDataset, device: torch.device) -> di
 
 
 # ---- one stage ----------------------------------------------------------------------------------
-class _Log:
-    """Append-only JSONL log of step losses and validation metrics (trimmed on resume)."""
-
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.path, self.enabled = path, enabled
-
-    def trim(self, max_step: int) -> None:
-        if not (self.enabled and self.path.exists()):
-            return
-        keep = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln).get("step", 0) <= max_step]
-        self.path.write_text("".join(ln + "\n" for ln in keep))
-
-    def write(self, **record: Any) -> None:
-        if self.enabled:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-
-
 def _stage_settings(cfg: TrainConfig, stage: str) -> dict[str, Any]:
     """What defines a stage's result: used to check that a resume / skip matches the config."""
     model_class, model_config = _stage_model(cfg, stage)
@@ -224,205 +143,269 @@ def _stage_settings(cfg: TrainConfig, stage: str) -> dict[str, Any]:
         "model_config": model_config,
         "stage_config": asdict(cfg.stages[stage]),
         "data": asdict(cfg.data) | {"num_workers": None},
-        "loss": TRAINING_LOSS,
+        "loss": _training_loss(cfg.stages[stage].loss_region),
     }
     if stage == "finetune_gan":
         out["discriminator"] = dict(cfg.discriminator)
     return out
 
 
-def run_stage(
-    cfg: TrainConfig, stage: str, *, force: bool = False, progress: bool = True, _stop_after_steps: int | None = None
-) -> Path:
+@dataclass
+class _StageRun:
+    """Everything one stage's loop reads and updates (its position is what ``last.pt`` stores)."""
+
+    cfg: TrainConfig
+    stage: str
+    device: torch.device
+    dist: Processes
+    settings: dict[str, Any]
+    model: nn.Module  # the bare model (the learner may hold its DDP wrapper)
+    learner: Learner
+    train_set: KneeDataset
+    val_set: KneeDataset
+    sampler: EpochSampler
+    steps_per_epoch: int
+    log: RunLog
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    elapsed: float = 0.0  # training seconds before this call
+    started: float = field(default_factory=time.time)
+    val: dict[str, float] = field(default_factory=dict)  # validation metrics of the current weights
+    best_val: dict[str, float] = field(default_factory=dict)  # the best validation PSNR so far, with its epoch
+
+    @property
+    def stage_cfg(self) -> StageConfig:
+        return self.cfg.stages[self.stage]
+
+    @property
+    def last_path(self) -> Path:
+        return Path(self.cfg.output_dir) / self.stage / "last.pt"
+
+    @property
+    def final_path(self) -> Path:
+        return Path(self.cfg.checkpoint_dir) / STAGE_FILES[self.stage]
+
+    def wall_time(self) -> float:
+        return self.elapsed + time.time() - self.started
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "epoch": self.epoch,
+            "step": self.global_step,
+            "settings": self.settings,
+            "val": self.val,
+            "best_val": self.best_val,
+        }
+
+
+def run_stage(cfg: TrainConfig, stage: str, *, force: bool = False, progress: bool = True) -> Path:
     """Train one stage (or skip it when its final checkpoint already matches the config).
+
+    The loop: set up (models, optimisers, data) -> resume from ``last.pt`` if there is one ->
+    per epoch: train, validate, save ``last.pt`` -> save the final checkpoint. The final weights are
+    the last epoch's (a rule fixed before training, never "the best validation epoch", which for the
+    SN-GAN would pick the least adversarial one); the metadata records the last and the best
+    validation metrics.
 
     Args:
         cfg: the training configuration.
         stage: one of ``STAGES``.
         force: retrain even when a final checkpoint with different settings exists.
         progress: show tqdm progress bars.
-        _stop_after_steps: testing hook -- simulate a kill after this many steps of this call.
 
     Returns:
         Path of the stage's final checkpoint.
     """
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    final_path = Path(cfg.checkpoint_dir) / STAGE_FILES[stage]
+    if _already_trained(final_path, _stage_settings(cfg, stage), force):
+        return final_path
+    run = _set_up(cfg, stage)
+    _resume(run)
+    while run.epoch < run.stage_cfg.epochs:
+        _train_epoch(run, progress)
+        _end_epoch(run)
+    _finalise(run)
+    return final_path
+
+
+def _already_trained(final_path: Path, settings: dict[str, Any], force: bool) -> bool:
+    """True when ``final_path`` holds this stage trained with ``settings``; refuses other settings unless ``force``."""
+    if not final_path.exists():
+        return False
+    if load_checkpoint(final_path)["metadata"].get("settings") == settings:
+        return True
+    if not force:
+        raise CheckpointError(
+            f"{final_path} was trained with other settings than this config; delete it or pass --force to retrain"
+        )
+    return False
+
+
+def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
+    """Models (from the stage's initialisation), optimisers, data and sampler of a fresh stage."""
     device = select_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    dist = _Dist(device)
-    settings = _stage_settings(cfg, stage)
-    final_path = Path(cfg.checkpoint_dir) / STAGE_FILES[stage]
-    stage_dir = Path(cfg.output_dir) / stage
-    last_path = stage_dir / "last.pt"
-
-    if final_path.exists():
-        done = load_checkpoint(final_path)["metadata"]
-        if done.get("settings") == settings:
-            return final_path
-        if not force:
-            raise CheckpointError(
-                f"{final_path} was trained with other settings than this config; delete it or pass --force to retrain"
-            )
-
+    dist = Processes(device)
     st = cfg.stages[stage]
     torch.manual_seed(cfg.seed + STAGES.index(stage))
-    model_class, model_config = _stage_model(cfg, stage)
-    model = build_model(model_class, model_config).to(device)
+    model = build_model(*_stage_model(cfg, stage)).to(device)
     if stage in STAGE_INIT:
         init_path = Path(cfg.checkpoint_dir) / STAGE_FILES[STAGE_INIT[stage]]
-        init = load_checkpoint(init_path, map_location="cpu")
-        load_state_into(model, init["state_dict"], str(init_path))
-    optimiser = torch.optim.RMSprop(model.parameters(), lr=st.lr)
+        load_state_into(model, load_checkpoint(init_path, map_location="cpu")["state_dict"], str(init_path))
     disc: nn.Module | None = None
     d_optimiser: torch.optim.Optimizer | None = None
     if stage == "finetune_gan":
         disc = build_model("PatchDiscriminator", dict(cfg.discriminator)).to(device)
         d_optimiser = torch.optim.Adam(disc.parameters(), lr=st.d_lr, betas=(0.5, 0.999))
-
+    learner = Learner(
+        model=model,
+        optimiser=torch.optim.RMSprop(model.parameters(), lr=st.lr),
+        loss_region=st.loss_region,
+        disc=disc,
+        d_optimiser=d_optimiser,
+        gamma=st.gamma,
+    )
     train_set = make_train_dataset(cfg)
-    val_set = make_val_dataset(cfg)
     sampler = EpochSampler(len(train_set), cfg.seed, dist.rank, dist.world)
     steps_per_epoch = math.ceil(len(sampler.indices()) / st.batch_size)
     if st.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, st.max_steps_per_epoch)
+    return _StageRun(
+        cfg=cfg,
+        stage=stage,
+        device=device,
+        dist=dist,
+        settings=_stage_settings(cfg, stage),
+        model=model,
+        learner=learner,
+        train_set=train_set,
+        val_set=make_val_dataset(cfg),
+        sampler=sampler,
+        steps_per_epoch=steps_per_epoch,
+        log=RunLog(Path(cfg.output_dir) / stage / "log.jsonl", dist.main),
+    )
 
-    epoch, step_in_epoch, global_step, elapsed, best = 0, 0, 0, 0.0, {}
-    log = _Log(stage_dir / "log.jsonl", dist.main)
-    if last_path.exists():
-        ckpt = load_checkpoint(last_path)
-        if ckpt["metadata"].get("settings") != settings:
+
+def _resume(run: _StageRun) -> None:
+    """Continue from ``last.pt`` when it exists (weights, optimisers, RNG, position), then wrap for DDP."""
+    learner = run.learner
+    if run.last_path.exists():
+        ckpt = load_checkpoint(run.last_path)
+        if ckpt["metadata"].get("settings") != run.settings:
             raise CheckpointError(
-                f"{last_path} is a resumable checkpoint of other settings (another config or architecture); "
-                f"delete {stage_dir} to start this stage afresh"
+                f"{run.last_path} is a resumable checkpoint of other settings (another config or architecture); "
+                f"delete {run.last_path.parent} to start this stage afresh"
             )
-        load_state_into(model, ckpt["state_dict"], str(last_path))
+        load_state_into(run.model, ckpt["state_dict"], str(run.last_path))
         ts = ckpt["training_state"]
-        optimiser.load_state_dict(ts["optimiser"])
-        if disc is not None and d_optimiser is not None:
-            load_state_into(disc, ts["discriminator"], f"{last_path} (discriminator)")
-            d_optimiser.load_state_dict(ts["d_optimiser"])
+        learner.optimiser.load_state_dict(ts["optimiser"])
+        if learner.disc is not None and learner.d_optimiser is not None:
+            load_state_into(learner.disc, ts["discriminator"], f"{run.last_path} (discriminator)")
+            learner.d_optimiser.load_state_dict(ts["d_optimiser"])
         torch.set_rng_state(ts["torch_rng"])
-        epoch, step_in_epoch, global_step, elapsed = ts["epoch"], ts["step_in_epoch"], ts["global_step"], ts["elapsed"]
-        best = ckpt["metadata"].get("val", {})
-        log.trim(global_step)
+        run.epoch, run.step_in_epoch, run.global_step = ts["epoch"], ts["step_in_epoch"], ts["global_step"]
+        run.elapsed = ts["elapsed"]
+        run.val = ckpt["metadata"].get("val", {})
+        run.best_val = ckpt["metadata"].get("best_val", {})
+        run.log.trim(run.global_step)
+    if run.dist.enabled:
+        learner.model = nn.parallel.DistributedDataParallel(run.model)
+        if learner.disc is not None:
+            learner.disc = nn.parallel.DistributedDataParallel(learner.disc)
+    run.started = time.time()
+    run.model.train()
 
-    train_model: nn.Module = model
-    train_disc = disc
-    if dist.enabled:
-        train_model = nn.parallel.DistributedDataParallel(model)
-        if disc is not None:
-            train_disc = nn.parallel.DistributedDataParallel(disc)
 
-    def save_last() -> None:
-        if not dist.main:
-            return
-        ts = {
-            "optimiser": optimiser.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "epoch": epoch,
-            "step_in_epoch": step_in_epoch,
-            "global_step": global_step,
-            "elapsed": elapsed + time.time() - t0,
-        }
-        if disc is not None and d_optimiser is not None:
-            ts["discriminator"] = {k: v.detach().cpu() for k, v in disc.state_dict().items()}
-            ts["d_optimiser"] = d_optimiser.state_dict()
-        meta = {"stage": stage, "epoch": epoch, "step": global_step, "settings": settings, "val": best}
-        save_checkpoint(last_path, model, meta, training_state=ts)
+def _save_last(run: _StageRun) -> None:
+    """The resumable checkpoint: weights, optimisers, RNG state and position in the epoch."""
+    if not run.dist.main:
+        return
+    learner = run.learner
+    ts: dict[str, Any] = {
+        "optimiser": learner.optimiser.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "epoch": run.epoch,
+        "step_in_epoch": run.step_in_epoch,
+        "global_step": run.global_step,
+        "elapsed": run.wall_time(),
+    }
+    if learner.disc is not None and learner.d_optimiser is not None:
+        disc = learner.disc.module if isinstance(learner.disc, nn.parallel.DistributedDataParallel) else learner.disc
+        ts["discriminator"] = {k: v.detach().cpu() for k, v in disc.state_dict().items()}
+        ts["d_optimiser"] = learner.d_optimiser.state_dict()
+    save_checkpoint(run.last_path, run.model, run.metadata(), training_state=ts)
 
-    t0 = time.time()
-    steps_this_call = 0
-    model.train()
+
+def _train_epoch(run: _StageRun, progress: bool) -> None:
+    """The remaining steps of the current epoch (all of them unless resumed mid-epoch)."""
     from tqdm.auto import tqdm
 
-    while epoch < st.epochs:
-        train_set.set_epoch(epoch)
-        sampler.set_position(epoch, step_in_epoch * st.batch_size)
-        loader = DataLoader(
-            train_set,
-            batch_size=st.batch_size,
-            sampler=sampler,
-            num_workers=cfg.data.num_workers,
-            persistent_workers=False,
-        )
-        bar = tqdm(
-            total=steps_per_epoch,
-            initial=step_in_epoch,
-            desc=f"{stage} epoch {epoch + 1}/{st.epochs}",
-            disable=not (progress and dist.main),
-            leave=False,
-            dynamic_ncols=True,
-        )
+    st = run.stage_cfg
+    run.train_set.set_epoch(run.epoch)
+    run.sampler.set_position(run.epoch, run.step_in_epoch * st.batch_size)
+    loader = DataLoader(
+        run.train_set, batch_size=st.batch_size, sampler=run.sampler, num_workers=run.cfg.data.num_workers
+    )
+    with tqdm(
+        total=run.steps_per_epoch,
+        initial=run.step_in_epoch,
+        desc=f"{run.stage} epoch {run.epoch + 1}/{st.epochs}",
+        disable=not (progress and run.dist.main),
+        leave=False,
+        dynamic_ncols=True,
+    ) as bar:
         for batch in loader:
-            if step_in_epoch >= steps_per_epoch:
+            if run.step_in_epoch >= run.steps_per_epoch:
                 break
-            rec = reconstruct(train_model, batch, device)
-            l_sn = _magnitude_loss(rec, batch, device)
-            record: dict[str, float] = {"l_sn": l_sn.item()}
-            if train_disc is None or d_optimiser is None:
-                loss = l_sn
-            else:
-                fg = batch["foreground"].to(device)
-                scale = batch["max"].to(device=device, dtype=torch.float32).view(-1, 1, 1, 1)
-                fake = masked_magnitude(rec, fg) / scale
-                real = masked_magnitude(batch["target"].to(device), fg) / scale
-                d_out = train_disc(torch.cat([real, fake.detach()]))
-                d_real, d_fake = d_out.chunk(2)
-                d_loss = lsgan_discriminator_loss(d_real, d_fake)
-                d_optimiser.zero_grad(set_to_none=True)
-                d_loss.backward()
-                d_optimiser.step()
-                g_adv = lsgan_generator_loss(train_disc(fake))
-                loss = st.gamma * l_sn + g_adv
-                record |= {"d_loss": d_loss.item(), "g_adv": g_adv.item()}
-            if not torch.isfinite(loss):
-                kept = last_path if last_path.exists() else "(none yet)"
+            try:
+                record = training_step(run.learner, batch, run.device)
+            except TrainingError as err:
+                kept = run.last_path if run.last_path.exists() else "(none yet)"
                 raise TrainingError(
-                    f"non-finite loss ({loss.item()}) in stage {stage}, epoch {epoch + 1}, step {global_step + 1}; "
+                    f"{err} in stage {run.stage}, epoch {run.epoch + 1}, step {run.global_step + 1}; "
                     f"stopped -- the last good checkpoint is kept at {kept}"
-                )
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            step_in_epoch += 1
-            global_step += 1
-            steps_this_call += 1
-            log.write(stage=stage, epoch=epoch, step=global_step, loss=loss.item(), **record)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+                ) from None
+            run.step_in_epoch += 1
+            run.global_step += 1
+            run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, **record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
             bar.update(1)
-            if global_step % st.checkpoint_every == 0:
-                save_last()
-            if _stop_after_steps is not None and steps_this_call >= _stop_after_steps:
-                bar.close()
-                raise KeyboardInterrupt(f"simulated interruption after {steps_this_call} steps")
-        bar.close()
-        epoch, step_in_epoch = epoch + 1, 0
-        if dist.main:
-            best = validate(model, val_set, device)
-            log.write(stage=stage, epoch=epoch, step=global_step, type="val", **best)
-        dist.barrier()
-        save_last()
+            if run.global_step % st.checkpoint_every == 0:
+                _save_last(run)
 
-    if dist.main:
-        meta = {
-            "stage": stage,
-            "epoch": epoch,
-            "step": global_step,
-            "settings": settings,
-            "val": best,
-            "wall_time_s": round(elapsed + time.time() - t0, 1),
+
+def _end_epoch(run: _StageRun) -> None:
+    """Validate the epoch's weights, keep the best metrics, save ``last.pt``."""
+    run.epoch, run.step_in_epoch = run.epoch + 1, 0
+    if run.dist.main:
+        run.val = validate(run.model, run.val_set, run.device)
+        if run.val and run.val["psnr"] > run.best_val.get("psnr", -math.inf):
+            run.best_val = {**run.val, "epoch": run.epoch}
+        run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, type="val", **run.val)
+    run.dist.barrier()
+    _save_last(run)
+
+
+def _finalise(run: _StageRun) -> None:
+    """The stage's final checkpoint (the last epoch's weights) with its provenance."""
+    if run.dist.main:
+        cfg = run.cfg
+        meta = run.metadata() | {
+            "wall_time_s": round(run.wall_time(), 1),
             "data_seed": cfg.seed,
             "accelerations": list(cfg.data.accelerations),
-            "device": str(device),
-            "world_size": dist.world,
+            "device": str(run.device),
+            "world_size": run.dist.world,
             "torch": torch.__version__,
             "train_config": cfg.to_dict(),
         }
-        save_checkpoint(final_path, model, meta)
-    dist.barrier()
-    return final_path
+        save_checkpoint(run.final_path, run.model, meta)
+    run.dist.barrier()
 
 
 def run_pipeline(

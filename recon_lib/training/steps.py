@@ -1,0 +1,116 @@
+"""One optimisation step of every training stage: the one definition the trainer and the benchmark share.
+
+A :class:`Learner` bundles what a step updates: the reconstruction model and its optimiser, and
+for the SN-GAN stage the discriminator and its optimiser. :func:`training_step` runs one step on
+a (collated) dataset batch:
+
+* SN and U-Net stages: ``L_SN`` (paper Eq. 1, :func:`~recon_lib.metrics.losses.sn_loss`) on the
+  magnitude, over the foreground or the whole image (``loss_region``).
+* SN-GAN stage: one LSGAN discriminator step on foreground-masked magnitudes in units of the
+  volume maximum, then one generator step on
+  :func:`~recon_lib.metrics.losses.sn_gan_generator_loss` (``gamma * L_SN + LSGAN``, paper Eq. 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from recon_lib.metrics.losses import lsgan_discriminator_loss, masked_magnitude, sn_gan_generator_loss, sn_loss
+from recon_lib.models.inference import reconstruct
+
+__all__ = ["LOSS_REGIONS", "L1_WEIGHT", "Learner", "TrainingError", "reconstruction_loss", "training_step"]
+
+#: where ``L_SN`` is evaluated: the foreground mask (the paper's choice) or every pixel
+LOSS_REGIONS = ("foreground", "image")
+#: weight of the L1 term in ``L_SN`` (paper: 1e-3; L1 summed over the region, Sigma-net's convention)
+L1_WEIGHT = 1e-3
+
+
+class TrainingError(RuntimeError):
+    """Training cannot continue (e.g. a non-finite loss); the last good checkpoint is kept."""
+
+
+@dataclass
+class Learner:
+    """What one training step updates.
+
+    Attributes:
+        model: the reconstruction model (possibly wrapped in ``DistributedDataParallel``).
+        optimiser: its optimiser.
+        loss_region: one of :data:`LOSS_REGIONS`.
+        disc: the discriminator (SN-GAN stage only).
+        d_optimiser: the discriminator's optimiser (SN-GAN stage only).
+        gamma: weight of ``L_SN`` in the SN-GAN generator loss.
+    """
+
+    model: nn.Module
+    optimiser: torch.optim.Optimizer
+    loss_region: str = "foreground"
+    disc: nn.Module | None = None
+    d_optimiser: torch.optim.Optimizer | None = None
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.loss_region not in LOSS_REGIONS:
+            raise ValueError(f"loss_region must be one of {LOSS_REGIONS}, got {self.loss_region!r}")
+        if (self.disc is None) != (self.d_optimiser is None):
+            raise ValueError("disc and d_optimiser must be given together (SN-GAN) or not at all")
+
+
+def _targets(
+    batch: Mapping[str, Any], device: torch.device | str, region: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(target (B, rh, rw), data range (B,), loss mask or None)`` of a batch."""
+    target = batch["target"].to(device)
+    data_range = batch["max"].to(device=device, dtype=target.dtype)
+    mask = batch["foreground"].to(device) if region == "foreground" else None
+    return target, data_range, mask
+
+
+def reconstruction_loss(
+    rec: torch.Tensor, batch: Mapping[str, Any], device: torch.device | str = "cpu", region: str = "foreground"
+) -> torch.Tensor:
+    """``L_SN`` of a reconstruction ``rec`` (complex ``(B, rh, rw)``) against the batch's target."""
+    target, data_range, mask = _targets(batch, device, region)
+    return sn_loss(rec.abs(), target, data_range=data_range, mask=mask, lam=L1_WEIGHT, l1_reduction="sum")
+
+
+def training_step(learner: Learner, batch: Mapping[str, Any], device: torch.device | str = "cpu") -> dict[str, float]:
+    """One optimisation step on ``batch``; returns the step's losses (``loss``, ``l_sn``, and for
+    the SN-GAN ``d_loss`` and ``g_adv``).
+
+    Raises:
+        TrainingError: the loss is not finite (the model's weights are left unchanged).
+    """
+    rec = reconstruct(learner.model, batch, device)  # (B, rh, rw) complex
+    l_sn = reconstruction_loss(rec, batch, device, learner.loss_region)
+    record = {"l_sn": float(l_sn.item())}
+    if learner.disc is None or learner.d_optimiser is None:
+        loss = l_sn
+    else:
+        target, data_range, _ = _targets(batch, device, learner.loss_region)
+        fg = batch["foreground"].to(device)
+        scale = data_range.view(-1, 1, 1, 1)
+        fake = masked_magnitude(rec, fg) / scale  # (B, 1, rh, rw)
+        real = masked_magnitude(target, fg) / scale
+        d_real, d_fake = learner.disc(torch.cat([real, fake.detach()])).chunk(2)
+        d_loss = lsgan_discriminator_loss(d_real, d_fake)
+        learner.d_optimiser.zero_grad(set_to_none=True)
+        d_loss.backward()
+        learner.d_optimiser.step()
+        mask = fg if learner.loss_region == "foreground" else None
+        loss = sn_gan_generator_loss(
+            rec, target, learner.disc(fake), gamma=learner.gamma, data_range=data_range, mask=mask, lam=L1_WEIGHT
+        )
+        record |= {"d_loss": float(d_loss.item()), "g_adv": float(loss.item() - learner.gamma * record["l_sn"])}
+    if not torch.isfinite(loss):
+        raise TrainingError(f"non-finite loss ({loss.item()})")
+    learner.optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    learner.optimiser.step()
+    return {"loss": float(loss.item()), **record}
