@@ -20,7 +20,6 @@ from recon_lib.metrics.losses import (
     sn_loss,
 )
 from recon_lib.metrics.quality import (
-    MetricTable,
     gradient_magnitude_similarity,
     high_frequency_energy_ratio,
     nmse,
@@ -29,6 +28,7 @@ from recon_lib.metrics.quality import (
     volume_metrics,
 )
 from recon_lib.metrics.ssim import SSIMLoss, ssim
+from recon_lib.metrics.table import MetricTable
 from recon_lib.models.checkpoint import load_model
 from recon_lib.models.discriminator import PatchDiscriminator
 from recon_lib.models.down_up import DownUpBlock

@@ -56,6 +56,23 @@ def test_table_has_every_method_group_and_fixed_masks(tiny_setup):
         assert row["psnr"] == pytest.approx(psnr(info["target"], pred, mask=info["foreground"]), rel=1e-6)
 
 
+def test_several_masks_per_volume_are_distinct_and_averaged_per_volume(tiny_setup):
+    root, ckpt = tiny_setup
+    methods = {"Zero-filled": lambda b: evaluate.zero_filled(b)}
+    table = evaluate.evaluate_table(root / "test", methods, accelerations=(8,), progress=False, mask_seeds=(0, 1, 2))
+    rows = table.to_records()
+    assert len(rows) == 6 and {r["mask_seed"] for r in rows} == {0, 1, 2}
+    pd_rows = [r for r in rows if r["acquisition"] == "PD"]
+    assert len({round(r["psnr"], 6) for r in pd_rows}) == 3  # three different masks, three different scores
+    summary = {r["acquisition"]: r for r in table.summary()}
+    assert summary["PD"]["n"] == 1 and summary["PD"]["masks"] == 3
+    assert summary["PD"]["psnr_mean"] == pytest.approx(np.mean([r["psnr"] for r in pd_rows]))
+    # mask seed 0 is fastMRI's file-name seed: the single-mask evaluation is its first mask
+    single = evaluate.evaluate_table(root / "test", methods, accelerations=(8,), progress=False)
+    first = {r["volume"]: r["psnr"] for r in rows if r["mask_seed"] == 0}
+    assert {r["volume"]: r["psnr"] for r in single.to_records()} == first
+
+
 def test_alpha_sweep_endpoints_and_modes(tiny_setup):
     root, ckpt = tiny_setup
     sn, _ = load_model(ckpt / "sn_finetuned.pt")
@@ -85,10 +102,22 @@ def test_command_line_writes_every_output(tiny_setup, tmp_path):
             "8",
             "--cg-iters",
             "2",
+            "--mask-seeds",
+            "2",
+            "--bootstrap-reps",
+            "500",
             "--no-progress",
         ]
     )
     assert code == 0
+    payload = json.loads((out / "table1.json").read_text())
+    assert {r["mask_seed"] for r in payload["rows"]} == {0, 1}
+    assert {"acquisition", "acceleration", "method", "psnr_mean", "psnr_std"} <= set(payload["summary"][0])
+    diffs = {(d["a"], d["b"], d["metric"]): d for d in payload["paired_differences"]}
+    sn_cg = diffs[("SN", "CG-SENSE", "psnr")]
+    assert sn_cg["ci_low"] <= sn_cg["mean"] <= sn_cg["ci_high"] and sn_cg["volumes"] == 2 and sn_cg["masks"] == 2
+    assert ("interpSN (α=0.5)", "SN", "hf_energy_ratio") in diffs
+    assert "SN − CG-SENSE" in (out / "table1.md").read_text()
     assert {p.name for p in out.iterdir()} >= {
         "table1.md",
         "table1.csv",
@@ -99,5 +128,6 @@ def test_command_line_writes_every_output(tiny_setup, tmp_path):
         "timing.json",
     }
     assert len(json.loads((out / "alpha_sweep.json").read_text())) == 22  # 11 alphas x 2 modes x 1 AF
+    assert evaluate.main(["--data", str(root), "--mask-seeds", "0", "--out", str(out)]) == 2
     assert evaluate.main(["--data", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert evaluate.main(["--data", str(root), "--checkpoints", str(tmp_path), "--out", str(out)]) == 2

@@ -11,8 +11,6 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from recon_lib.metrics.quality import (
-    MetricTable,
-    acquisition_label,
     gradient_magnitude_similarity,
     high_frequency_energy_ratio,
     nmse,
@@ -20,6 +18,7 @@ from recon_lib.metrics.quality import (
     ssim_volume,
     volume_metrics,
 )
+from recon_lib.metrics.table import MetricTable, acquisition_label
 
 SK = dict(win_size=7, use_sample_covariance=True, gaussian_weights=False, K1=0.01, K2=0.03)
 
@@ -256,7 +255,7 @@ def test_csv_json_round_trip_and_add_volume(tmp_path):
     csv_text = table.to_csv(tmp_path / "summary.csv")
     assert (tmp_path / "summary.csv").read_text() == csv_text
     assert csv_text.splitlines()[0] == (
-        "acquisition,acceleration,method,n,nmse_mean,nmse_std,psnr_mean,psnr_std,ssim_mean,ssim_std"
+        "acquisition,acceleration,method,n,masks,nmse_mean,nmse_std,psnr_mean,psnr_std,ssim_mean,ssim_std"
     )
     assert len(table.to_csv(per_volume=True).splitlines()) == 1 + len(ROWS)
     payload = json.loads(table.to_json())
@@ -267,3 +266,20 @@ def test_csv_json_round_trip_and_add_volume(tmp_path):
     gt, fg = volume(slices=2, n=48)
     values = again.add_volume("SN", "CORPD_FBK", 4, "new", gt, gt * 0.9, mask=fg)
     assert values == volume_metrics(gt, gt * 0.9, mask=fg) and len(again) == len(ROWS) + 1
+    with pytest.raises(ValueError, match="would overwrite"):
+        table.to_json(extra={"rows": []})
+
+
+def test_several_masks_of_a_volume_count_once_in_the_std():
+    table = MetricTable()
+    for seed, value in enumerate((30.0, 32.0)):
+        table.add("SN", "CORPD_FBK", 4, "a", mask_seed=seed, nmse=0.1, psnr=value, ssim=0.9)
+    for seed, value in enumerate((26.0, 28.0)):
+        table.add("SN", "CORPD_FBK", 4, "b", mask_seed=seed, nmse=0.1, psnr=value, ssim=0.9)
+    (pd,) = [r for r in table.summary() if r["acquisition"] == "PD"]
+    assert (pd["n"], pd["masks"], pd["psnr_mean"]) == (2, 4, 29.0)
+    assert pd["psnr_std"] == pytest.approx(np.std([31.0, 27.0], ddof=1))  # over volume means, not over 4 rows
+    with pytest.raises(ValueError, match="duplicate row .* mask_seed=1"):
+        table.add("SN", "CORPD_FBK", 4, "b", mask_seed=1, nmse=0.1, psnr=1.0, ssim=0.9)
+    with pytest.raises(ValueError, match="mask_seed must be a non-negative integer"):
+        table.add("SN", "CORPD_FBK", 4, "c", mask_seed=-1, nmse=0.1, psnr=1.0, ssim=0.9)

@@ -35,8 +35,9 @@ Masks (fastMRI semantics, :mod:`recon_lib.physics.masks`):
   ``(seed, epoch, index)`` -- reproducible, independent of the number of workers and of the
   order samples are read; call :meth:`KneeDataset.set_epoch` at the start of every epoch.
 * ``train=False`` (validation / test): one fixed mask per volume, seeded with
-  :func:`~recon_lib.physics.masks.seed_from_name` of the file name: every slice of a volume and every
-  method evaluated on it sees the same mask, in every epoch.
+  :func:`~recon_lib.physics.masks.seed_from_name` of the file name and ``mask_seed``: every slice of
+  a volume and every method evaluated on it sees the same mask, in every epoch; another
+  ``mask_seed`` gives another fixed mask (the evaluation averages over several).
 * The zero-padding columns of the raw data (outside ``[padding_left, padding_right)``) are
   never sampled.
 """
@@ -175,6 +176,8 @@ class KneeDataset(Dataset):
         seed: base seed of the training masks (non-negative integer).
         limit_volumes: use only the first ``limit_volumes`` volumes (sorted by file name).
         acquisitions: keep only these acquisitions (e.g. ``["CORPD_FBK"]``); None keeps all.
+        mask_seed: which fixed mask each volume gets when ``train=False`` (0: fastMRI's
+            file-name seed; 1, 2, ...: further independent masks).
 
     Raises:
         FileNotFoundError: ``root`` is not a folder.
@@ -195,10 +198,12 @@ class KneeDataset(Dataset):
         seed: int = 0,
         limit_volumes: int | None = None,
         acquisitions: Sequence[str] | None = None,
+        mask_seed: int = 0,
     ) -> None:
         if not isinstance(mask_func, MaskFunc):
             raise TypeError(f"mask_func must be a recon_lib.physics.masks.MaskFunc, got {type(mask_func).__name__}")
         seed = check_int("seed", seed, minimum=0)
+        self.mask_seed = check_int("mask_seed", mask_seed, minimum=0)
         if limit_volumes is not None:
             limit_volumes = check_int("limit_volumes", limit_volumes, minimum=0)
         if isinstance(acquisitions, str):
@@ -258,7 +263,7 @@ class KneeDataset(Dataset):
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, int(index)])
             return self.mask_func(width, seed=rng, padding=record.padding)
-        return self.mask_func(width, seed=seed_from_name(record.fname), padding=record.padding)
+        return self.mask_func(width, seed=seed_from_name(record.fname, self.mask_seed), padding=record.padding)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):

@@ -14,8 +14,8 @@ H is always fully sampled. Following ``fastmri/data/subsample.py``:
   :class:`recon_lib.data.fastmri_io.EncodingInfo`) are never sampled.
 
 Seeding: a seed gives the same mask every time. fastMRI seeds validation / test masks with the
-file name so every slice of a volume shares one mask (:func:`seed_from_name`); training draws a
-fresh mask per sample.
+file name so every slice of a volume shares one mask (:func:`seed_from_name`; its ``mask_seed``
+gives further masks of the same volume); training draws a fresh mask per sample.
 
 Knee defaults (REFERENCE.md): centre fraction 0.08 at AF 4, 0.04 at AF 8.
 """
@@ -36,11 +36,27 @@ DEFAULT_CENTER_FRACTIONS: dict[float, float] = {4: 0.08, 8: 0.04}
 _KINDS = ("random", "equispaced")
 
 
-def seed_from_name(name: str) -> int:
-    """A stable 32-bit seed from a file name (independent of Python's hash randomisation)."""
+def seed_from_name(name: str, mask_seed: int = 0) -> int:
+    """A stable 32-bit seed from a file name (independent of Python's hash randomisation).
+
+    ``mask_seed = 0`` gives fastMRI's convention (the CRC-32 of the name); ``mask_seed = k > 0``
+    gives the seed of the volume's k-th further mask, independent of the others (the evaluation
+    scores every volume under several masks).
+
+    Example:
+        >>> seed_from_name("file1000001.h5")
+        2151663471
+        >>> seed_from_name("file1000001.h5", mask_seed=1) != seed_from_name("file1000001.h5")
+        True
+    """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
-    return zlib.crc32(name.encode("utf-8"))
+    if isinstance(mask_seed, bool) or not isinstance(mask_seed, (int, np.integer)) or mask_seed < 0:
+        raise ValueError(f"mask_seed must be a non-negative integer, got {mask_seed!r}")
+    crc = zlib.crc32(name.encode("utf-8"))
+    if mask_seed == 0:
+        return crc
+    return int(np.random.SeedSequence([crc, int(mask_seed)]).generate_state(1)[0])
 
 
 def _check_params(num_cols: int, center_fraction: float, acceleration: float, kind: str) -> None:

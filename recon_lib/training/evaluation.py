@@ -5,8 +5,14 @@ writes ``table1.md`` / ``table1.csv`` / ``table1.json`` (mean +- std over test v
 foreground metrics, fastMRI's per-volume convention), ``alpha_sweep.json`` and the plots
 ``alpha_metrics.png`` and ``perception_distortion.png``.
 
-Every method sees the same masks: one fixed mask per (volume, acceleration), seeded by the file
-name as fastMRI does for its validation data.
+Every method sees the same masks: ``--mask-seeds N`` fixed masks per (volume, acceleration), the
+first seeded by the file name as fastMRI does for its validation data, the others by the file name
+and the mask seed (:func:`~recon_lib.physics.masks.seed_from_name`). A volume's score is the mean
+over its masks; the table reports mean +- std over volumes. Re-drawing one volume's mask moves its
+PSNR by several dB, so the key paired differences (:data:`COMPARISONS`) are reported with 95 %
+bootstrap intervals that resample whole volumes, stratified by contrast
+(:mod:`recon_lib.metrics.statistics`), in ``table1.md`` and under ``paired_differences`` in
+``table1.json``.
 """
 
 from __future__ import annotations
@@ -31,11 +37,12 @@ from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.layout import raw_volumes, unprepared
 from recon_lib.metrics.quality import (
-    MetricTable,
     gradient_magnitude_similarity,
     high_frequency_energy_ratio,
     volume_metrics,
 )
+from recon_lib.metrics.statistics import differences_markdown, paired_differences
+from recon_lib.metrics.table import MetricTable
 from recon_lib.models.checkpoint import CheckpointError, load_model
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
@@ -47,9 +54,11 @@ __all__ = [
     "iter_volumes",
     "standard_methods",
     "evaluate_table",
+    "table_differences",
     "alpha_sweep",
     "plot_alpha_sweep",
     "TEXTURE_METRICS",
+    "COMPARISONS",
     "main",
 ]
 
@@ -59,6 +68,16 @@ Reconstructor = Callable[[Mapping[str, Any]], torch.Tensor]
 #: weight-free texture measures reported beside the distortion metrics (1.0 = like the reference)
 TEXTURE_METRICS = ("hf_energy_ratio", "gms")
 ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
+#: the paired differences Table 1's notes report (``interpSN`` stands for the interpSN row at the chosen alpha)
+COMPARISONS = (
+    ("SN", "CG-SENSE"),
+    ("SN", "U-Net"),
+    ("U-Net", "Zero-filled"),
+    ("SN-GAN", "SN"),
+    ("interpSN", "SN"),
+)
+#: metrics whose paired differences are reported
+DIFFERENCE_METRICS = ("psnr", "ssim", "hf_energy_ratio")
 
 
 def texture_metrics(gt: np.ndarray, pred: np.ndarray, fg: np.ndarray) -> dict[str, float]:
@@ -70,13 +89,15 @@ def texture_metrics(gt: np.ndarray, pred: np.ndarray, fg: np.ndarray) -> dict[st
 
 
 def iter_volumes(
-    root: str | Path, acceleration: int, limit_volumes: int | None = None, batch_size: int = 4
+    root: str | Path, acceleration: int, limit_volumes: int | None = None, batch_size: int = 4, mask_seed: int = 0
 ) -> Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Yield ``(info, batches)`` per test volume at one acceleration, with fixed per-volume masks.
 
-    ``info`` holds ``fname``, ``acquisition``, ``target`` (slices, rh, rw), ``foreground``.
+    ``info`` holds ``fname``, ``acquisition``, ``target`` (slices, rh, rw), ``foreground``, ``mask_seed``.
     """
-    ds = KneeDataset(root, mask_func=MaskFunc([acceleration]), train=False, limit_volumes=limit_volumes)
+    ds = KneeDataset(
+        root, mask_func=MaskFunc([acceleration]), train=False, limit_volumes=limit_volumes, mask_seed=mask_seed
+    )
     loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False)
     by_volume: dict[str, list[dict[str, Any]]] = defaultdict(list)
     order: list[str] = []
@@ -93,6 +114,7 @@ def iter_volumes(
             "acquisition": slices[0]["acquisition"][0],
             "target": torch.cat([s["target"] for s in slices]).numpy(),
             "foreground": torch.cat([s["foreground"] for s in slices]).numpy().astype(bool),
+            "mask_seed": mask_seed,
         }
         yield info, batches
 
@@ -151,24 +173,36 @@ def evaluate_table(
     accelerations: Iterable[int] = (4, 8),
     limit_volumes: int | None = None,
     progress: bool = True,
+    mask_seeds: Iterable[int] = (0,),
 ) -> MetricTable:
-    """Table 1: every method on every test volume at every acceleration (foreground metrics).
+    """Table 1: every method on every test volume under every mask at every acceleration (foreground metrics).
 
-    The table carries NMSE, PSNR, SSIM and the texture measures of :data:`TEXTURE_METRICS`.
+    The table carries NMSE, PSNR, SSIM and the texture measures of :data:`TEXTURE_METRICS`, one
+    row per (method, volume, mask seed).
     """
     from tqdm.auto import tqdm
 
     # The texture measures are reported but not ranked: "closer to 1" has no bold direction.
     table = MetricTable(metrics=("nmse", "psnr", "ssim", *TEXTURE_METRICS), decimals={"hf_energy_ratio": 3, "gms": 4})
     for af in accelerations:
-        volumes = list(iter_volumes(root, af, limit_volumes))
-        for info, batches in tqdm(volumes, desc=f"Table 1, AF {af}", disable=not progress, leave=False):
-            gt, fg = info["target"], info["foreground"]
-            for name, method in methods.items():
-                pred = _run(method, batches)
-                values = volume_metrics(gt, pred, fg) | texture_metrics(gt, pred, fg)
-                table.add(name, info["acquisition"], af, info["fname"], **values)
+        for seed in mask_seeds:
+            volumes = list(iter_volumes(root, af, limit_volumes, mask_seed=seed))
+            desc = f"Table 1, AF {af}, mask {seed}"
+            for info, batches in tqdm(volumes, desc=desc, disable=not progress, leave=False):
+                gt, fg = info["target"], info["foreground"]
+                for name, method in methods.items():
+                    pred = _run(method, batches)
+                    values = volume_metrics(gt, pred, fg) | texture_metrics(gt, pred, fg)
+                    table.add(name, info["acquisition"], af, info["fname"], mask_seed=seed, **values)
     return table
+
+
+def table_differences(table: MetricTable, reps: int = 10_000, seed: int = 0) -> list[dict[str, Any]]:
+    """The paired differences of :data:`COMPARISONS` (PSNR, SSIM, HF-energy ratio) with 95 % bootstrap CIs."""
+    rows = table.to_records()
+    interp = next((m for m in dict.fromkeys(r["method"] for r in rows) if m.startswith("interpSN")), "interpSN")
+    comparisons = [(interp if a == "interpSN" else a, b) for a, b in COMPARISONS]
+    return paired_differences(rows, comparisons, DIFFERENCE_METRICS, reps=reps, seed=seed)
 
 
 def alpha_sweep(
@@ -180,6 +214,7 @@ def alpha_sweep(
     limit_volumes: int | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    mask_seeds: Iterable[int] = (0,),
 ) -> list[dict[str, Any]]:
     """Metrics against alpha for network interpolation and for image-space blending.
 
@@ -187,33 +222,39 @@ def alpha_sweep(
     Image: |(1 - alpha) x_SN + alpha x_GAN| of the two end models' complex outputs.
 
     Returns:
-        One record per (mode, acceleration, alpha) with the mean over volumes of NMSE, PSNR,
-        SSIM and the texture measures.
+        One record per (mode, acceleration, alpha) with the mean and std over volumes (each
+        volume's value is its mean over ``mask_seeds``) of NMSE, PSNR, SSIM and the texture measures.
     """
     from tqdm.auto import tqdm
 
     alphas = [float(a) for a in alphas]
     live = type(sn)(**cast(dict[str, Any], sn.config)).to(device).eval()
     interp = ModelInterpolator(live, [sn.state_dict(), gan.state_dict()])
-    per: dict[tuple[str, int, float], list[dict[str, float]]] = defaultdict(list)
+    per: dict[tuple[str, int, float], dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
     for af in accelerations:
-        volumes = list(iter_volumes(root, af, limit_volumes))
-        for info, batches in tqdm(volumes, desc=f"α sweep, AF {af}", disable=not progress, leave=False):
-            gt, fg = info["target"], info["foreground"]
-            with torch.inference_mode():
-                x_sn = torch.cat([reconstruct(sn, b, device).cpu() for b in batches])
-                x_gan = torch.cat([reconstruct(gan, b, device).cpu() for b in batches])
-            for a in alphas:
-                interp.set_alpha(a)
-                preds = {
-                    "network": _run(lambda b: reconstruct(live, b, device), batches),
-                    "image": ((1 - a) * x_sn + a * x_gan).abs().numpy(),
-                }
-                for mode, pred in preds.items():
-                    per[(mode, af, a)].append(volume_metrics(gt, pred, fg) | texture_metrics(gt, pred, fg))
+        for seed in mask_seeds:
+            volumes = list(iter_volumes(root, af, limit_volumes, mask_seed=seed))
+            for info, batches in tqdm(
+                volumes, desc=f"α sweep, AF {af}, mask {seed}", disable=not progress, leave=False
+            ):
+                gt, fg = info["target"], info["foreground"]
+                with torch.inference_mode():
+                    x_sn = torch.cat([reconstruct(sn, b, device).cpu() for b in batches])
+                    x_gan = torch.cat([reconstruct(gan, b, device).cpu() for b in batches])
+                for a in alphas:
+                    interp.set_alpha(a)
+                    preds = {
+                        "network": _run(lambda b: reconstruct(live, b, device), batches),
+                        "image": ((1 - a) * x_sn + a * x_gan).abs().numpy(),
+                    }
+                    for mode, pred in preds.items():
+                        values = volume_metrics(gt, pred, fg) | texture_metrics(gt, pred, fg)
+                        per[(mode, af, a)][info["fname"]].append(values)
     records = []
-    for (mode, af, a), rows in per.items():
+    for (mode, af, a), by_volume in per.items():
+        rows = [{k: float(np.mean([m[k] for m in masks])) for k in masks[0]} for masks in by_volume.values()]
         rec: dict[str, Any] = {"mode": mode, "acceleration": af, "alpha": a, "volumes": len(rows)}
+        rec["masks"] = len(next(iter(by_volume.values())))
         for key in rows[0]:
             vals = np.array([r[key] for r in rows])
             rec[key] = float(vals.mean())
@@ -292,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-volumes", type=int, default=None, help="evaluate only the first N test volumes")
     parser.add_argument("--alpha", type=float, default=0.5, help="α of the interpSN row of Table 1")
     parser.add_argument("--cg-iters", type=int, default=10)
+    parser.add_argument("--mask-seeds", type=int, default=4, help="fixed masks per volume (default 4)")
+    parser.add_argument("--bootstrap-reps", type=int, default=10_000, help="bootstrap replicates of the CIs")
     parser.add_argument("--no-sweep", action="store_true", help="skip the α sweep")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--no-progress", action="store_true")
@@ -317,6 +360,10 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
         raise ValueError(f"--limit-volumes must be at least 1, got {args.limit_volumes}")
     if args.cg_iters < 1:
         raise ValueError(f"--cg-iters must be at least 1, got {args.cg_iters}")
+    if args.mask_seeds < 1:
+        raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
+    if args.bootstrap_reps < 100:
+        raise ValueError(f"--bootstrap-reps must be at least 100, got {args.bootstrap_reps}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
@@ -340,13 +387,23 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
     t0 = time.time()
     methods = standard_methods(args.checkpoints, device=device, alpha=args.alpha, cg_iters=args.cg_iters)
     out.mkdir(parents=True, exist_ok=True)
-    table = evaluate_table(test_dir, methods, args.accelerations, args.limit_volumes, progress=not args.no_progress)
-    (out / "table1.md").write_text(table.to_markdown() + "\n")
+    seeds = range(args.mask_seeds)
+    table = evaluate_table(
+        test_dir, methods, args.accelerations, args.limit_volumes, progress=not args.no_progress, mask_seeds=seeds
+    )
+    differences = table_differences(table, reps=args.bootstrap_reps)
+    notes = (
+        f"Mean ± std over test volumes; each volume scored under {args.mask_seeds} fixed masks per acceleration "
+        "(shared by every method) and averaged. Paired differences: mean over volumes, 95 % percentile bootstrap "
+        f"interval ({args.bootstrap_reps} replicates resampling whole volumes, stratified by contrast).\n\n"
+    )
+    markdown = table.to_markdown() + "\n" + notes + differences_markdown(differences)
+    (out / "table1.md").write_text(markdown)
     table.to_csv(out / "table1.csv")
-    table.to_json(out / "table1.json")
+    table.to_json(out / "table1.json", extra={"paired_differences": differences})
     t_table = time.time() - t0
-    print(table.to_markdown())
-    summary: dict[str, Any] = {"table_seconds": round(t_table, 1)}
+    print(markdown)
+    summary: dict[str, Any] = {"table_seconds": round(t_table, 1), "mask_seeds": args.mask_seeds}
     if not args.no_sweep:
         sn, gan = (load_model(Path(args.checkpoints) / n, device)[0] for n in ("sn_finetuned.pt", "sn_gan.pt"))
         records = alpha_sweep(
@@ -357,6 +414,7 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
             device=device,
             limit_volumes=args.limit_volumes,
             progress=not args.no_progress,
+            mask_seeds=seeds,
         )
         (out / "alpha_sweep.json").write_text(json.dumps(records, indent=1))
         fig_m, fig_p = plot_alpha_sweep(records)

@@ -1,0 +1,80 @@
+"""Paired differences and stratified bootstrap confidence intervals (recon_lib.metrics.statistics)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from recon_lib.metrics.statistics import (
+    differences_markdown,
+    paired_differences,
+    stratified_bootstrap,
+    volume_differences,
+)
+
+
+def rows_for(values: dict[tuple[str, str, str, int], float], af: int = 4) -> list[dict]:
+    """Rows ``{(method, volume, acquisition, mask_seed): psnr}`` in MetricTable.to_records form."""
+    return [
+        {"method": m, "volume": v, "acquisition": a, "acceleration": af, "mask_seed": s, "psnr": x}
+        for (m, v, a, s), x in values.items()
+    ]
+
+
+def test_volume_differences_average_each_volumes_masks_and_refuse_unpaired_rows():
+    values = {("A", "v1", "PD", 0): 30.0, ("A", "v1", "PD", 1): 32.0, ("B", "v1", "PD", 0): 29.0}
+    values |= {("B", "v1", "PD", 1): 30.0, ("A", "v2", "PDFS", 0): 25.0, ("B", "v2", "PDFS", 0): 26.0}
+    assert volume_differences(rows_for(values), "A", "B", "psnr", 4) == {"v1": ("PD", 1.5), "v2": ("PDFS", -1.0)}
+    del values[("B", "v1", "PD", 1)]
+    with pytest.raises(ValueError, match="not paired at AF 4: volume 'v1' mask_seed 1"):
+        volume_differences(rows_for(values), "A", "B", "psnr", 4)
+    with pytest.raises(ValueError, match="no rows of method 'C'"):
+        volume_differences(rows_for(values), "A", "C", "psnr", 4)
+
+
+def test_stratification_keeps_each_contrasts_share_in_every_replicate():
+    # within each stratum the values are constant: a stratified replicate always has the same mean
+    values, strata = [1.0, 1.0, 3.0, 3.0, 3.0, 3.0], ["PD", "PD", "PDFS", "PDFS", "PDFS", "PDFS"]
+    mean, low, high = stratified_bootstrap(values, strata, reps=2000)
+    assert mean == low == high == pytest.approx(14 / 6)
+    # ignoring the strata the same values give a wide interval
+    _, low_pooled, high_pooled = stratified_bootstrap(values, ["all"] * 6, reps=2000)
+    assert high_pooled - low_pooled > 0.5
+
+
+def test_single_stratum_interval_matches_scipys_percentile_bootstrap():
+    x = np.random.default_rng(1).normal(0.8, 1.0, size=24)
+    mean, low, high = stratified_bootstrap(x, ["PD"] * x.size, reps=20_000, seed=3)
+    ref = stats.bootstrap((x,), np.mean, n_resamples=20_000, method="percentile", random_state=4).confidence_interval
+    assert mean == pytest.approx(x.mean())
+    assert low == pytest.approx(ref.low, abs=0.03) and high == pytest.approx(ref.high, abs=0.03)
+    assert stratified_bootstrap(x, ["PD"] * x.size, seed=3) == stratified_bootstrap(x, ["PD"] * x.size, seed=3)
+
+
+def test_bad_inputs_name_the_problem():
+    with pytest.raises(ValueError, match="equal length"):
+        stratified_bootstrap([1.0, 2.0], ["PD"])
+    with pytest.raises(ValueError, match="finite"):
+        stratified_bootstrap([1.0, float("nan")], ["PD", "PD"])
+    with pytest.raises(ValueError, match="level"):
+        stratified_bootstrap([1.0], ["PD"], level=95)
+
+
+def test_paired_differences_records_and_markdown():
+    rng = np.random.default_rng(0)
+    values = {}
+    for i in range(6):
+        acq = "PD" if i < 3 else "PDFS"
+        for s in range(4):
+            base = rng.normal(25, 3)  # the mask moves both methods alike: the pairing removes it
+            values[("SN", f"v{i}", acq, s)] = base + 2.0 + rng.normal(0, 0.1)
+            values[("CG-SENSE", f"v{i}", acq, s)] = base
+    records = paired_differences(rows_for(values), [("SN", "CG-SENSE"), ("SN", "missing")], metrics=["psnr"])
+    assert len(records) == 1
+    r = records[0]
+    assert (r["a"], r["b"], r["acceleration"], r["volumes"], r["masks"]) == ("SN", "CG-SENSE", 4, 6, 4)
+    assert r["strata"] == {"PD": 3, "PDFS": 3}
+    assert r["ci_low"] < r["mean"] < r["ci_high"] and r["mean"] == pytest.approx(2.0, abs=0.1)
+    assert r["ci_high"] - r["ci_low"] < 0.3  # paired: the mask-to-mask spread of several dB cancels
+    assert "| 4 | SN − CG-SENSE | PSNR | +2.0" in differences_markdown(records)
