@@ -5,9 +5,14 @@ Usage:
     python data_scripts/make_knee_dataset.py --out DIR [--seed S] [--geometry teaching|fastmri]
         [--train N] [--val N] [--test N] [--slices N] [--snr X] [--coil-correlation R] [--workers N]
 
-Writes ``DIR/{train,val,test}/knee_<index>_<pd|pdfs>.h5`` (fastMRI multicoil layout, see
-:func:`recon_lib.data.phantom.simulate.write_volume`) and, last, ``DIR/dataset.json``: the arguments, the
-geometry and one record per file (split, acquisition, patient_id, volume seed, SNR, max, norm).
+Writes ``DIR/train/knee_<index>_<pd|pdfs>.h5``, ``DIR/val/knee_val_<index>_...`` and
+``DIR/test/knee_test_<index>_...`` (fastMRI multicoil layout plus the noise-free image, see
+:func:`recon_lib.data.phantom.simulate.write_volume`) and, last, ``DIR/dataset.json``: the arguments,
+the geometry and one record per file (split, acquisition, patient_id, volume seed, SNR, max, norm,
+``content_sha256`` of the file's k-space and noise-free image).
+
+* Every split has its own seed stream: ``--train 48`` adds training volumes without changing a
+  single validation or test volume (their names, seeds and k-space hashes stay the same).
 
 * Every volume is a different simulated patient (its own seed and ``patient_id``), so no patient
   is in two splits; each split alternates CORPD_FBK and CORPDFS_FBK, so every split with at least
@@ -32,10 +37,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 from tqdm import tqdm
 
-from recon_lib.data.fastmri_io import DataFormatError, read_volume_info
+from recon_lib.data.fastmri_io import NOISE_FREE_KEY, DataFormatError, read_volume_info
+from recon_lib.data.integrity import content_digest
 from recon_lib.data.layout import legacy_sidecar_path, sidecar_folder, sidecar_path
 from recon_lib.data.phantom.simulate import (
     DEFAULT_SNR,
@@ -47,6 +54,13 @@ from recon_lib.data.phantom.simulate import (
 )
 
 MANIFEST = "dataset.json"
+#: version of the dataset's layout (file names, seed streams, datasets per file); older folders are refused
+DATASET_LAYOUT = 2
+#: seed-stream label per split: volume ``i`` of a split has the seed ``SeedSequence([seed, i, stream])``
+#: (SeedSequence ignores trailing zeros, so the training stream 0 keeps the seeds of layout 1)
+SEED_STREAMS = {"train": 0, "val": 1, "test": 2}
+#: file-name prefix per split
+PREFIXES = {"train": "knee_", "val": "knee_val_", "test": "knee_test_"}
 #: written first, removed once ``dataset.json`` is in place: marks an unfinished run and its arguments
 IN_PROGRESS = ".make_knee_dataset.json"
 SPLITS = ("train", "val", "test")
@@ -82,17 +96,17 @@ def plan_dataset(seed: int, counts: dict[str, int]) -> list[PlannedVolume]:
         One :class:`PlannedVolume` per file; volume seeds and patient ids are unique.
     """
     plan: list[PlannedVolume] = []
-    index = 0
     for split in SPLITS:
         for i in range(counts.get(split, 0)):
             acquisition = "CORPD_FBK" if i % 2 == 0 else "CORPDFS_FBK"
-            # An independent stream per volume: adding volumes never changes the earlier ones.
-            volume_seed = int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint32)[0])
-            name = f"knee_{index:03d}_{_TAGS[acquisition]}.h5"
+            # An independent stream per split and volume: adding volumes to one split never changes
+            # another split's volumes, nor the earlier volumes of the same split.
+            entropy = [seed, i, SEED_STREAMS[split]]
+            volume_seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
+            name = f"{PREFIXES[split]}{i:03d}_{_TAGS[acquisition]}.h5"
             plan.append(
                 PlannedVolume(f"{split}/{name}", split, acquisition, volume_seed, patient_id_for_seed(volume_seed))
             )
-            index += 1
     if len({p.volume_seed for p in plan}) != len(plan):  # 32-bit seeds: a clash is ~impossible but fatal
         raise RuntimeError(f"dataset seed {seed} gives two volumes the same seed; choose another --seed")
     return plan
@@ -149,6 +163,11 @@ def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -
             f"--out {out} is not empty and holds no previous run of this script ({MANIFEST} missing); "
             "choose a new or empty folder"
         )
+    if previous.get("layout") != arguments.get("layout"):
+        raise RefusedError(
+            f"--out {out} was made by an older version of this script (dataset layout {previous.get('layout', 1)}, "
+            f"now {arguments.get('layout')}): remove it (make clean-data) and generate it again"
+        )
     if previous != arguments:
         diff = ", ".join(
             f"{k}: {previous.get(k)!r} there, {arguments.get(k)!r} now"
@@ -194,7 +213,20 @@ def is_complete(path: Path, planned: PlannedVolume, num_slices: int, geometry_na
         and info.kspace_shape == tuple(geom.kspace_shape)
         and info.attrs.get("acquisition") == planned.acquisition
         and info.attrs.get("patient_id") == planned.patient_id
+        and _has_noise_free(path)
     )
+
+
+def _has_noise_free(path: Path) -> bool:
+    with h5py.File(path, "r") as f:
+        return NOISE_FREE_KEY in f
+
+
+def content_sha256(path: Path) -> str:
+    """SHA-256 over the file's ``kspace`` and noise-free image (recorded in the manifest: the test
+    and validation volumes of a seed are frozen, whatever the other splits' sizes)."""
+    with h5py.File(path, "r") as f:
+        return content_digest({key: f[key][()] for key in ("kspace", NOISE_FREE_KEY)})
 
 
 def _generate(task: tuple[str, PlannedVolume, dict]) -> str:
@@ -232,6 +264,7 @@ def _manifest(out: Path, arguments: dict, plan: list[PlannedVolume]) -> dict:
                 "snr": arguments["snr"] * (PDFS_SNR_FACTOR if p.acquisition == "CORPDFS_FBK" else 1.0),
                 "max": float(attrs["max"]),
                 "norm": float(attrs["norm"]),
+                "content_sha256": content_sha256(out / p.file),
             }
         )
     return {
@@ -305,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("nothing to generate: --train, --val and --test are all 0")
 
     arguments = {
+        "layout": DATASET_LAYOUT,
         "seed": args.seed,
         "geometry": args.geometry,
         "train": args.train,

@@ -73,6 +73,34 @@ def test_several_masks_per_volume_are_distinct_and_averaged_per_volume(tiny_setu
     assert {r["volume"]: r["psnr"] for r in single.to_records()} == first
 
 
+def test_scores_against_the_noise_free_image_where_the_raw_files_hold_it(tiny_setup, tmp_path):
+    import shutil
+
+    import h5py
+
+    from recon_lib.data.fastmri_io import NOISE_FREE_KEY
+
+    root, _ = tiny_setup
+    methods = {"Zero-filled": lambda b: evaluate.zero_filled(b)}
+    table = evaluate.evaluate_table(root / "test", methods, accelerations=(4,), progress=False)
+    assert set(evaluate.TRUTH_METRICS) <= set(table.metrics)
+    (info, batches), *_ = list(evaluate.iter_volumes(root / "test", 4))
+    pred = np.concatenate([evaluate.zero_filled(b).abs().numpy() for b in batches])
+    row = next(r for r in table.to_records() if r["volume"] == info["fname"])
+    assert row["psnr_truth"] == pytest.approx(psnr(info["noise_free"], pred, mask=info["foreground"]), rel=1e-6)
+    assert row["psnr_truth"] != pytest.approx(row["psnr"], abs=1e-3)  # the truth is not the noisy reference
+    # real data (no noise-free image): the same table without the truth columns
+    real = tmp_path / "real" / "test"
+    shutil.copytree(root / "test", real)
+    shutil.copytree(root / "test.prepared", tmp_path / "real" / "test.prepared")
+    for path in real.glob("*.h5"):
+        with h5py.File(path, "a") as f:
+            del f[NOISE_FREE_KEY]
+    assert not evaluate.has_truth(real)
+    plain = evaluate.evaluate_table(real, methods, accelerations=(4,), progress=False)
+    assert plain.metrics == ("nmse", "psnr", "ssim", *evaluate.TEXTURE_METRICS)
+
+
 def test_alpha_sweep_endpoints_and_modes(tiny_setup):
     root, ckpt = tiny_setup
     sn, _ = load_model(ckpt / "sn_finetuned.pt")

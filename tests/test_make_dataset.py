@@ -67,6 +67,23 @@ def test_layout_and_manifest(tiny: Path) -> None:
         snr = manifest["snr"] * (1.0 if entry["acquisition"] == "CORPD_FBK" else 0.5)
         assert entry["snr"] == pytest.approx(snr)
     assert not (tiny / cli.IN_PROGRESS).exists()
+    # the noise-free image: on the reference grid, and close to the noisy RSS (SNR 30 / 15)
+    with h5py.File(tiny / files[0]["file"], "r") as f:
+        clean, rss = f["image_noise_free"][()], f["reconstruction_rss"][()]
+    assert clean.shape == rss.shape and clean.dtype == np.float32
+    assert np.corrcoef(clean.ravel(), rss.ravel())[0, 1] > 0.95
+
+
+def test_more_training_volumes_leave_validation_and_test_volumes_unchanged(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bigger"
+    assert cli.main(["--out", str(out), *TINY[:1], "4", *TINY[2:]]) == 0
+    small = {f["file"]: f for f in json.loads((tiny / "dataset.json").read_text())["files"]}
+    big = {f["file"]: f for f in json.loads((out / "dataset.json").read_text())["files"]}
+    for name, entry in small.items():  # the same names, seeds and content in every split
+        assert big[name]["volume_seed"] == entry["volume_seed"]
+        assert big[name]["content_sha256"] == entry["content_sha256"]
+    assert len(big) == len(small) + 2 and {f for f in big if f.startswith("train/")} >= {"train/knee_003_pdfs.h5"}
+    assert cli.content_sha256(out / "test/knee_test_000_pd.h5") == small["test/knee_test_000_pd.h5"]["content_sha256"]
 
 
 def test_same_seed_gives_identical_kspace(tiny: Path, tmp_path: Path) -> None:
@@ -94,13 +111,13 @@ def test_rerun_keeps_complete_files_and_regenerates_missing(tiny: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in files} == before
     assert (tiny / "dataset.json").read_text() == manifest
 
-    victim = tiny / "val" / "knee_003_pdfs.h5"
+    victim = tiny / "val" / "knee_val_001_pdfs.h5"
     reference = _kspace(victim)
     victim.unlink()
-    (tiny / "val" / ".knee_003_pdfs.h5.abc123.tmp").write_bytes(b"half-written")  # an interrupted write
+    (tiny / "val" / ".knee_val_001_pdfs.h5.abc123.tmp").write_bytes(b"half-written")  # an interrupted write
     assert cli.main(["--out", str(tiny), *TINY]) == 0
     assert _kspace(victim).tobytes() == reference.tobytes()
-    assert not (tiny / "val" / ".knee_003_pdfs.h5.abc123.tmp").exists()
+    assert not (tiny / "val" / ".knee_val_001_pdfs.h5.abc123.tmp").exists()
     assert {p: p.stat().st_mtime_ns for p in files if p != victim} == {p: t for p, t in before.items() if p != victim}
 
 
@@ -114,6 +131,14 @@ def test_refuses_folders_that_are_not_the_same_run(tiny: Path, tmp_path: Path, c
 
     assert cli.main(["--out", str(tiny), *TINY[:-2], "--seed", "8"]) == 2
     assert "different arguments" in capsys.readouterr().err
+
+    old = tmp_path / "old_layout"  # a dataset made before the split seed streams
+    old.mkdir()
+    manifest = json.loads((tiny / "dataset.json").read_text())
+    del manifest["arguments"]["layout"]
+    (old / "dataset.json").write_text(json.dumps(manifest))
+    assert cli.main(["--out", str(old), *TINY]) == 2
+    assert "older version of this script (dataset layout 1, now 2)" in capsys.readouterr().err
 
     stray = tiny / "train" / "extra.h5"
     stray.write_bytes(b"")

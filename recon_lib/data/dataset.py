@@ -55,7 +55,7 @@ import torch
 from torch.utils.data import Dataset
 
 from recon_lib.core.checks import check_int
-from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.data.fastmri_io import DataFormatError, read_noise_free
 from recon_lib.data.integrity import verify_sidecar
 from recon_lib.data.layout import acs_maps_key, raw_volumes, sidecar_path, unprepared
 from recon_lib.physics.masks import MaskFunc, mask_to_tensor, seed_from_name
@@ -76,6 +76,7 @@ class VolumeRecord:
 
     Attributes:
         path: the sidecar file.
+        raw: the raw fastMRI file it was prepared from.
         fname: the raw file's name (the volume's identity, also the validation mask seed).
         acquisition: ``CORPD_FBK`` / ``CORPDFS_FBK`` (``""`` if the raw file had none).
         num_slices: number of slices S.
@@ -88,6 +89,7 @@ class VolumeRecord:
     """
 
     path: Path
+    raw: Path
     fname: str
     acquisition: str
     num_slices: int
@@ -102,8 +104,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, (bytes, np.bytes_)) else str(value)
 
 
-def _read_record(path: Path, center_fractions: Sequence[float]) -> VolumeRecord:
-    """Open a sidecar, check it is complete and return its :class:`VolumeRecord`."""
+def _read_record(raw: Path, center_fractions: Sequence[float]) -> VolumeRecord:
+    """Open the sidecar of ``raw``, check it is complete and return its :class:`VolumeRecord`."""
+    path = sidecar_path(raw)
     try:
         f = h5py.File(path, "r")
     except OSError as err:
@@ -154,6 +157,7 @@ def _read_record(path: Path, center_fractions: Sequence[float]) -> VolumeRecord:
         fname = _text(f.attrs.get("source", path.name))
         return VolumeRecord(
             path=path,
+            raw=raw,
             fname=fname,
             acquisition=_text(f.attrs.get("acquisition", "")),
             num_slices=int(ks.shape[0]),
@@ -224,7 +228,7 @@ class KneeDataset(Dataset):
                 f"{len(missing)} of {len(raw)} raw volumes in {self.root} have no prepared sidecar ({shown}): "
                 f"run `python data_scripts/prepare_dataset.py {self.root.parent if raw else self.root}` first"
             )
-        records = [_read_record(sidecar_path(p), mask_func.center_fractions) for p in raw]
+        records = [_read_record(p, mask_func.center_fractions) for p in raw]
         if acquisitions is not None:
             wanted = set(acquisitions)
             records = [r for r in records if r.acquisition in wanted]
@@ -249,6 +253,12 @@ class KneeDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.examples)
+
+    def noise_free(self, volume: int) -> np.ndarray | None:
+        """The noise-free magnitude ``(S, rh, rw)`` of volume ``volume`` (an index into
+        :attr:`volumes`), stored by the simulator in the raw file; None for real data."""
+        record = self.volumes[volume]
+        return read_noise_free(record.raw, (record.num_slices, *record.recon_size))
 
     def set_epoch(self, epoch: int) -> None:
         """Select the training masks of ``epoch`` (call before building each epoch's DataLoader)."""

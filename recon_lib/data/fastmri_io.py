@@ -37,6 +37,8 @@ __all__ = [
     "build_ismrmrd_header",
     "parse_ismrmrd_header",
     "read_volume_info",
+    "read_noise_free",
+    "NOISE_FREE_KEY",
     "atomic_h5_writer",
     "write_multicoil_volume",
     "ACQUISITIONS",
@@ -192,6 +194,33 @@ def parse_ismrmrd_header(xml: str | bytes, source: str = "ismrmrd_header") -> En
     )
 
 
+#: dataset of a simulated raw file holding the noise-free magnitude ``(slices, rh, rw)`` on the
+#: reconstruction grid (the truth the SENSE reference estimates; fastMRI's readers ignore it)
+NOISE_FREE_KEY = "image_noise_free"
+
+
+def read_noise_free(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The noise-free magnitude of a simulated raw file, or None when the file has none (real data).
+
+    Raises:
+        DataFormatError: the dataset exists but is not a finite real array of ``shape``.
+    """
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        if NOISE_FREE_KEY not in f:
+            return None
+        data = f[NOISE_FREE_KEY]
+        if not isinstance(data, h5py.Dataset) or data.shape != tuple(shape) or data.dtype.kind != "f":
+            raise DataFormatError(
+                f"{path}: {NOISE_FREE_KEY!r} must be a real array of shape {tuple(shape)} (the reference's), "
+                f"got {getattr(data, 'shape', None)} {getattr(data, 'dtype', None)}"
+            )
+        out = np.asarray(data[()], dtype=np.float32)
+    if not np.isfinite(out).all():
+        raise DataFormatError(f"{path}: {NOISE_FREE_KEY!r} contains NaN or Inf")
+    return out
+
+
 def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
     """Open a raw fastMRI multicoil file and validate its layout without loading k-space.
 
@@ -278,6 +307,7 @@ def write_multicoil_volume(
     reconstruction_rss: np.ndarray,
     header_xml: str,
     attrs: Mapping[str, object],
+    noise_free: np.ndarray | None = None,
 ) -> None:
     """Write one volume in fastMRI's multicoil layout (atomically).
 
@@ -287,6 +317,8 @@ def write_multicoil_volume(
         reconstruction_rss: float32 ``(slices, rh, rw)``.
         header_xml: ISMRMRD header (see :func:`build_ismrmrd_header`).
         attrs: file attributes (``acquisition``, ``max``, ``norm``, ``patient_id``, ...).
+        noise_free: optional float32 ``(slices, rh, rw)`` magnitude of the noise-free object (simulated
+            data only), stored as :data:`NOISE_FREE_KEY`, a dataset fastMRI's readers ignore.
     """
     if kspace.dtype != np.complex64 or kspace.ndim != 4:
         raise ValueError(f"kspace must be complex64 (slices, coils, H, W), got {kspace.dtype} {kspace.shape}")
@@ -296,6 +328,12 @@ def write_multicoil_volume(
         f.create_dataset("kspace", data=kspace)
         f.create_dataset("reconstruction_rss", data=reconstruction_rss.astype(np.float32))
         f.create_dataset("ismrmrd_header", data=header_xml)
+        if noise_free is not None:
+            if noise_free.shape != reconstruction_rss.shape:
+                raise ValueError(
+                    f"noise_free {noise_free.shape} must have the shape of reconstruction_rss {reconstruction_rss.shape}"
+                )
+            f.create_dataset(NOISE_FREE_KEY, data=noise_free.astype(np.float32))
         for k, v in attrs.items():
             f.attrs[k] = v
 

@@ -208,7 +208,7 @@ class MetricTable:
                     out.append(rec)
         return out
 
-    def _marks(self, group: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    def _marks(self, group: list[dict[str, Any]], metrics: Sequence[str]) -> dict[tuple[str, str], str]:
         """``(method, metric) -> "best" | "second"`` within one acquisition x AF group.
 
         Ranking uses the means as displayed (rounded), so ties at the shown precision share a
@@ -217,7 +217,7 @@ class MetricTable:
         marks: dict[tuple[str, str], str] = {}
         if len(group) < 2:
             return marks
-        for k in self.metrics:
+        for k in metrics:
             direction = self.better.get(k)
             if direction is None:
                 continue
@@ -240,7 +240,9 @@ class MetricTable:
             return f"<u>{text}</u>"
         return text
 
-    def to_markdown(self, layout: Literal["paper", "wide"] = "paper", ddof: int = 1) -> str:
+    def to_markdown(
+        self, layout: Literal["paper", "wide"] = "paper", ddof: int = 1, metrics: Sequence[str] | None = None
+    ) -> str:
         """Render the summary as a Markdown table.
 
         Args:
@@ -249,6 +251,7 @@ class MetricTable:
                 ``"wide"`` -- one row per acquisition x AF, a ``mean ± std`` column per
                 method and metric.
             ddof: degrees of freedom of the std.
+            metrics: the metric columns to show (default: all, in the table's order).
 
         Returns:
             The table; in each acquisition x AF group and metric the best mean is **bold** and
@@ -256,11 +259,15 @@ class MetricTable:
         """
         if layout not in ("paper", "wide"):
             raise ValueError(f"layout must be 'paper' or 'wide', got {layout!r}")
+        shown = self.metrics if metrics is None else tuple(metrics)
+        unknown = [k for k in shown if k not in self.metrics]
+        if unknown or not shown:
+            raise ValueError(f"metrics must be a non-empty subset of {list(self.metrics)}, got {metrics!r}")
         summary = self.summary(ddof=ddof)
         if not summary:
             raise ValueError("the table holds no rows")
         acqs, afs, methods = self._groups()
-        names = [k.upper() for k in self.metrics]
+        names = [k.upper() for k in shown]
         lines: list[str] = []
         if layout == "paper":
             lines.append("| Data | AF | Method | " + " | ".join(names) + " |")
@@ -274,17 +281,17 @@ class MetricTable:
                 group = [r for r in summary if r["acquisition"] == acq and r["acceleration"] == af]
                 if not group:
                     continue
-                marks = self._marks(group)
+                marks = self._marks(group, shown)
                 by_method = {r["method"]: r for r in group}
                 if layout == "paper":
                     for i, r in enumerate(group):
-                        cells = [self._cell(r, k, marks.get((r["method"], k))) for k in self.metrics]
+                        cells = [self._cell(r, k, marks.get((r["method"], k))) for k in shown]
                         lead = [acq, str(af)] if i == 0 else ["", ""]
                         lines.append("| " + " | ".join(lead + [r["method"]] + cells) + " |")
                 else:
                     cells = []
                     for m in methods:
-                        for k in self.metrics:
+                        for k in shown:
                             cells.append(self._cell(by_method[m], k, marks.get((m, k))) if m in by_method else "")
                     lines.append("| " + " | ".join([acq, str(af)] + cells) + " |")
         return "\n".join(lines) + "\n"

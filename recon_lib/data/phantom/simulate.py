@@ -398,9 +398,13 @@ def write_volume(path: str | os.PathLike, vol: SimulatedVolume) -> None:
     """Write a simulated volume as a fastMRI multicoil ``.h5`` file (atomically).
 
     Writes ``kspace``, ``reconstruction_rss`` (RSS of the noisy coil images, readout-cropped and
-    centre-cropped to ``recon_size``), ``ismrmrd_header`` and the attrs ``acquisition``, ``max``
-    (of ``reconstruction_rss``), ``norm`` (its L2 norm) and ``patient_id``.
+    centre-cropped to ``recon_size``), ``ismrmrd_header``, the attrs ``acquisition``, ``max``
+    (of ``reconstruction_rss``), ``norm`` (its L2 norm) and ``patient_id``, and the noise-free
+    magnitude on the same grid as :data:`~recon_lib.data.fastmri_io.NOISE_FREE_KEY` (the truth the
+    evaluation scores against beside the SENSE reference).
     """
     if not isinstance(vol, SimulatedVolume):
         raise TypeError(f"vol must be a SimulatedVolume, got {type(vol).__name__}")
-    write_multicoil_volume(path, vol.kspace, vol.reconstruction_rss, vol.header_xml, vol.attrs)
+    rh, rw = vol.geometry.recon_size
+    noise_free = center_crop(torch.from_numpy(np.abs(vol.image)), (rh, rw)).numpy()
+    write_multicoil_volume(path, vol.kspace, vol.reconstruction_rss, vol.header_xml, vol.attrs, noise_free=noise_free)
