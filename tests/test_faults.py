@@ -257,6 +257,69 @@ def test_stale_temporary_sidecars_of_a_killed_run_are_removed(tmp_path, monkeypa
     assert not stale.exists()
 
 
+def test_ctrl_c_during_an_hdf5_write_is_held_until_the_file_is_complete(tmp_path):
+    """h5py swallows a KeyboardInterrupt raised inside its file-object callbacks; the writer holds
+    SIGINT for the (short) write and raises it afterwards, with the file complete or absent."""
+    import os
+    import signal
+
+    import h5py
+
+    from recon_lib.data.fastmri_io import atomic_h5_writer
+
+    target = tmp_path / "out.h5"
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match="finished first"):
+        with atomic_h5_writer(target) as f:
+            f.create_dataset("a", data=np.arange(10))
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the write
+            f.create_dataset("b", data=np.arange(5))
+    assert signal.getsignal(signal.SIGINT) is before
+    with h5py.File(target, "r") as f:  # the write was finished, not cut in half
+        assert list(f["b"][()]) == [0, 1, 2, 3, 4]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
+
+
+def test_ctrl_c_stops_a_real_preparation_run(tmp_path):
+    """SIGINT to prepare_dataset.py (a real subprocess) stops the run: finished sidecars are kept,
+    no temporary file is left, one line on stderr."""
+    import signal
+    import time
+
+    from test_prepare import write_raw_volume
+
+    for i in range(12):
+        write_raw_volume(tmp_path / "train" / f"vol{i:02d}.h5", seed=i)
+    folder = tmp_path / "train.prepared"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "data_scripts" / "prepare_dataset.py"), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (folder.is_dir() and any(p.suffix == ".h5" for p in folder.iterdir())) and time.time() < deadline:
+        time.sleep(0.02)  # wait until the first sidecar is written: the run is inside its loop
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    done = sorted(p.name for p in folder.iterdir())
+    assert proc.returncode != 0 and len(done) < 12, "the run went on after Ctrl-C"
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(("preparing", "\r"))]
+    assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("interrupted"), err
+    assert not [name for name in done if name.endswith(".tmp")]
+
+
+def test_an_unwritable_sidecar_location_is_one_clear_error(tmp_path):
+    """A file where the sidecar folder must go (as a read-only folder would, for root too): exit 2, one line."""
+    raw = _raw(tmp_path)
+    (tmp_path / "train.prepared").write_text("in the way")
+    out = _prepare_cli(tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "train.prepared" in errors[0], out.stderr
+    assert (tmp_path / "train.prepared").read_text() == "in the way" and raw.exists()
+
+
 # ---- the dataset: cheap checks on open, finiteness per slice, no silently empty split ----------------
 def _sidecar_fixture(tmp_path: Path) -> Path:
     from recon_lib.data import prepare

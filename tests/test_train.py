@@ -225,6 +225,22 @@ def test_loss_region_is_validated_and_image_loss_sees_the_background(tiny_data):
     assert float(steps.reconstruction_loss(rec, batch, region="image")) > 5 * fg_loss
 
 
+def test_shipped_sn_checkpoints_still_match_the_teaching_config():
+    """Options added to the stages later (loss_region) count as their defaults: `make train` keeps the shipped SNs."""
+    import re
+
+    from recon_lib.training.config import load_config
+
+    cfg = load_config(ROOT / "configs" / "teaching.yaml")
+    for stage in ("pretrain", "finetune_sn", "finetune_gan"):
+        stored = load_checkpoint(ROOT / "checkpoints" / train.STAGE_FILES[stage])["metadata"]["settings"]
+        assert train._same_settings(stored, train._stage_settings(cfg, stage)), stage
+    assert float(re.search(r"lam=([^,]+)", train._training_loss("image")).group(1)) == steps.L1_WEIGHT
+    changed = load_config(ROOT / "configs" / "teaching.yaml", {"stages": {"pretrain": {"loss_region": "image"}}})
+    pre = load_checkpoint(ROOT / "checkpoints" / "sn_pretrained.pt")["metadata"]["settings"]
+    assert not train._same_settings(pre, train._stage_settings(changed, "pretrain"))
+
+
 def test_loading_a_checkpoint_into_another_architecture_names_the_key(tiny_data, tmp_path):
     path = train.run_stage(tiny_config(tiny_data, tmp_path), "pretrain", progress=False)
     from recon_lib.models.sensitivity_network import SensitivityNetwork

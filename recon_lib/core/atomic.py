@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -40,3 +43,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise ``KeyboardInterrupt``.
+
+    Libraries that call back into Python (h5py writing to an in-memory file) catch the
+    ``KeyboardInterrupt`` a SIGINT raises inside their callbacks and carry on, so an interrupted
+    preparation would run on. Inside this block the signal is only recorded; it is raised once the
+    block is left (a short write), so the run stops where nothing is half-written. Outside the main
+    thread (where Python cannot install handlers) the block runs unchanged.
+
+    Example:
+        >>> with deferred_interrupt():
+        ...     pass  # no SIGINT arrived: nothing happens
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt("interrupted (Ctrl-C) while a file was being written; it was finished first")

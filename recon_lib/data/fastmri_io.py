@@ -28,7 +28,7 @@ from typing import Iterator, Mapping
 import h5py
 import numpy as np
 
-from recon_lib.core.atomic import atomic_path
+from recon_lib.core.atomic import atomic_path, deferred_interrupt
 
 __all__ = [
     "DataFormatError",
@@ -286,19 +286,23 @@ def atomic_h5_writer(path: str | os.PathLike) -> Iterator[h5py.File]:
 
     HDF5 itself never writes to disk here: when its own writes fail (a full disk, a file-size
     limit) it leaves half-closed objects behind that crash the interpreter at exit (a segfault
-    was seen). Plain file I/O turns the same failure into one ``OSError`` naming ``path``, and
+    was seen). A Ctrl-C during the write is held until the file is complete (h5py's callbacks
+    would swallow it; :func:`~recon_lib.core.atomic.deferred_interrupt`). Plain file I/O turns the same failure into one ``OSError`` naming ``path``, and
     :func:`recon_lib.core.atomic.atomic_path` removes the temporary file. The price is memory:
     the file is held once in RAM while it is written.
     """
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
-        yield f
-    path = Path(path)
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as out:
-            out.write(buffer.getbuffer())
-    except OSError as err:
-        raise OSError(f"{path}: could not write the file ({err.strerror or err}); disk full or not writable?") from None
+    with deferred_interrupt():  # h5py's file-object callbacks would swallow a Ctrl-C
+        with h5py.File(buffer, "w") as f:
+            yield f
+        path = Path(path)
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as out:
+                out.write(buffer.getbuffer())
+        except OSError as err:
+            raise OSError(
+                f"{path}: could not write the file ({err.strerror or err}); disk full or not writable?"
+            ) from None
 
 
 def write_multicoil_volume(

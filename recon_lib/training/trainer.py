@@ -51,7 +51,7 @@ from recon_lib.models.inference import reconstruct
 from recon_lib.physics.masks import MaskFunc
 from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config
 from recon_lib.training.runtime import EpochSampler, Processes, RunLog
-from recon_lib.training.steps import L1_WEIGHT, Learner, TrainingError, training_step
+from recon_lib.training.steps import Learner, TrainingError, training_step
 
 __all__ = ["TrainingError", "STAGE_FILES", "run_stage", "run_pipeline", "main"]
 
@@ -109,8 +109,19 @@ def _stage_model(cfg: TrainConfig, stage: str) -> tuple[str, dict[str, Any]]:
 
 
 def _training_loss(region: str) -> str:
-    """The ``L_SN`` a stage trains with, as recorded in its checkpoints' settings."""
-    return f"sn_loss(mask={region}, lam={L1_WEIGHT:g}, l1_reduction='sum')"
+    """The ``L_SN`` a stage trains with, as recorded in its checkpoints' settings (``lam`` = ``steps.L1_WEIGHT``)."""
+    return f"sn_loss(mask={region}, lam=1e-3, l1_reduction='sum')"
+
+
+def _same_settings(stored: Any, current: dict[str, Any]) -> bool:
+    """Whether a checkpoint's recorded settings are ``current``. A stage option added after the
+    checkpoint was written counts as its default (the only behaviour that existed then)."""
+    if not isinstance(stored, dict):
+        return False
+    stored = dict(stored)
+    if isinstance(stored.get("stage_config"), dict):
+        stored["stage_config"] = asdict(StageConfig()) | stored["stage_config"]
+    return stored == current
 
 
 @torch.inference_mode()
@@ -236,7 +247,7 @@ def _already_trained(final_path: Path, settings: dict[str, Any], force: bool) ->
     """True when ``final_path`` holds this stage trained with ``settings``; refuses other settings unless ``force``."""
     if not final_path.exists():
         return False
-    if load_checkpoint(final_path)["metadata"].get("settings") == settings:
+    if _same_settings(load_checkpoint(final_path)["metadata"].get("settings"), settings):
         return True
     if not force:
         raise CheckpointError(
@@ -296,7 +307,7 @@ def _resume(run: _StageRun) -> None:
     learner = run.learner
     if run.last_path.exists():
         ckpt = load_checkpoint(run.last_path)
-        if ckpt["metadata"].get("settings") != run.settings:
+        if not _same_settings(ckpt["metadata"].get("settings"), run.settings):
             raise CheckpointError(
                 f"{run.last_path} is a resumable checkpoint of other settings (another config or architecture); "
                 f"delete {run.last_path.parent} to start this stage afresh"
