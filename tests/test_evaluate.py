@@ -101,6 +101,27 @@ def test_scores_against_the_noise_free_image_where_the_raw_files_hold_it(tiny_se
     assert plain.metrics == ("nmse", "psnr", "ssim", *evaluate.TEXTURE_METRICS)
 
 
+def test_cg_iterations_are_chosen_by_the_lowest_mean_nmse(tiny_setup):
+    from recon_lib.physics.classical import cg_sense
+
+    root, _ = tiny_setup
+    chosen = evaluate.choose_cg_iterations(root / "test", accelerations=(4,), max_iters=6)
+    assert set(chosen) == {4} and 1 <= chosen[4] <= 6
+
+    def mean_nmse(iters: int) -> float:
+        def cg(b):
+            return evaluate.center_crop(
+                cg_sense(b["kspace"], b["maps"], b["mask"], num_iters=iters), b["target"].shape[-2:]
+            )
+
+        method = {"CG": cg}
+        table = evaluate.evaluate_table(root / "test", method, accelerations=(4,), progress=False)
+        return float(np.mean([r["nmse"] for r in table.to_records()]))
+
+    best = mean_nmse(chosen[4])
+    assert all(best <= mean_nmse(n) + 1e-9 for n in {1, 3, 6} - {chosen[4]})
+
+
 def test_alpha_sweep_endpoints_and_modes(tiny_setup):
     root, ckpt = tiny_setup
     sn, _ = load_model(ckpt / "sn_finetuned.pt")

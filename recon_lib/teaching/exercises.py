@@ -1,0 +1,286 @@
+"""The notebooks' exercises: a check for each, a solution to reveal, and a fallback so the notebook runs on.
+
+An exercise cell (tagged ``exercise``) asks the student for a short function, then hands it to
+:func:`check`::
+
+    def hard_dc(k_pred, k_measured, mask):
+        raise NotImplementedError  # your code here (one line)
+
+    hard_dc = exercises.check("hard_dc", hard_dc)
+
+:func:`check` runs the function on small test inputs and compares it with the library's answer:
+
+* **not done yet** (the function still raises ``NotImplementedError``): a message says so and the
+  library's solution is returned, so the rest of the notebook still runs;
+* **wrong**: :class:`ExerciseError` says what is wrong (shape, dtype, which values, an adjoint
+  that is not one) -- never just "wrong";
+* **right**: a short confirmation; the student's own function is returned.
+
+``exercises.solution("hard_dc")`` prints the solution's source (reveal it when stuck).
+CI runs the notebooks with ``RECON_SOLUTIONS=1``: :func:`check` then checks the *solution* in
+place of an unfinished answer, so every check is proven to accept it; ``tests/test_exercises.py``
+feeds every check a known-wrong answer and proves it is caught.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from recon_lib.core.checks import adjointness_error
+from recon_lib.physics.coils import sens_expand, sens_reduce
+from recon_lib.physics.fft import fft2c, ifft2c
+
+__all__ = ["ExerciseError", "EXERCISES", "check", "solution", "solutions_enabled"]
+
+#: environment variable that puts the solutions in place of unfinished answers (CI)
+SOLUTIONS_ENV = "RECON_SOLUTIONS"
+
+
+class ExerciseError(AssertionError):
+    """A student's answer is wrong; the message says how."""
+
+
+def solutions_enabled() -> bool:
+    """True when ``RECON_SOLUTIONS=1`` (CI): unfinished answers are replaced by the solutions."""
+    return os.environ.get(SOLUTIONS_ENV, "") == "1"
+
+
+# ---- test inputs (small, seeded, complex where MRI data is) -------------------------------------
+def _rng(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _complex(*shape: int, seed: int) -> torch.Tensor:
+    g = _rng(seed)
+    return torch.complex(torch.randn(*shape, generator=g), torch.randn(*shape, generator=g))
+
+
+def _problem(seed: int = 0, b: int = 1, c: int = 4, h: int = 12, w: int = 10) -> dict[str, torch.Tensor]:
+    """Image, maps (normalised), a column mask and measured k-space of a random SENSE problem."""
+    maps = _complex(b, c, h, w, seed=seed)
+    maps = maps / (maps.abs() ** 2).sum(dim=1, keepdim=True).sqrt()
+    mask = torch.zeros(1, 1, 1, w)
+    mask[..., ::3] = 1.0
+    mask[..., w // 2 - 1 : w // 2 + 1] = 1.0
+    x = _complex(b, h, w, seed=seed + 1)
+    k0 = sens_expand(_complex(b, h, w, seed=seed + 2), maps, mask)
+    return {"x": x, "maps": maps, "mask": mask, "k0": k0}
+
+
+def _compare(name: str, got: Any, expected: torch.Tensor | np.ndarray | float, atol: float = 1e-5) -> None:
+    """Raise :class:`ExerciseError` naming how ``got`` differs from ``expected``."""
+    if isinstance(expected, float):
+        if not isinstance(got, (int, float, np.floating, np.integer)) and not (
+            isinstance(got, torch.Tensor) and got.numel() == 1
+        ):
+            raise ExerciseError(f"{name}: expected a number, got {type(got).__name__}")
+        value = float(got)
+        if not np.isclose(value, expected, rtol=1e-4, atol=atol):
+            raise ExerciseError(f"{name}: expected {expected:.6g}, got {value:.6g}")
+        return
+    exp = torch.as_tensor(expected)
+    if not isinstance(got, (torch.Tensor, np.ndarray)):
+        raise ExerciseError(f"{name}: expected a tensor of shape {tuple(exp.shape)}, got {type(got).__name__}")
+    g = torch.as_tensor(got)
+    if tuple(g.shape) != tuple(exp.shape):
+        raise ExerciseError(f"{name}: expected shape {tuple(exp.shape)}, got {tuple(g.shape)}")
+    if exp.is_complex() and not g.is_complex():
+        raise ExerciseError(f"{name}: expected a complex result (k-space and images are complex), got {g.dtype}")
+    err = (g.to(exp.dtype) - exp).abs()
+    scale = float(exp.abs().max()) or 1.0
+    if float(err.max()) > atol * max(scale, 1.0):
+        i = np.unravel_index(int(err.argmax()), tuple(err.shape))
+        raise ExerciseError(
+            f"{name}: wrong values, e.g. at index {tuple(int(v) for v in i)}: expected {complex(exp[i]):.4g}, "
+            f"got {complex(g.to(exp.dtype)[i]):.4g} (largest error {float(err.max()):.3g})"
+        )
+
+
+# ---- the exercises --------------------------------------------------------------------------------
+def _sol_nmse(gt: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.sum((gt - pred) ** 2) / np.sum(gt**2))
+
+
+def _chk_nmse(fn: Callable) -> None:
+    rng = np.random.default_rng(0)
+    gt = rng.random((2, 8, 8))
+    pred = gt + 0.1 * rng.standard_normal((2, 8, 8))
+    _compare("nmse(gt, pred)", fn(gt, pred), _sol_nmse(gt, pred))
+    _compare("nmse(gt, gt)", fn(gt, gt), 0.0)
+    if not np.isclose(float(fn(gt, 2 * gt)), 1.0):
+        raise ExerciseError("nmse(gt, 2 * gt) must be 1: the error energy divided by the energy of gt")
+
+
+def _sol_psf(mask: np.ndarray) -> np.ndarray:
+    psf = np.abs(np.fft.fftshift(np.fft.ifft(np.fft.ifftshift(mask.astype(np.float64)))))
+    return psf / psf.max()
+
+
+def _chk_psf(fn: Callable) -> None:
+    mask = np.zeros(32, dtype=bool)
+    mask[::4] = True
+    mask[14:18] = True
+    got = np.asarray(fn(mask), dtype=np.float64)
+    _compare("psf(mask)", torch.from_numpy(got), torch.from_numpy(_sol_psf(mask)), atol=1e-6)
+
+
+def _sol_forward(x: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return fft2c(maps * x.unsqueeze(1)) * mask
+
+
+def _sol_adjoint(k: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (maps.conj() * ifft2c(k * mask)).sum(dim=1)
+
+
+def _chk_forward(fn: Callable) -> None:
+    p = _problem(3)
+    _compare("E(x, maps, mask)", fn(p["x"], p["maps"], p["mask"]), sens_expand(p["x"], p["maps"], p["mask"]))
+
+
+def _chk_adjoint(fn: Callable) -> None:
+    p = _problem(4)
+    k = _complex(*p["maps"].shape, seed=9)
+    _compare("EH(k, maps, mask)", fn(k, p["maps"], p["mask"]), sens_reduce(k, p["maps"], p["mask"]))
+    y = _complex(*p["maps"].shape, seed=10)  # a second k-space: <E x, y> = <x, E^H y> must hold for any y
+    err = adjointness_error(
+        lambda x: sens_expand(x, p["maps"], p["mask"]), lambda y: fn(y, p["maps"], p["mask"]), p["x"], y
+    )
+    if err > 1e-4:
+        raise ExerciseError(f"EH is not the adjoint of E: <Ex, y> and <x, EH y> differ by {err:.2g} (relative)")
+
+
+def _sol_hard_dc(k_pred: torch.Tensor, k_measured: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (1 - mask) * k_pred + mask * k_measured
+
+
+def _chk_hard_dc(fn: Callable) -> None:
+    p = _problem(5)
+    k_pred = sens_expand(p["x"], p["maps"])
+    got = fn(k_pred, p["k0"], p["mask"])
+    _compare("hard_dc(k_pred, k_measured, mask)", got, _sol_hard_dc(k_pred, p["k0"], p["mask"]))
+
+
+def _sol_soft_dc(k_pred: torch.Tensor, k_measured: torch.Tensor, mask: torch.Tensor, a: float) -> torch.Tensor:
+    return (1 - mask) * k_pred + mask * (a * k_pred + (1 - a) * k_measured)
+
+
+def _chk_soft_dc(fn: Callable) -> None:
+    p = _problem(6)
+    k_pred = sens_expand(p["x"], p["maps"])
+    for a in (0.0, 0.3, 1.0):
+        expected = _sol_soft_dc(k_pred, p["k0"], p["mask"], a)
+        _compare(f"soft_dc(..., a={a:g})", fn(k_pred, p["k0"], p["mask"], a), expected)
+
+
+def _sol_lsgan_d(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (((d_real - 1) ** 2).mean() + (d_fake**2).mean())
+
+
+def _chk_lsgan_d(fn: Callable) -> None:
+    g = _rng(7)
+    d_real, d_fake = torch.rand(2, 1, 6, 6, generator=g), torch.rand(2, 1, 6, 6, generator=g)
+    _compare("lsgan_d(d_real, d_fake)", fn(d_real, d_fake), float(_sol_lsgan_d(d_real, d_fake)))
+    perfect = float(fn(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)))
+    if abs(perfect) > 1e-6:
+        raise ExerciseError(f"a perfect discriminator (D(real) = 1, D(fake) = 0) must have loss 0, got {perfect:.3g}")
+
+
+def _sol_interpolate(sd_a: Mapping[str, torch.Tensor], sd_b: Mapping[str, torch.Tensor], alpha: float) -> dict:
+    return {key: (1 - alpha) * sd_a[key] + alpha * sd_b[key] for key in sd_a}
+
+
+def _chk_interpolate(fn: Callable) -> None:
+    g = _rng(8)
+    sd_a = {"conv.weight": torch.randn(3, 2, generator=g), "conv.bias": torch.randn(3, generator=g)}
+    sd_b = {k: torch.randn(v.shape, generator=g) for k, v in sd_a.items()}
+    for alpha in (0.0, 0.25, 1.0):
+        got = fn(sd_a, sd_b, alpha)
+        if not isinstance(got, Mapping) or set(got) != set(sd_a):
+            raise ExerciseError(
+                f"interpolate must return a dict with the keys {sorted(sd_a)}, got {type(got).__name__}"
+            )
+        for key, value in _sol_interpolate(sd_a, sd_b, alpha).items():
+            _compare(f"interpolate(..., alpha={alpha:g})[{key!r}]", got[key], value)
+
+
+def _sol_paired_mean(scores_a: Sequence[float], scores_b: Sequence[float]) -> float:
+    return float(np.mean(np.asarray(scores_a) - np.asarray(scores_b)))
+
+
+def _chk_paired_mean(fn: Callable) -> None:
+    a, b = [30.1, 25.4, 28.0, 22.7], [29.0, 25.9, 26.5, 21.9]
+    _compare("paired_mean(a, b)", fn(a, b), _sol_paired_mean(a, b))
+    _compare("paired_mean(b, a)", fn(b, a), _sol_paired_mean(b, a))
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: where it is, what it asks, its check and its solution."""
+
+    notebook: str
+    task: str
+    check: Callable[[Callable], None]
+    solution: Callable
+
+
+#: every exercise of the notebooks, by name
+EXERCISES: dict[str, Exercise] = {
+    "nmse": Exercise("02", "NMSE of a volume: ||gt - pred||^2 / ||gt||^2", _chk_nmse, _sol_nmse),
+    "psf": Exercise("02", "point-spread function of a 1-D column mask (normalised to peak 1)", _chk_psf, _sol_psf),
+    "forward": Exercise("03", "the SENSE forward operator E x = M F (S x)", _chk_forward, _sol_forward),
+    "adjoint": Exercise("03", "its adjoint E^H k = sum_c conj(S_c) F^-1 (M k_c)", _chk_adjoint, _sol_adjoint),
+    "hard_dc": Exercise("04", "hard data consistency in k-space", _chk_hard_dc, _sol_hard_dc),
+    "soft_dc": Exercise("04", "soft data consistency with weight a", _chk_soft_dc, _sol_soft_dc),
+    "lsgan_d": Exercise("05", "the LSGAN discriminator loss", _chk_lsgan_d, _sol_lsgan_d),
+    "interpolate": Exercise("06", "network interpolation of two state dicts", _chk_interpolate, _sol_interpolate),
+    "paired_mean": Exercise(
+        "07", "the mean paired difference of two methods' scores", _chk_paired_mean, _sol_paired_mean
+    ),
+}
+
+
+def _exercise(name: str) -> Exercise:
+    if name not in EXERCISES:
+        raise KeyError(f"no exercise {name!r} (exercises: {', '.join(EXERCISES)})")
+    return EXERCISES[name]
+
+
+def check(name: str, answer: Callable) -> Callable:
+    """Check a student's ``answer`` to exercise ``name``; return the function the notebook goes on with.
+
+    Returns:
+        ``answer`` when it passes; the solution when ``answer`` still raises ``NotImplementedError``
+        (with a "not done yet" message, or silently checked in its place under ``RECON_SOLUTIONS=1``).
+
+    Raises:
+        ExerciseError: the answer is wrong; the message says how.
+    """
+    ex = _exercise(name)
+    try:
+        ex.check(answer)
+    except NotImplementedError:
+        if solutions_enabled():
+            ex.check(ex.solution)  # CI: the solution must pass its own check
+            print(f"exercise {name!r}: solution in place ({SOLUTIONS_ENV}=1) -- it passes the check")
+        else:
+            print(
+                f"exercise {name!r} not done yet: {ex.task}. The notebook goes on with the library's answer; "
+                f"reveal the solution with exercises.solution({name!r})."
+            )
+        return ex.solution
+    print(f"exercise {name!r}: correct -- well done.")
+    return answer
+
+
+def solution(name: str) -> str:
+    """Print (and return) the source of exercise ``name``'s solution."""
+    source = inspect.getsource(_exercise(name).solution)
+    print(source)
+    return source

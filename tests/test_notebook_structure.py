@@ -1,0 +1,63 @@
+"""The notebooks' teaching structure: a header, exercises with checks, CI markers as tags, questions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from recon_lib.teaching import exercises
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb"))
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_opens_with_the_same_header(path):
+    header = cells(path)[1]
+    assert "header" in tags(header)
+    text = "".join(header["source"])
+    for field in ("What you'll do:", "What you'll learn:", "What you'll need:", "Time:"):
+        assert field in text, f"{path.name}: header lacks {field!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_ci_markers_are_cell_tags_not_comments(path):
+    for i, cell in enumerate(cells(path)):
+        source = "".join(cell["source"])
+        assert not re.search(r"^\s*#\s*NBVAL_", source, re.M), f"{path.name} cell {i}: NBVAL comment in the code"
+
+
+def test_exercises_sit_in_notebooks_02_to_07_and_each_calls_its_check():
+    called = {}
+    for path in NOTEBOOKS:
+        for cell in cells(path):
+            if cell["cell_type"] == "code" and "exercise" in tags(cell):
+                for name in re.findall(r'exercises\.check\("(\w+)"', "".join(cell["source"])):
+                    called[name] = path.name[:2]
+    assert called == {name: ex.notebook for name, ex in exercises.EXERCISES.items()}
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] != "01"], ids=lambda p: p.stem)
+def test_every_notebook_ends_with_questions(path):
+    last = cells(path)[-1]
+    assert "questions" in tags(last) and "Check your understanding" in "".join(last["source"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_escaped_latex_or_lost_backslashes(path):
+    for i, cell in enumerate(cells(path)):
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        assert "\r" not in text, f"{path.name} cell {i}: a carriage return (a lost backslash, e.g. \\rVert)"
+        assert not re.search(r"\$[^$]*\\\\[a-zA-Z]+[^$]*\$", text), f"{path.name} cell {i}: double-escaped LaTeX"
