@@ -72,7 +72,7 @@ def interpolation_schematic(dpi: int = DEFAULT_DPI) -> Figure:
         style="italic",
     )
 
-    ax_b.set_title("(b) interpolate the weights, not the images", fontsize=11)
+    ax_b.set_title("(b) interpolate the weights (notebook 07 compares it with blending the images)", fontsize=11)
     ax_b.text(
         0.5,
         0.9,
