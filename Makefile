@@ -18,12 +18,13 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(TEST_HOME)/jupyter-config JUPYTER_DATA_DIR=$(TE
 	JUPYTER_RUNTIME_DIR=$(TEST_HOME)/jupyter-runtime IPYTHONDIR=$(TEST_HOME)/ipython \
 	MPLCONFIGDIR=$(TEST_HOME)/matplotlib MPLBACKEND=Agg RECON_QUICK=1 RECON_SOLUTIONS=1 PYTHONHASHSEED=0
 
-.PHONY: setup data suite lint test test-unit train evaluate explorer benchmark clean-data help
+.PHONY: setup data suite lint test test-unit train evaluate explorer benchmark html clean-data help
 
 help:
 	@echo "make suite   - set up, prepare the embedded dataset, open JupyterLab on notebooks/ (HEADLESS=1: execute them)"
 	@echo "make test    - set up, lint/format/type checks, prepare data, run every test (unit, doctests, notebooks via nbval, browser)"
 	@echo "make train | evaluate | explorer | benchmark - the pipeline pieces (see README)"
+	@echo "make html    - export the notebooks (with their outputs) to outputs/html/"
 
 # ---- set-up --------------------------------------------------------------------------------
 setup: $(VENV)/.installed
@@ -75,6 +76,10 @@ explorer: data
 
 benchmark: setup
 	$(PY) benchmarks/benchmark.py --threads 2 --json docs/results/benchmark.json
+
+# the notebooks with their committed outputs as HTML (for instructors and offline reading)
+html: setup
+	$(PY) -m jupyter nbconvert --to html --output-dir outputs/html notebooks/*.ipynb
 
 clean-data:
 	rm -rf $(DATA)
