@@ -75,6 +75,17 @@ class MetricTable:
     DEFAULT_METRICS = ("nmse", "psnr", "ssim")
     DEFAULT_BETTER = {"nmse": "lower", "psnr": "higher", "ssim": "higher"}
     DEFAULT_DECIMALS = {"nmse": 4, "psnr": 2, "ssim": 4}
+    #: column headers of the Markdown table (other metrics: the name in capitals)
+    LABELS = {
+        "nmse": "NMSE",
+        "psnr": "PSNR",
+        "ssim": "SSIM",
+        "hf_energy_ratio": "HF-energy ratio",
+        "gms": "GMS",
+        "psnr_truth": "PSNR vs truth",
+        "ssim_truth": "SSIM vs truth",
+        "hf_energy_ratio_truth": "HF-energy ratio vs truth",
+    }
 
     def __init__(
         self,
@@ -267,7 +278,7 @@ class MetricTable:
         if not summary:
             raise ValueError("the table holds no rows")
         acqs, afs, methods = self._groups()
-        names = [k.upper() for k in shown]
+        names = [self.LABELS.get(k, k.upper()) for k in shown]
         lines: list[str] = []
         if layout == "paper":
             lines.append("| Data | AF | Method | " + " | ".join(names) + " |")
