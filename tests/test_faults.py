@@ -114,6 +114,8 @@ def raw_only(tmp_path: Path) -> Path:
         (["--accelerations", "3"], r"--accelerations 3 has no centre fraction \(known accelerations: 4, 8\)"),
         (["--limit-volumes", "0"], r"--limit-volumes must be at least 1, got 0"),
         (["--cg-iters", "0"], r"--cg-iters must be at least 1"),
+        (["--cg-iters", "many"], r"--cg-iters must be a number or auto, got 'many'"),
+        (["--mask-seeds", "0"], r"--mask-seeds must be at least 1, got 0"),
         (["--device", "quantum"], r"device must be 'auto' or a torch device name"),
     ],
 )
@@ -128,6 +130,27 @@ def test_evaluate_rejects_an_empty_or_unprepared_split_before_loading_models(tmp
     empty = tmp_path / "empty"
     (empty / "data" / "test").mkdir(parents=True)
     assert "holds no volumes" in _evaluate(empty, capsys)
+
+
+def test_evaluate_auto_cg_iterations_need_a_validation_split(tmp_path, capsys, fast_espirit):
+    from recon_lib.data import prepare
+
+    _raw(tmp_path / "data")  # data/train/vol.h5
+    (tmp_path / "data" / "train").rename(tmp_path / "data" / "test")
+    prepare.prepare_folder(tmp_path / "data")
+    assert "which holds no volumes (give a number" in _evaluate(tmp_path, capsys)
+
+
+def test_an_sn_gan_of_another_width_names_both_files(tmp_path, capsys):
+    from recon_lib.models.checkpoint import CheckpointError, build_model, save_checkpoint
+
+    for name, features in (("sn_finetuned.pt", 4), ("sn_gan.pt", 8)):
+        save_checkpoint(
+            tmp_path / name, build_model("SensitivityNetwork", {"num_cascades": 1, "features": features}), {}
+        )
+    save_checkpoint(tmp_path / "unet.pt", build_model("UNetReconstructor", {"chans": 4, "num_pool_layers": 2}), {})
+    with pytest.raises(CheckpointError, match=r"sn_gan\.pt cannot be interpolated with .*sn_finetuned\.pt"):
+        evaluation.standard_methods(tmp_path)
 
 
 def test_evaluate_refuses_an_output_path_that_is_a_file(raw_only, capsys):

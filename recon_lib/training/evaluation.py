@@ -435,8 +435,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
             raise ValueError(f"--cg-iters must be a number or auto, got {args.cg_iters!r}") from None
         if args.cg_iters < 1:
             raise ValueError(f"--cg-iters must be at least 1, got {args.cg_iters}")
-    elif not raw_volumes(Path(args.data) / "val"):
-        raise ValueError(f"--cg-iters auto chooses on {Path(args.data) / 'val'}, which holds no volumes")
+
     if args.mask_seeds < 1:
         raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
     if args.bootstrap_reps < 100:
@@ -453,6 +452,11 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
         raise DatasetNotPreparedError(
             f"{len(missing)} of {len(raw)} volumes in {test_dir} are not prepared ({missing[0]} ...): "
             f"run `python data_scripts/prepare_dataset.py {args.data}` first"
+        )
+    if args.cg_iters == "auto" and not raw_volumes(Path(args.data) / "val"):
+        raise ValueError(
+            f"--cg-iters auto chooses CG-SENSE's iterations on {Path(args.data) / 'val'}, which holds no volumes "
+            "(give a number, e.g. --cg-iters 10)"
         )
     return device, test_dir, out
 
