@@ -153,16 +153,25 @@ def paired_differences(
     return out
 
 
-def differences_markdown(records: Sequence[Mapping[str, Any]], decimals: Mapping[str, int] | None = None) -> str:
-    """A Markdown table of :func:`paired_differences` records: AF | comparison | metric | mean [CI]."""
-    digits = {"psnr": 2, "ssim": 4, **(decimals or {})}
+def differences_markdown(
+    records: Sequence[Mapping[str, Any]],
+    decimals: Mapping[str, int] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """A Markdown table of :func:`paired_differences` records: AF | comparison | metric | mean [CI].
+
+    ``labels`` names the metrics (default: the name in capitals); PSNRs (``psnr*``) are in dB.
+    """
+    digits = {"psnr": 2, "psnr_truth": 2, "ssim": 4, "ssim_truth": 4, **(decimals or {})}
+    names = dict(labels or {})
     level = records[0]["level"] if records else 0.95
     lines = [f"| AF | Comparison | Metric | Mean difference | {100 * level:g} % CI |", "|---|---|---|---|---|"]
     for r in records:
         d = digits.get(r["metric"], 3)
-        unit = " dB" if r["metric"] == "psnr" else ""
+        unit = " dB" if r["metric"].startswith("psnr") else ""
+        name = names.get(r["metric"], r["metric"].upper())
         lines.append(
-            f"| {r['acceleration']} | {r['a']} − {r['b']} | {r['metric'].upper()} | {r['mean']:+.{d}f}{unit} | "
+            f"| {r['acceleration']} | {r['a']} − {r['b']} | {name} | {r['mean']:+.{d}f}{unit} | "
             f"[{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}] |"
         )
     return "\n".join(lines) + "\n"

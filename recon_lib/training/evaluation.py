@@ -55,6 +55,7 @@ __all__ = [
     "standard_methods",
     "evaluate_table",
     "table_differences",
+    "table1_markdown",
     "choose_cg_iterations",
     "alpha_sweep",
     "plot_alpha_sweep",
@@ -417,6 +418,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def table1_markdown(
+    table: MetricTable,
+    differences: list[dict[str, Any]],
+    cg_iters: int | Mapping[int, int],
+    mask_seeds: int,
+    reps: int,
+) -> str:
+    """``table1.md``: Table 1 against the SENSE reference, the protocol, the table against the
+    noise-free image (where known) and the paired differences with their CIs."""
+    iters = ", ".join(f"AF {af}: {n}" for af, n in cg_iters.items()) if isinstance(cg_iters, Mapping) else cg_iters
+    notes = (
+        f"CG-SENSE iterations: {iters} (chosen on the validation split when per AF). "
+        f"Mean ± std over test volumes; each volume scored under {mask_seeds} fixed masks per acceleration "
+        "(shared by every method) and averaged. Paired differences: mean over volumes, 95 % percentile bootstrap "
+        f"interval ({reps} replicates resampling whole volumes, stratified by contrast).\n\n"
+    )
+    main_metrics = [m for m in table.metrics if m not in TRUTH_METRICS]
+    markdown = table.to_markdown(metrics=main_metrics) + "\n" + notes
+    if TRUTH_METRICS[0] in table.metrics:
+        markdown += (
+            "Against the simulator's noise-free image (the SENSE reference above carries the scan's noise):\n\n"
+            + table.to_markdown(metrics=TRUTH_METRICS)
+            + "\n"
+        )
+    return markdown + differences_markdown(differences, labels=MetricTable.LABELS)
+
+
 def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path]:
     """Every argument checked before anything is loaded or written; ``ValueError`` names the first bad one."""
     device = select_device(args.device)
@@ -477,21 +505,7 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
         test_dir, methods, args.accelerations, args.limit_volumes, progress=not args.no_progress, mask_seeds=seeds
     )
     differences = table_differences(table, reps=args.bootstrap_reps)
-    iters = ", ".join(f"AF {af}: {n}" for af, n in cg_iters.items()) if isinstance(cg_iters, dict) else cg_iters
-    notes = (
-        f"CG-SENSE iterations: {iters} (chosen on the validation split when per AF). "
-        f"Mean ± std over test volumes; each volume scored under {args.mask_seeds} fixed masks per acceleration "
-        "(shared by every method) and averaged. Paired differences: mean over volumes, 95 % percentile bootstrap "
-        f"interval ({args.bootstrap_reps} replicates resampling whole volumes, stratified by contrast).\n\n"
-    )
-    main_metrics = [m for m in table.metrics if m not in TRUTH_METRICS]
-    markdown = table.to_markdown(metrics=main_metrics) + "\n" + notes
-    if TRUTH_METRICS[0] in table.metrics:
-        markdown += (
-            "Against the simulator's noise-free image (`_TRUTH` columns; the SENSE reference above carries the "
-            "scan's noise):\n\n" + table.to_markdown(metrics=TRUTH_METRICS) + "\n"
-        )
-    markdown += differences_markdown(differences)
+    markdown = table1_markdown(table, differences, cg_iters, args.mask_seeds, args.bootstrap_reps)
     (out / "table1.md").write_text(markdown)
     table.to_csv(out / "table1.csv")
     table.to_json(out / "table1.json", extra={"paired_differences": differences})
