@@ -7,6 +7,7 @@ equivariance from the internal normalisation, configs that rebuild the model, en
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import random_complex
@@ -213,7 +214,17 @@ def test_unet_reconstructor_shape_dtype_scale_and_gradients():
     assert build_model("UNetReconstructor", {"chans": 16, "num_pool_layers": 4}).config == {
         "chans": 16,
         "num_pool_layers": 4,
+        "residual": False,
     }
+    # residual: with its output layer zeroed the U-Net returns the zero-filled image exactly
+    res = UNetReconstructor(chans=4, num_pool_layers=2, residual=True)
+    torch.nn.init.zeros_(res.unet.out.weight)
+    torch.nn.init.zeros_(res.unet.out.bias)
+    np.testing.assert_allclose(
+        res(kspace, maps, mask).detach().numpy(), sens_reduce(kspace, maps, mask).numpy(), atol=1e-5
+    )
+    with pytest.raises(TypeError, match="residual must be True or False"):
+        UNetReconstructor(residual="yes")
     with pytest.raises(TypeError, match="kspace must be a complex"):
         model(kspace.real, maps, mask)
     with pytest.raises(ValueError, match="maps of shape"):
@@ -229,7 +240,7 @@ def test_unet_reconstructor_shape_dtype_scale_and_gradients():
         (DownUpBlock, {"features": 4, "eps": 1e-6}),
         (SensitivityNetwork, {"num_cascades": 2, "features": 4, "shared_weights": False, "dc_mode": "soft"}),
         (UNet, {"in_chans": 1, "out_chans": 2, "chans": 4, "num_pool_layers": 2}),
-        (UNetReconstructor, {"chans": 4, "num_pool_layers": 3}),
+        (UNetReconstructor, {"chans": 4, "num_pool_layers": 3, "residual": True}),
         (PatchDiscriminator, {"features": 4, "num_stages": 2}),
     ],
 )

@@ -94,7 +94,8 @@ def test_written_file_has_fastmri_layout(pd_volume, tmp_path):
     assert info.num_slices == SLICES and info.num_coils == 15 and info.kspace_shape == geom.kspace_shape
     assert (info.encoding.padding_left, info.encoding.padding_right) == geom.padding
     with h5py.File(path, "r") as f:
-        assert set(f.keys()) == {"kspace", "reconstruction_rss", "ismrmrd_header"}
+        assert set(f.keys()) == {"kspace", "reconstruction_rss", "ismrmrd_header", "image_noise_free"}
+        clean = f["image_noise_free"][()]
         assert f["kspace"].dtype == np.complex64 and f["kspace"].shape == (SLICES, 15, 320, 184)
         rss = f["reconstruction_rss"][()]
         assert f["reconstruction_rss"].dtype == np.float32 and rss.shape == (SLICES, 160, 160)
@@ -111,6 +112,8 @@ def test_written_file_has_fastmri_layout(pd_volume, tmp_path):
     coil_images = ifft2c(torch.from_numpy(kspace))[..., 80:240, :]
     expected = coil_images.abs().pow(2).sum(1).sqrt()[..., 12:172].numpy()
     np.testing.assert_allclose(rss, expected, rtol=1e-4, atol=1e-4 * rss.max())
+    # the noise-free magnitude: the simulator's object on the same grid as the reference
+    np.testing.assert_array_equal(clean, np.abs(pd_volume.image)[..., 12:172])  # (S, 160, 184) -> centre 160 columns
 
 
 def test_intensity_scale_like_fastmri(pd_volume, pdfs_volume):

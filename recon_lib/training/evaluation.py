@@ -48,6 +48,7 @@ from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.physics.classical import cg_sense
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, MaskFunc
+from recon_lib.training.sweep_plot import plot_alpha_sweep
 
 __all__ = [
     "Reconstructor",
@@ -330,65 +331,6 @@ def alpha_sweep(
             rec[f"{key}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
         records.append(rec)
     return records
-
-
-def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = None):
-    """Two figures: each metric against alpha, and the perception-distortion plane.
-
-    Returns:
-        ``(fig_metrics, fig_plane)``.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    afs = sorted({r["acceleration"] for r in records}) if acceleration is None else [acceleration]
-    metrics = [
-        ("psnr", "PSNR (dB)"),
-        ("ssim", "SSIM"),
-        ("nmse", "NMSE"),
-        ("hf_energy_ratio", "HF energy ratio (1 = reference)"),
-        ("gms", "Gradient-magnitude similarity"),
-    ]
-    fig_m, axes = plt.subplots(
-        len(afs), len(metrics), figsize=(3.3 * len(metrics), 2.8 * len(afs)), squeeze=False, dpi=90
-    )
-    fig_p, paxes = plt.subplots(1, len(afs), figsize=(4.6 * len(afs), 4.0), squeeze=False, dpi=90)
-    styles = {
-        "network": dict(color="tab:blue", marker="o", label="network interpolation (θ space)"),
-        "image": dict(color="tab:orange", marker="s", label="image blending (pixel space)"),
-    }
-    for i, af in enumerate(afs):
-        for mode, style in styles.items():
-            rows = sorted(
-                (r for r in records if r["acceleration"] == af and r["mode"] == mode), key=lambda r: r["alpha"]
-            )
-            if not rows:
-                continue
-            a = [r["alpha"] for r in rows]
-            for j, (key, label) in enumerate(metrics):
-                ax = axes[i][j]
-                ax.plot(a, [r[key] for r in rows], ms=3, **style)
-                ax.set_title(f"{label}\nAF {af}", fontsize=9)
-                ax.set_xlabel("α  (0 = SN, 1 = SN-GAN)", fontsize=8)
-                ax.grid(alpha=0.3)
-            ax = paxes[0][i]
-            x = [r["nmse"] for r in rows]
-            y = [abs(1 - r["hf_energy_ratio"]) for r in rows]
-            ax.plot(x, y, ms=4, **style)
-            for r, xi, yi in zip(rows, x, y, strict=True):
-                if r["alpha"] in (0.0, 0.5, 1.0):
-                    ax.annotate(f"α={r['alpha']:g}", (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
-        ax = paxes[0][i]
-        ax.set_xlabel("distortion: NMSE (lower is better)")
-        ax.xaxis.set_major_locator(MaxNLocator(4))  # NMSE ticks are long numbers: few, so they never overlap
-        ax.set_ylabel("texture deficit |1 − HF energy ratio| (lower is better)")
-        ax.set_title(f"Perception–distortion plane, AF {af}")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    paxes[0][0].legend(fontsize=8)
-    fig_m.tight_layout()
-    fig_p.tight_layout()
-    return fig_m, fig_p
 
 
 def main(argv: list[str] | None = None) -> int:
