@@ -125,3 +125,11 @@ def test_settings_are_repo_relative(reload_suite, tmp_path):
     assert s.settings() == {"data": "data/knee", "checkpoints": "checkpoints", "quick": True, "device": "cpu"}
     s = reload_suite(RECON_DATA_DIR=str(tmp_path))
     assert s.settings()["data"] == str(tmp_path.resolve())
+
+
+def test_cg_iterations_are_the_shipped_evaluations_choice():
+    import json
+
+    chosen = suite.cg_iterations()
+    timing = json.loads((suite.repo_root() / "docs" / "results" / "timing.json").read_text())
+    assert chosen == {int(af): n for af, n in timing["cg_iters"].items()} and set(chosen) == {4, 8}

@@ -21,6 +21,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = [
     "repo_root",
     "data_dir",
     "checkpoint_dir",
+    "cg_iterations",
     "seed_everything",
     "device",
     "pick",
@@ -93,6 +95,16 @@ def data_dir() -> Path:
 def checkpoint_dir() -> Path:
     """The folder of trained weights, ``<repo>/checkpoints`` (written by ``recon_lib.training.trainer``)."""
     return repo_root() / "checkpoints"
+
+
+def cg_iterations() -> dict[int, int]:
+    """CG-SENSE's iteration count per acceleration as the shipped evaluation chose it on the
+    validation split (``docs/results/timing.json``, written by ``python -m recon_lib.evaluate``)."""
+    path = repo_root() / "docs" / "results" / "timing.json"
+    chosen = json.loads(path.read_text())["cg_iters"]
+    if not isinstance(chosen, dict):
+        raise ValueError(f"{path}: cg_iters is {chosen!r}, one count for every AF, not a count per AF")
+    return {int(af): int(n) for af, n in chosen.items()}
 
 
 def seed_everything(seed: int = 0) -> int:

@@ -39,6 +39,7 @@ from recon_lib.data.layout import raw_volumes, unprepared
 from recon_lib.metrics.quality import (
     gradient_magnitude_similarity,
     high_frequency_energy_ratio,
+    nmse,
     volume_metrics,
 )
 from recon_lib.metrics.statistics import differences_markdown, paired_differences
@@ -189,7 +190,7 @@ def choose_cg_iterations(
             curve = []
             for i in range(1, max_iters + 1):
                 pred = torch.cat([center_crop(it[i], size).abs() for it in iterates]).numpy()
-                curve.append(volume_metrics(info["target"], pred, info["foreground"])["nmse"])
+                curve.append(nmse(info["target"], pred, info["foreground"]))
             curves.append(curve)
         chosen[int(af)] = int(np.argmin(np.mean(curves, axis=0))) + 1
     return chosen
