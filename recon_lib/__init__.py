@@ -19,8 +19,8 @@ from recon_lib.metrics.losses import (
     sn_gan_generator_loss,
     sn_loss,
 )
+from recon_lib.metrics.perceptual import gmsd, haarpsi, hfen, vif
 from recon_lib.metrics.quality import (
-    gradient_magnitude_similarity,
     high_frequency_energy_ratio,
     nmse,
     psnr,
@@ -65,7 +65,9 @@ __all__ = [
     "complex_to_channels",
     "data_residual",
     "fft2c",
-    "gradient_magnitude_similarity",
+    "gmsd",
+    "haarpsi",
+    "hfen",
     "high_frequency_energy_ratio",
     "ifft2c",
     "interpolate_alpha",
@@ -86,6 +88,7 @@ __all__ = [
     "sn_loss",
     "ssim",
     "ssim_volume",
+    "vif",
     "volume_metrics",
     "zero_filled",
 ]

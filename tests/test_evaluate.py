@@ -11,6 +11,8 @@ from test_train import tiny_config
 
 from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import prepare_folder
+from recon_lib.metrics.panel import REFERENCE_METRICS
+from recon_lib.metrics.perceptual import haarpsi, vif
 from recon_lib.metrics.quality import nmse, psnr
 from recon_lib.models.checkpoint import load_model
 from recon_lib.training import evaluation as evaluate
@@ -52,7 +54,7 @@ def test_table_has_every_method_group_and_fixed_masks(tiny_setup):
             for r in table.to_records()
             if r["method"] == "Zero-filled" and r["volume"] == info["fname"] and r["acceleration"] == 8
         )
-        assert row["nmse"] == pytest.approx(nmse(info["target"], pred, info["foreground"]), rel=1e-6)
+        assert row["nmse"] == pytest.approx(nmse(info["target"], pred, mask=info["foreground"]), rel=1e-6)
         assert row["psnr"] == pytest.approx(psnr(info["target"], pred, mask=info["foreground"]), rel=1e-6)
 
 
@@ -88,6 +90,9 @@ def test_scores_against_the_noise_free_image_where_the_raw_files_hold_it(tiny_se
     pred = np.concatenate([evaluate.zero_filled(b).abs().numpy() for b in batches])
     row = next(r for r in table.to_records() if r["volume"] == info["fname"])
     assert row["psnr_truth"] == pytest.approx(psnr(info["noise_free"], pred, mask=info["foreground"]), rel=1e-6)
+    assert row["vif_truth"] == pytest.approx(vif(info["noise_free"], pred, mask=info["foreground"]), rel=1e-6)
+    assert row["vif"] == pytest.approx(vif(info["target"], pred, mask=info["foreground"]), rel=1e-6)
+    assert row["haarpsi"] == pytest.approx(haarpsi(info["target"], pred, mask=info["foreground"]), rel=1e-6)
     assert row["psnr_truth"] != pytest.approx(row["psnr"], abs=1e-3)  # the truth is not the noisy reference
     # real data (no noise-free image): the same table without the truth columns
     real = tmp_path / "real" / "test"
@@ -98,7 +103,7 @@ def test_scores_against_the_noise_free_image_where_the_raw_files_hold_it(tiny_se
             del f[NOISE_FREE_KEY]
     assert not evaluate.has_truth(real)
     plain = evaluate.evaluate_table(real, methods, accelerations=(4,), progress=False)
-    assert plain.metrics == ("nmse", "psnr", "ssim", *evaluate.TEXTURE_METRICS)
+    assert plain.metrics == REFERENCE_METRICS
 
 
 def test_cg_iterations_are_chosen_by_the_lowest_mean_nmse(tiny_setup):
@@ -130,10 +135,11 @@ def test_alpha_sweep_endpoints_and_modes(tiny_setup):
     by = {(r["mode"], r["alpha"]): r for r in records}
     assert set(by) == {(m, a) for m in ("network", "image") for a in (0.0, 0.5, 1.0)}
     for a in (0.0, 1.0):  # at the endpoints both modes are the same model's output
-        for key in ("nmse", "psnr", "ssim", "hf_energy_ratio", "gms"):
+        for key in ("nmse", "psnr", "ssim", "hf_energy_ratio", "vif", "gmsd", "haarpsi", "hfen"):
             assert by[("network", a)][key] == pytest.approx(by[("image", a)][key], rel=1e-5, abs=1e-7)
     fig_m, fig_p = evaluate.plot_alpha_sweep(records)
-    assert len(fig_m.axes) == 5 and len(fig_p.axes) == 1
+    assert len(fig_m.axes) == 6 and len(fig_p.axes) == 1
+    assert "VIF" in fig_p.axes[0].get_ylabel()
 
 
 def test_command_line_writes_every_output(tiny_setup, tmp_path):
@@ -177,6 +183,32 @@ def test_command_line_writes_every_output(tiny_setup, tmp_path):
         "timing.json",
     }
     assert len(json.loads((out / "alpha_sweep.json").read_text())) == 22  # 11 alphas x 2 modes x 1 AF
+    versus = json.loads((out / "network_vs_blend.json").read_text())
+    assert {r["alpha"] for r in versus} == {round(0.1 * i, 1) for i in range(1, 10)}  # interior alphas only
+    assert {r["metric"] for r in versus} == {"psnr", "ssim", "vif", "haarpsi", "hf_energy_ratio"}
+    assert all(r["volumes"] == 2 and r["masks"] == 2 and 0 < r["p_value"] <= 1 for r in versus)
+    assert "network α=0.5 − blend" in (out / "network_vs_blend.md").read_text()
     assert evaluate.main(["--data", str(root), "--mask-seeds", "0", "--out", str(out)]) == 2
     assert evaluate.main(["--data", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert evaluate.main(["--data", str(root), "--checkpoints", str(tmp_path), "--out", str(out)]) == 2
+
+
+def test_network_vs_blend_pairs_rows_of_one_volume_and_mask(tiny_setup):
+    root, ckpt = tiny_setup
+    sn, _ = load_model(ckpt / "sn_finetuned.pt")
+    gan, _ = load_model(ckpt / "sn_gan.pt")
+    rows = evaluate.alpha_sweep_rows(
+        root / "test", sn, gan, alphas=(0.0, 0.5, 1.0), accelerations=(8,), progress=False, mask_seeds=(0, 1)
+    )
+    assert len(rows) == 3 * 2 * 2 * 2  # alphas x modes x volumes x masks
+    versus = evaluate.network_vs_blend(rows, metrics=("psnr",), reps=200)
+    assert [(r["alpha"], r["metric"]) for r in versus] == [(0.5, "psnr")]
+    # the mean is the mean over volumes of the per-volume (mask-averaged) network - blend differences
+    by = {(r["mode"], r["volume"], r["mask_seed"]): r["psnr"] for r in rows if r["alpha"] == 0.5}
+    volumes = sorted({r["volume"] for r in rows})
+    expected = np.mean([np.mean([by[("network", v, m)] - by[("image", v, m)] for m in (0, 1)]) for v in volumes])
+    assert versus[0]["mean"] == pytest.approx(expected, rel=1e-12)
+    # the summary is the one alpha_sweep gives
+    assert evaluate.summarise_sweep(rows) == evaluate.alpha_sweep(
+        root / "test", sn, gan, alphas=(0.0, 0.5, 1.0), accelerations=(8,), progress=False, mask_seeds=(0, 1)
+    )

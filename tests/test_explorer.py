@@ -100,12 +100,14 @@ def test_metrics_follow_recon_lib_metrics(standin, explorer):
     ref, fg = item["target"].numpy(), item["foreground"].numpy()
     expected = volume_metrics(ref, out, mask=fg, data_range=float(item["max"]))
     got = explorer.metrics(0.0)
-    assert set(got) == {"alpha", "psnr", "ssim", "nmse", "hf_ratio"}
+    assert set(got) == {"alpha", "psnr", "ssim", "nmse", "hf_energy_ratio"}
     for key in ("psnr", "ssim", "nmse"):
         assert got[key] == pytest.approx(expected[key], rel=1e-9)
-    assert got["hf_ratio"] == pytest.approx(high_frequency_energy_ratio(out, ref, mask=fg), rel=1e-9)
+    assert got["hf_energy_ratio"] == pytest.approx(high_frequency_energy_ratio(ref, out, mask=fg), rel=1e-9)
     blend = explorer.metrics(0.4, kind="blend")
-    assert math.isfinite(blend["psnr"]) and 0 < blend["ssim"] <= 1 and blend["nmse"] > 0 and blend["hf_ratio"] > 0
+    assert (
+        math.isfinite(blend["psnr"]) and 0 < blend["ssim"] <= 1 and blend["nmse"] > 0 and blend["hf_energy_ratio"] > 0
+    )
 
 
 # ---- caching ----------------------------------------------------------------------------------

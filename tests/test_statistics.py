@@ -78,3 +78,20 @@ def test_paired_differences_records_and_markdown():
     assert r["ci_low"] < r["mean"] < r["ci_high"] and r["mean"] == pytest.approx(2.0, abs=0.1)
     assert r["ci_high"] - r["ci_low"] < 0.3  # paired: the mask-to-mask spread of several dB cancels
     assert "| 4 | SN − CG-SENSE | PSNR | +2.0" in differences_markdown(records)
+
+
+def test_sign_flip_p_value_is_exact_for_few_volumes():
+    from itertools import product
+
+    from recon_lib.metrics.statistics import sign_flip_p_value
+
+    d = [0.8, -0.2, 1.1, 0.4, 0.9]
+    # written out: every sign pattern, counted
+    observed = abs(np.mean(d))
+    flips = [abs(np.mean([s * x for s, x in zip(signs, d, strict=True)])) for signs in product((1, -1), repeat=len(d))]
+    assert sign_flip_p_value(d) == pytest.approx(np.mean([f >= observed - 1e-12 for f in flips]))
+    assert sign_flip_p_value([1.0] * 6) == pytest.approx(2 / 64)  # the smallest p six volumes allow
+    assert sign_flip_p_value([1.0, -1.0]) == 1.0
+    assert 0.2 < sign_flip_p_value(np.random.default_rng(0).standard_normal(20)) <= 1  # Monte Carlo beyond 16
+    with pytest.raises(ValueError, match="finite"):
+        sign_flip_p_value([1.0, float("nan")])

@@ -15,18 +15,18 @@ volume maximum of ``gt``, fastMRI's ``max``), and each slice's SSIM map is avera
 foreground window centres; slices whose foreground is empty inside the valid SSIM map are left
 out of the slice average.
 
-Two weight-free texture measures quantify "smooth vs textured" without a learned network:
-:func:`high_frequency_energy_ratio` (1 = the reference's texture, < 1 smoother, > 1 more
-high-frequency content, e.g. noise or GAN texture) and :func:`gradient_magnitude_similarity`
-(GMSD-style mean similarity of gradient magnitudes, 1 = identical edges).
+Every metric is called as ``f(gt, pred, *, mask=None, data_range=None, ...)`` (reference first,
+options keyword-only; checks in :mod:`recon_lib.metrics.inputs`). The weight-free texture measure
+:func:`high_frequency_energy_ratio` quantifies "smooth vs textured" (1 = the reference's texture,
+< 1 smoother, > 1 more high-frequency content: noise as much as GAN texture). The perceptual
+indices validated against radiologists' scores (VIF, GMSD, HaarPSI) and HFEN are in
+:mod:`recon_lib.metrics.perceptual`.
 
 The results table that collects these per volume is :class:`recon_lib.metrics.table.MetricTable`.
 
 References:
     J. Zbontar et al., "fastMRI: An open dataset and benchmarks for accelerated MRI",
     arXiv:1811.08839, 2018.
-    W. Xue, L. Zhang, X. Mou, A. C. Bovik, "Gradient magnitude similarity deviation: a highly
-    efficient perceptual image quality index", IEEE TIP 23(2), 2014.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from recon_lib.metrics.inputs import ArrayLike, as_mask, as_pair, resolve_data_range
 from recon_lib.metrics.ssim import crop_mask_to_ssim_map, ssim
 from recon_lib.physics.fft import fft2c, ifft2c
 
@@ -46,61 +46,11 @@ __all__ = [
     "ssim_volume",
     "volume_metrics",
     "high_frequency_energy_ratio",
-    "gradient_magnitude_similarity",
 ]
-
-ArrayLike = np.ndarray | torch.Tensor
-
-
-# ---- input handling ---------------------------------------------------------------------------
-def _volume(name: str, value: object) -> np.ndarray:
-    """Real ``(S, H, W)`` float64 array from a numpy array or torch tensor (2-D -> one slice)."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    if not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array or torch.Tensor, got {type(value).__name__}")
-    if np.iscomplexobj(value):
-        raise TypeError(f"{name} must be a real magnitude volume, got complex dtype {value.dtype}; take abs() first")
-    if value.ndim not in (2, 3):
-        raise ValueError(f"{name} must be (slices, H, W) or (H, W), got shape {value.shape}")
-    arr = value.astype(np.float64, copy=False)
-    return arr[None] if arr.ndim == 2 else arr
-
-
-def _pair(gt: ArrayLike, pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    g, p = _volume("gt", gt), _volume("pred", pred)
-    if g.shape != p.shape:
-        raise ValueError(f"gt of shape {tuple(gt.shape)} and pred of shape {tuple(pred.shape)} must match")
-    return g, p
-
-
-def _mask(mask: ArrayLike | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    """Boolean foreground mask of ``shape`` (nonzero = foreground), or None."""
-    if mask is None:
-        return None
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu().numpy()
-    if not isinstance(mask, np.ndarray):
-        raise TypeError(f"mask must be a numpy array or torch.Tensor, got {type(mask).__name__}")
-    m = mask[None] if mask.ndim == 2 and len(shape) == 3 else mask
-    try:
-        m = np.array(np.broadcast_to(m != 0, shape))  # a writable copy
-    except ValueError:
-        raise ValueError(f"mask of shape {mask.shape} does not broadcast to the volume shape {shape}") from None
-    if not m.any():
-        raise ValueError("mask selects no foreground pixel")
-    return m
-
-
-def _data_range(gt: np.ndarray, data_range: float | None) -> float:
-    value = float(gt.max()) if data_range is None else float(data_range)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"data_range must be positive and finite (default gt.max()), got {value}")
-    return value
 
 
 # ---- fastMRI metrics --------------------------------------------------------------------------
-def nmse(gt: ArrayLike, pred: ArrayLike, mask: ArrayLike | None = None) -> float:
+def nmse(gt: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None = None) -> float:
     """Normalised MSE ``||gt - pred||^2 / ||gt||^2`` over the volume (or its foreground).
 
     Args:
@@ -111,8 +61,8 @@ def nmse(gt: ArrayLike, pred: ArrayLike, mask: ArrayLike | None = None) -> float
     Returns:
         NMSE as a float (lower is better).
     """
-    g, p = _pair(gt, pred)
-    m = _mask(mask, g.shape)
+    g, p = as_pair(gt, pred)
+    m = as_mask(mask, g.shape)
     if m is not None:
         g, p = g[m], p[m]
     denom = float(np.sum(g**2))
@@ -121,7 +71,7 @@ def nmse(gt: ArrayLike, pred: ArrayLike, mask: ArrayLike | None = None) -> float
     return float(np.sum((g - p) ** 2)) / denom
 
 
-def psnr(gt: ArrayLike, pred: ArrayLike, data_range: float | None = None, mask: ArrayLike | None = None) -> float:
+def psnr(gt: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None = None, data_range: float | None = None) -> float:
     """Peak signal-to-noise ratio in dB, ``20 log10(L) - 10 log10(MSE)``.
 
     Args:
@@ -133,9 +83,9 @@ def psnr(gt: ArrayLike, pred: ArrayLike, data_range: float | None = None, mask: 
     Returns:
         PSNR as a float (``inf`` when ``pred == gt`` on the evaluated pixels).
     """
-    g, p = _pair(gt, pred)
-    L = _data_range(g, data_range)
-    m = _mask(mask, g.shape)
+    g, p = as_pair(gt, pred)
+    L = resolve_data_range(g, data_range)
+    m = as_mask(mask, g.shape)
     if m is not None:
         g, p = g[m], p[m]
     mse = float(np.mean((g - p) ** 2))
@@ -145,7 +95,7 @@ def psnr(gt: ArrayLike, pred: ArrayLike, data_range: float | None = None, mask: 
 
 
 def ssim_volume(
-    gt: ArrayLike, pred: ArrayLike, data_range: float | None = None, mask: ArrayLike | None = None
+    gt: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None = None, data_range: float | None = None
 ) -> float:
     """Mean over slices of the per-slice SSIM (fastMRI: every slice uses the volume's max).
 
@@ -160,9 +110,9 @@ def ssim_volume(
     Returns:
         SSIM as a float (higher is better, 1 for identical volumes).
     """
-    g, p = _pair(gt, pred)
-    L = _data_range(g, data_range)
-    m = _mask(mask, g.shape)
+    g, p = as_pair(gt, pred)
+    L = resolve_data_range(g, data_range)
+    m = as_mask(mask, g.shape)
     G, P = torch.from_numpy(g), torch.from_numpy(p)  # (S, H, W) float64
     if m is None:
         return float(ssim(P, G, L, reduction="mean"))
@@ -174,7 +124,7 @@ def ssim_volume(
 
 
 def volume_metrics(
-    gt: ArrayLike, pred: ArrayLike, mask: ArrayLike | None = None, data_range: float | None = None
+    gt: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None = None, data_range: float | None = None
 ) -> dict[str, float]:
     """NMSE, PSNR and SSIM of one volume: ``{"nmse": ..., "psnr": ..., "ssim": ...}``.
 
@@ -184,8 +134,8 @@ def volume_metrics(
         mask: optional foreground mask ``(slices, H, W)``.
         data_range: peak value for PSNR/SSIM; default ``gt.max()`` of the volume.
     """
-    g, p = _pair(gt, pred)
-    L = _data_range(g, data_range)
+    g, p = as_pair(gt, pred)
+    L = resolve_data_range(g, data_range)
     return {
         "nmse": nmse(g, p, mask=mask),
         "psnr": psnr(g, p, data_range=L, mask=mask),
@@ -206,7 +156,7 @@ def _high_pass(vol: np.ndarray, cutoff: float) -> torch.Tensor:
 
 
 def high_frequency_energy_ratio(
-    pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None, cutoff: float = 0.25
+    gt: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None = None, cutoff: float = 0.25
 ) -> float:
     """Energy of the high-pass of ``pred`` over that of ``gt``, inside the foreground.
 
@@ -215,8 +165,8 @@ def high_frequency_energy_ratio(
     adds nothing), then the energy ``sum |x_hp|^2`` is taken over the foreground pixels.
 
     Args:
-        pred: magnitude volume ``(slices, H, W)`` (or ``(H, W)``).
-        gt: reference of the same shape.
+        gt: reference magnitude volume ``(slices, H, W)`` (or ``(H, W)``).
+        pred: reconstruction of the same shape.
         mask: optional foreground mask (nonzero = foreground).
         cutoff: normalised radius in ``(0, sqrt(2))`` below which frequencies are removed.
 
@@ -224,59 +174,13 @@ def high_frequency_energy_ratio(
         The ratio: 1.0 for the reference's texture, < 1 smoother, > 1 more high-frequency
         content (noise, GAN texture, aliasing).
     """
-    g, p = _pair(gt, pred)
+    g, p = as_pair(gt, pred)
     if not (0 < float(cutoff) < math.sqrt(2)):
         raise ValueError(f"cutoff must lie in (0, sqrt(2)), got {cutoff!r}")
-    m = _mask(mask, g.shape)
+    m = as_mask(mask, g.shape)
     weights = torch.ones(g.shape, dtype=torch.float64) if m is None else torch.from_numpy(m.astype(np.float64))
     e_pred = float((_high_pass(p, cutoff).abs() ** 2 * weights).sum())
     e_gt = float((_high_pass(g, cutoff).abs() ** 2 * weights).sum())
     if e_gt == 0:
         raise ValueError("gt has no high-frequency energy inside the mask: the ratio is undefined")
     return e_pred / e_gt
-
-
-def gradient_magnitude_similarity(
-    pred: ArrayLike,
-    gt: ArrayLike,
-    mask: ArrayLike | None = None,
-    data_range: float | None = None,
-    c: float = 170.0 / 255.0**2,
-) -> float:
-    """Mean gradient-magnitude similarity (GMSM, the mean of GMSD's similarity map).
-
-    ``GMS = (2 g_r g_d + c L^2) / (g_r^2 + g_d^2 + c L^2)`` with ``g`` the Prewitt gradient
-    magnitudes (valid 3x3 convolution) of the reference and the reconstruction; ``c = 170/255^2``
-    is GMSD's constant for 8-bit images rescaled to the data range ``L``. Unlike GMSD, the
-    images are not down-sampled first. With a mask, the map is averaged over the foreground
-    (mask cropped by 1 pixel to the valid map).
-
-    Args:
-        pred: magnitude volume ``(slices, H, W)`` (or ``(H, W)``).
-        gt: reference of the same shape.
-        mask: optional foreground mask (nonzero = foreground).
-        data_range: ``L``; default ``gt.max()`` of the volume.
-        c: stability constant relative to ``L^2``.
-
-    Returns:
-        Mean similarity in ``(0, 1]``; 1 for identical gradients (the GMSD is its deviation).
-    """
-    g, p = _pair(gt, pred)
-    L = _data_range(g, data_range)
-    m = _mask(mask, g.shape)
-    prewitt_x = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=torch.float64) / 3.0
-    kernels = torch.stack((prewitt_x, prewitt_x.T)).unsqueeze(1)  # (2, 1, 3, 3)
-
-    def grad_mag(v: np.ndarray) -> torch.Tensor:
-        d = F.conv2d(torch.from_numpy(v).unsqueeze(1), kernels)  # (S, 2, H-2, W-2)
-        return torch.sqrt((d**2).sum(dim=1))  # (S, H-2, W-2)
-
-    g_r, g_d = grad_mag(g), grad_mag(p)
-    cL2 = c * L * L
-    gms = (2 * g_r * g_d + cL2) / (g_r**2 + g_d**2 + cL2)  # (S, H-2, W-2)
-    if m is None:
-        return float(gms.mean())
-    w = torch.from_numpy(m[:, 1:-1, 1:-1].astype(np.float64))
-    if float(w.sum()) == 0:
-        raise ValueError("mask has no foreground inside the valid gradient map")
-    return float((gms * w).sum() / w.sum())

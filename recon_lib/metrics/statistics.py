@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["volume_differences", "stratified_bootstrap", "paired_differences", "differences_markdown"]
+__all__ = [
+    "volume_differences",
+    "stratified_bootstrap",
+    "sign_flip_p_value",
+    "paired_differences",
+    "differences_markdown",
+]
 
 
 def volume_differences(
@@ -102,6 +108,30 @@ def stratified_bootstrap(
     return float(x.mean()), float(low), float(high)
 
 
+def sign_flip_p_value(differences: Sequence[float], reps: int = 100_000, seed: int = 0) -> float:
+    """Two-sided p-value of the paired sign-flip (permutation) test of "mean difference = 0".
+
+    Under the null hypothesis each volume's difference is as likely to have either sign; the
+    p-value is the share of sign assignments whose mean is at least as far from 0 as the observed
+    one. Exact (all ``2^n`` assignments) for ``n <= 16`` volumes, else ``reps`` random ones. With
+    ``n`` volumes the smallest possible p-value is ``2 / 2^n`` (6 volumes: 0.031).
+
+    Example:
+        >>> sign_flip_p_value([1.0, 2.0, 1.5, 0.5, 1.0, 2.5])
+        0.03125
+    """
+    x = np.asarray(differences, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
+        raise ValueError(f"differences must be a non-empty sequence of finite numbers, got {len(x)} value(s)")
+    n = x.size
+    if n <= 16:
+        codes = np.arange(2**n)[:, None] >> np.arange(n)[None, :] & 1  # every sign pattern
+    else:
+        codes = np.random.default_rng(seed).integers(0, 2, size=(reps, n))
+    means = np.abs(((1 - 2 * codes) * x).mean(axis=1))
+    return float(np.mean(means >= abs(x.mean()) - 1e-12))
+
+
 def paired_differences(
     rows: Sequence[Mapping[str, Any]],
     comparisons: Iterable[tuple[str, str]],
@@ -115,9 +145,9 @@ def paired_differences(
 
     Returns:
         One record per (acceleration, comparison, metric): ``acceleration``, ``a``, ``b``,
-        ``metric``, ``mean``, ``ci_low``, ``ci_high``, ``level``, ``volumes``, ``masks`` (per
-        volume), ``reps``, ``strata`` (volumes per acquisition). Comparisons whose methods are
-        missing from ``rows`` are skipped.
+        ``metric``, ``mean``, ``ci_low``, ``ci_high``, ``level``, ``p_value`` (:func:`sign_flip_p_value`
+        over the per-volume differences), ``volumes``, ``masks`` (per volume), ``reps``, ``strata``
+        (volumes per acquisition). Comparisons whose methods are missing from ``rows`` are skipped.
     """
     afs = sorted({int(r["acceleration"]) for r in rows}) if accelerations is None else list(accelerations)
     methods = {r["method"] for r in rows}
@@ -144,6 +174,7 @@ def paired_differences(
                         "ci_low": low,
                         "ci_high": high,
                         "level": level,
+                        "p_value": sign_flip_p_value([diffs[v][1] for v in names]),
                         "volumes": len(names),
                         "masks": masks // len(names),
                         "reps": reps,
@@ -158,20 +189,23 @@ def differences_markdown(
     decimals: Mapping[str, int] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> str:
-    """A Markdown table of :func:`paired_differences` records: AF | comparison | metric | mean [CI].
+    """A Markdown table of :func:`paired_differences` records: AF | comparison | metric | mean | CI | p.
 
     ``labels`` names the metrics (default: the name in capitals); PSNRs (``psnr*``) are in dB.
     """
     digits = {"psnr": 2, "psnr_truth": 2, "ssim": 4, "ssim_truth": 4, **(decimals or {})}
     names = dict(labels or {})
     level = records[0]["level"] if records else 0.95
-    lines = [f"| AF | Comparison | Metric | Mean difference | {100 * level:g} % CI |", "|---|---|---|---|---|"]
+    lines = [
+        f"| AF | Comparison | Metric | Mean difference | {100 * level:g} % CI | p (sign flip) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in records:
         d = digits.get(r["metric"], 3)
         unit = " dB" if r["metric"].startswith("psnr") else ""
         name = names.get(r["metric"], r["metric"].upper())
         lines.append(
             f"| {r['acceleration']} | {r['a']} − {r['b']} | {name} | {r['mean']:+.{d}f}{unit} | "
-            f"[{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}] |"
+            f"[{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}] | {r['p_value']:.3f} |"
         )
     return "\n".join(lines) + "\n"

@@ -81,10 +81,14 @@ class MetricTable:
         "psnr": "PSNR",
         "ssim": "SSIM",
         "hf_energy_ratio": "HF-energy ratio",
-        "gms": "GMS",
+        "vif": "VIF",
+        "gmsd": "GMSD",
+        "haarpsi": "HaarPSI",
+        "hfen": "HFEN",
         "psnr_truth": "PSNR vs truth",
         "ssim_truth": "SSIM vs truth",
         "hf_energy_ratio_truth": "HF-energy ratio vs truth",
+        "vif_truth": "VIF vs truth",
     }
 
     def __init__(

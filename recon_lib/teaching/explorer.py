@@ -76,7 +76,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "psnr": ("PSNR (dB)", "{:.2f}", "higher"),
     "ssim": ("SSIM", "{:.4f}", "higher"),
     "nmse": ("NMSE", "{:.4f}", "lower"),
-    "hf_ratio": ("HF-energy ratio", "{:.3f}", "closer to 1"),
+    "hf_energy_ratio": ("HF-energy ratio", "{:.3f}", "closer to 1"),
 }
 
 _GAP = 10  # CSS pixels between the grid columns
@@ -283,7 +283,7 @@ class AlphaExplorer:
 
         explorer = AlphaExplorer(sn, sn_gan, dataset[12])
         explorer            # in a notebook: the app
-        explorer.metrics(0.5)  # {"alpha": 0.5, "psnr": ..., "ssim": ..., "nmse": ..., "hf_ratio": ...}
+        explorer.metrics(0.5)  # {"alpha": 0.5, "psnr": ..., "ssim": ..., "nmse": ..., "hf_energy_ratio": ...}
     """
 
     def __init__(
@@ -450,7 +450,7 @@ class AlphaExplorer:
     def _slice_metrics(self, magnitude: np.ndarray) -> dict[str, float]:
         ref, fg = self._batch["reference"], self._batch["foreground"]
         values = volume_metrics(ref, magnitude, mask=fg, data_range=self._batch["max"])
-        values["hf_ratio"] = high_frequency_energy_ratio(magnitude, ref, mask=fg)
+        values["hf_energy_ratio"] = high_frequency_energy_ratio(ref, magnitude, mask=fg)
         return values
 
     @staticmethod
@@ -541,8 +541,8 @@ class AlphaExplorer:
             kind: ``"network"`` (interpolated weights) or ``"blend"`` (image blending).
 
         Returns:
-            ``{"alpha", "psnr", "ssim", "nmse", "hf_ratio"}`` (PSNR/SSIM with the slice's
-            ``max`` as data range; ``hf_ratio`` = high-frequency energy over the reference's).
+            ``{"alpha", "psnr", "ssim", "nmse", "hf_energy_ratio"}`` (PSNR/SSIM with the slice's
+            ``max`` as data range; ``hf_energy_ratio`` = high-frequency energy over the reference's).
         """
         if kind not in ("network", "blend"):
             raise ValueError(f"kind must be 'network' or 'blend', got {kind!r}")

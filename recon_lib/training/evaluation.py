@@ -2,8 +2,9 @@
 
 ``python -m recon_lib.evaluate --data data/knee --checkpoints checkpoints --out docs/results``
 writes ``table1.md`` / ``table1.csv`` / ``table1.json`` (mean +- std over test volumes,
-foreground metrics, fastMRI's per-volume convention), ``alpha_sweep.json`` and the plots
-``alpha_metrics.png`` and ``perception_distortion.png``.
+foreground metrics, fastMRI's per-volume convention), ``alpha_sweep.json``, the paired
+network-vs-blend comparison ``network_vs_blend.md`` / ``.json`` (:mod:`recon_lib.training.sweep`)
+and the plots ``alpha_metrics.png`` and ``perception_distortion.png``.
 
 Every method sees the same masks: ``--mask-seeds N`` fixed masks per (volume, acceleration), the
 first seeded by the file name as fastMRI does for its validation data, the others by the file name
@@ -22,10 +23,9 @@ import json
 import math
 import sys
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,22 +33,20 @@ from torch import nn
 
 from recon_lib.core.devices import select_device
 from recon_lib.core.tensors import center_crop
-from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
+from recon_lib.data.dataset import DatasetNotPreparedError
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.layout import raw_volumes, unprepared
-from recon_lib.metrics.quality import (
-    gradient_magnitude_similarity,
-    high_frequency_energy_ratio,
-    nmse,
-    volume_metrics,
-)
+from recon_lib.metrics.panel import BETTER, DECIMALS, REFERENCE_METRICS, TRUTH_METRICS
+from recon_lib.metrics.quality import nmse
 from recon_lib.metrics.statistics import differences_markdown, paired_differences
 from recon_lib.metrics.table import MetricTable
 from recon_lib.models.checkpoint import CheckpointError, load_model
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.physics.classical import cg_sense
-from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, MaskFunc
+from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
+from recon_lib.training.protocol import Reconstructor, has_truth, iter_volumes, run_method, score
+from recon_lib.training.sweep import alpha_sweep, alpha_sweep_rows, network_vs_blend, summarise_sweep
 from recon_lib.training.sweep_plot import plot_alpha_sweep
 
 __all__ = [
@@ -60,21 +58,17 @@ __all__ = [
     "table1_markdown",
     "choose_cg_iterations",
     "alpha_sweep",
+    "alpha_sweep_rows",
+    "summarise_sweep",
+    "network_vs_blend",
+    "network_vs_blend_markdown",
     "plot_alpha_sweep",
-    "TEXTURE_METRICS",
+    "has_truth",
+    "score",
     "COMPARISONS",
     "main",
 ]
 
-#: a reconstruction method: collated batch -> complex image cropped to the target size (B, rh, rw)
-Reconstructor = Callable[[Mapping[str, Any]], torch.Tensor]
-
-#: weight-free texture measures reported beside the distortion metrics (1.0 = like the reference)
-TEXTURE_METRICS = ("hf_energy_ratio", "gms")
-#: scores against the simulator's noise-free image (where the raw files hold one): a texture
-#: measure against the noisy SENSE reference rewards noise as much as texture
-TRUTH_METRICS = ("psnr_truth", "ssim_truth", "hf_energy_ratio_truth")
-ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 #: the paired differences Table 1's notes report (``interpSN`` stands for the interpSN row at the chosen alpha)
 COMPARISONS = (
     ("SN", "CG-SENSE"),
@@ -84,88 +78,7 @@ COMPARISONS = (
     ("interpSN", "SN"),
 )
 #: metrics whose paired differences are reported
-DIFFERENCE_METRICS = ("psnr", "ssim", "hf_energy_ratio", "psnr_truth", "hf_energy_ratio_truth")
-
-
-def texture_metrics(gt: np.ndarray, pred: np.ndarray, fg: np.ndarray) -> dict[str, float]:
-    """High-frequency energy ratio and gradient-magnitude similarity inside the foreground."""
-    return {
-        "hf_energy_ratio": high_frequency_energy_ratio(pred, gt, fg),
-        "gms": gradient_magnitude_similarity(pred, gt, fg),
-    }
-
-
-def truth_metrics(truth: np.ndarray, pred: np.ndarray, fg: np.ndarray) -> dict[str, float]:
-    """PSNR / SSIM (data range: the noise-free volume's maximum) and HF-energy ratio against the noise-free image."""
-    m = volume_metrics(truth, pred, fg)
-    return {
-        "psnr_truth": m["psnr"],
-        "ssim_truth": m["ssim"],
-        "hf_energy_ratio_truth": high_frequency_energy_ratio(pred, truth, fg),
-    }
-
-
-def has_truth(root: str | Path, limit_volumes: int | None = None) -> bool:
-    """Whether every volume of a split folder holds the simulator's noise-free image."""
-    ds = KneeDataset(root, mask_func=MaskFunc([4]), train=False, limit_volumes=limit_volumes)
-    return all(ds.noise_free(i) is not None for i in range(len(ds.volumes)))
-
-
-def _scores(info: Mapping[str, Any], pred: np.ndarray) -> dict[str, float]:
-    """Every score of one reconstructed volume: against the SENSE reference, and against the truth if known."""
-    gt, fg = info["target"], info["foreground"]
-    values = volume_metrics(gt, pred, fg) | texture_metrics(gt, pred, fg)
-    if info["noise_free"] is not None:
-        values |= truth_metrics(info["noise_free"], pred, fg)
-    return values
-
-
-def iter_volumes(
-    root: str | Path, acceleration: int, limit_volumes: int | None = None, batch_size: int = 4, mask_seed: int = 0
-) -> Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Yield ``(info, batches)`` per test volume at one acceleration, with fixed per-volume masks.
-
-    ``info`` holds ``fname``, ``acquisition``, ``target`` (slices, rh, rw), ``foreground``, ``mask_seed``
-    and ``noise_free`` (the simulator's noise-free magnitude, or None for real data).
-    """
-    ds = KneeDataset(
-        root, mask_func=MaskFunc([acceleration]), train=False, limit_volumes=limit_volumes, mask_seed=mask_seed
-    )
-    loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False)
-    by_volume: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    order: list[str] = []
-    for sample in loader:
-        name = sample["fname"][0]
-        if name not in by_volume:
-            order.append(name)
-        by_volume[name].append(sample)
-    for name in order:
-        slices = by_volume[name]
-        batches = [_collate(slices[i : i + batch_size]) for i in range(0, len(slices), batch_size)]
-        info = {
-            "fname": name,
-            "acquisition": slices[0]["acquisition"][0],
-            "target": torch.cat([s["target"] for s in slices]).numpy(),
-            "foreground": torch.cat([s["foreground"] for s in slices]).numpy().astype(bool),
-            "mask_seed": mask_seed,
-            "noise_free": ds.noise_free(next(i for i, r in enumerate(ds.volumes) if r.fname == name)),
-        }
-        yield info, batches
-
-
-def _collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in samples[0].items():
-        if isinstance(value, torch.Tensor):
-            out[key] = torch.cat([s[key] for s in samples])
-        else:
-            out[key] = [v for s in samples for v in s[key]]
-    return out
-
-
-def _run(method: Reconstructor, batches: list[dict[str, Any]]) -> np.ndarray:
-    with torch.inference_mode():
-        return torch.cat([method(b).abs().cpu() for b in batches]).numpy()  # (slices, rh, rw)
+DIFFERENCE_METRICS = ("psnr", "ssim", "vif", "haarpsi", "hf_energy_ratio", "psnr_truth", "vif_truth")
 
 
 def choose_cg_iterations(
@@ -190,7 +103,7 @@ def choose_cg_iterations(
             curve = []
             for i in range(1, max_iters + 1):
                 pred = torch.cat([center_crop(it[i], size).abs() for it in iterates]).numpy()
-                curve.append(nmse(info["target"], pred, info["foreground"]))
+                curve.append(nmse(info["target"], pred, mask=info["foreground"]))
             curves.append(curve)
         chosen[int(af)] = int(np.argmin(np.mean(curves, axis=0))) + 1
     return chosen
@@ -246,92 +159,33 @@ def evaluate_table(
 ) -> MetricTable:
     """Table 1: every method on every test volume under every mask at every acceleration (foreground metrics).
 
-    The table carries NMSE, PSNR, SSIM and the texture measures of :data:`TEXTURE_METRICS`, and
-    :data:`TRUTH_METRICS` when every volume holds its noise-free image; one row per (method,
-    volume, mask seed).
+    The table carries every measure of :data:`~recon_lib.metrics.panel.REFERENCE_METRICS`, and
+    :data:`~recon_lib.metrics.panel.TRUTH_METRICS` when every volume holds its noise-free image;
+    one row per (method, volume, mask seed).
     """
     from tqdm.auto import tqdm
 
-    metrics = ("nmse", "psnr", "ssim", *TEXTURE_METRICS, *(TRUTH_METRICS if has_truth(root, limit_volumes) else ()))
-    # The texture measures are reported but not ranked: "closer to 1" has no bold direction.
-    better = dict(MetricTable.DEFAULT_BETTER, psnr_truth="higher", ssim_truth="higher")
-    decimals = {"hf_energy_ratio": 3, "gms": 4, "psnr_truth": 2, "ssim_truth": 4, "hf_energy_ratio_truth": 3}
-    table = MetricTable(metrics=metrics, better=better, decimals=decimals)
+    metrics = (*REFERENCE_METRICS, *(TRUTH_METRICS if has_truth(root, limit_volumes) else ()))
+    # The HF-energy ratios are reported but not ranked: "closer to 1" has no bold direction.
+    table = MetricTable(metrics=metrics, better=BETTER, decimals=DECIMALS)
     for af in accelerations:
         for seed in mask_seeds:
             volumes = list(iter_volumes(root, af, limit_volumes, mask_seed=seed))
             desc = f"Table 1, AF {af}, mask {seed}"
             for info, batches in tqdm(volumes, desc=desc, disable=not progress, leave=False):
                 for name, method in methods.items():
-                    values = _scores(info, _run(method, batches))
+                    values = score(info, run_method(method, batches))
                     table.add(name, info["acquisition"], af, info["fname"], mask_seed=seed, **values)
     return table
 
 
 def table_differences(table: MetricTable, reps: int = 10_000, seed: int = 0) -> list[dict[str, Any]]:
-    """The paired differences of :data:`COMPARISONS` (PSNR, SSIM, HF-energy ratio) with 95 % bootstrap CIs."""
+    """The paired differences of :data:`COMPARISONS` (:data:`DIFFERENCE_METRICS`) with 95 % bootstrap CIs."""
     rows = table.to_records()
     interp = next((m for m in dict.fromkeys(r["method"] for r in rows) if m.startswith("interpSN")), "interpSN")
     comparisons = [(interp if a == "interpSN" else a, b) for a, b in COMPARISONS]
     metrics = [m for m in DIFFERENCE_METRICS if m in table.metrics]
     return paired_differences(rows, comparisons, metrics, reps=reps, seed=seed)
-
-
-def alpha_sweep(
-    root: str | Path,
-    sn: nn.Module,
-    gan: nn.Module,
-    alphas: Iterable[float] = ALPHAS,
-    accelerations: Iterable[int] = (4, 8),
-    limit_volumes: int | None = None,
-    device: torch.device | str = "cpu",
-    progress: bool = True,
-    mask_seeds: Iterable[int] = (0,),
-) -> list[dict[str, Any]]:
-    """Metrics against alpha for network interpolation and for image-space blending.
-
-    Network: theta(alpha) = (1 - alpha) theta_SN + alpha theta_GAN, then reconstruct.
-    Image: |(1 - alpha) x_SN + alpha x_GAN| of the two end models' complex outputs.
-
-    Returns:
-        One record per (mode, acceleration, alpha) with the mean and std over volumes (each
-        volume's value is its mean over ``mask_seeds``) of NMSE, PSNR, SSIM and the texture measures.
-    """
-    from tqdm.auto import tqdm
-
-    alphas = [float(a) for a in alphas]
-    live = type(sn)(**cast(dict[str, Any], sn.config)).to(device).eval()
-    interp = ModelInterpolator(live, [sn.state_dict(), gan.state_dict()])
-    per: dict[tuple[str, int, float], dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
-    for af in accelerations:
-        for seed in mask_seeds:
-            volumes = list(iter_volumes(root, af, limit_volumes, mask_seed=seed))
-            for info, batches in tqdm(
-                volumes, desc=f"α sweep, AF {af}, mask {seed}", disable=not progress, leave=False
-            ):
-                with torch.inference_mode():
-                    x_sn = torch.cat([reconstruct(sn, b, device).cpu() for b in batches])
-                    x_gan = torch.cat([reconstruct(gan, b, device).cpu() for b in batches])
-                for a in alphas:
-                    interp.set_alpha(a)
-                    preds = {
-                        "network": _run(lambda b: reconstruct(live, b, device), batches),
-                        "image": ((1 - a) * x_sn + a * x_gan).abs().numpy(),
-                    }
-                    for mode, pred in preds.items():
-                        values = _scores(info, pred)
-                        per[(mode, af, a)][info["fname"]].append(values)
-    records = []
-    for (mode, af, a), by_volume in per.items():
-        rows = [{k: float(np.mean([m[k] for m in masks])) for k in masks[0]} for masks in by_volume.values()]
-        rec: dict[str, Any] = {"mode": mode, "acceleration": af, "alpha": a, "volumes": len(rows)}
-        rec["masks"] = len(next(iter(by_volume.values())))
-        for key in rows[0]:
-            vals = np.array([r[key] for r in rows])
-            rec[key] = float(vals.mean())
-            rec[f"{key}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
-        records.append(rec)
-    return records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,6 +240,18 @@ def table1_markdown(
             + "\n"
         )
     return markdown + differences_markdown(differences, labels=MetricTable.LABELS)
+
+
+def network_vs_blend_markdown(records: list[dict[str, Any]], reps: int) -> str:
+    """``network_vs_blend.md``: network interpolation minus image blending at each interior alpha, paired."""
+    head = (
+        "# Network interpolation − image blending, paired at each α\n\n"
+        "Mean over test volumes of (network − blend), each volume averaged over its masks; 95 % percentile "
+        f"bootstrap interval ({reps} replicates resampling whole volumes, stratified by contrast) and the exact "
+        "sign-flip test over volumes. The end points α = 0 and 1 are the same model on both paths.\n\n"
+    )
+    labelled = [dict(r, a=f"{r['a']}", b="blend") for r in records]
+    return head + differences_markdown(labelled, labels=MetricTable.LABELS)
 
 
 def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path]:
@@ -457,7 +323,7 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
     summary: dict[str, Any] = {"table_seconds": round(t_table, 1), "mask_seeds": args.mask_seeds, "cg_iters": cg_iters}
     if not args.no_sweep:
         sn, gan = (load_model(Path(args.checkpoints) / n, device)[0] for n in ("sn_finetuned.pt", "sn_gan.pt"))
-        records = alpha_sweep(
+        rows = alpha_sweep_rows(
             test_dir,
             sn,
             gan,
@@ -467,7 +333,11 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
             progress=not args.no_progress,
             mask_seeds=seeds,
         )
+        records = summarise_sweep(rows)
+        versus = network_vs_blend(rows, reps=args.bootstrap_reps)
         (out / "alpha_sweep.json").write_text(json.dumps(records, indent=1))
+        (out / "network_vs_blend.json").write_text(json.dumps(versus, indent=1))
+        (out / "network_vs_blend.md").write_text(network_vs_blend_markdown(versus, args.bootstrap_reps))
         fig_m, fig_p = plot_alpha_sweep(records)
         fig_m.savefig(out / "alpha_metrics.png")
         fig_p.savefig(out / "perception_distortion.png")

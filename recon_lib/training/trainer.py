@@ -138,7 +138,7 @@ def validate(model: nn.Module, dataset: KneeDataset, device: torch.device) -> di
         preds[name].append(rec[0].numpy())
         gts[name].append(batch["target"][0].numpy())
         fgs[name].append(batch["foreground"][0].numpy())
-    rows = [volume_metrics(np.stack(gts[n]), np.stack(preds[n]), np.stack(fgs[n])) for n in preds]
+    rows = [volume_metrics(np.stack(gts[n]), np.stack(preds[n]), mask=np.stack(fgs[n])) for n in preds]
     model.train()
     return {k: float(np.mean([r[k] for r in rows])) for k in ("nmse", "psnr", "ssim")} if rows else {}
 
