@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_train import tiny_config
 
+from recon_lib.core.tensors import center_crop
 from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import prepare_folder
 from recon_lib.metrics.panel import REFERENCE_METRICS
@@ -17,6 +18,7 @@ from recon_lib.metrics.quality import nmse, psnr
 from recon_lib.models.checkpoint import load_model
 from recon_lib.training import evaluation as evaluate
 from recon_lib.training import trainer as train
+from recon_lib.training.baselines import L1_FRACTIONS
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +116,8 @@ def test_cg_iterations_are_chosen_by_the_lowest_mean_nmse(tiny_setup):
     assert set(chosen) == {4} and 1 <= chosen[4] <= 6
 
     def mean_nmse(iters: int) -> float:
-        def cg(b):
-            return evaluate.center_crop(
-                cg_sense(b["kspace"], b["maps"], b["mask"], num_iters=iters), b["target"].shape[-2:]
-            )
+        def cg(b):  # written out, not the library's cg_method
+            return center_crop(cg_sense(b["kspace"], b["maps"], b["mask"], num_iters=iters), b["target"].shape[-2:])
 
         method = {"CG": cg}
         table = evaluate.evaluate_table(root / "test", method, accelerations=(4,), progress=False)
@@ -125,6 +125,24 @@ def test_cg_iterations_are_chosen_by_the_lowest_mean_nmse(tiny_setup):
 
     best = mean_nmse(chosen[4])
     assert all(best <= mean_nmse(n) + 1e-9 for n in {1, 3, 6} - {chosen[4]})
+
+
+def test_l1_weight_is_chosen_by_the_lowest_mean_nmse(tiny_setup):
+    root, _ = tiny_setup
+    fractions = (0.0005, 0.004, 0.05)
+    chosen = evaluate.choose_l1_fraction(root / "test", accelerations=(4,), fractions=fractions)
+
+    def mean_nmse(f: float) -> float:
+        table = evaluate.evaluate_table(
+            root / "test", {"L1": evaluate.l1_method(f)}, accelerations=(4,), progress=False
+        )
+        return float(np.mean([r["nmse"] for r in table.to_records()]))
+
+    errors = {f: mean_nmse(f) for f in fractions}
+    assert errors[chosen[4]] == min(errors.values())
+    assert len(set(errors.values())) == 3  # the weight matters
+    with pytest.raises(ValueError, match="fractions must be positive"):
+        evaluate.choose_l1_fraction(root / "test", fractions=(0.0,))
 
 
 def test_alpha_sweep_endpoints_and_modes(tiny_setup):
@@ -172,6 +190,10 @@ def test_command_line_writes_every_output(tiny_setup, tmp_path):
     sn_cg = diffs[("SN", "CG-SENSE", "psnr")]
     assert sn_cg["ci_low"] <= sn_cg["mean"] <= sn_cg["ci_high"] and sn_cg["volumes"] == 2 and sn_cg["masks"] == 2
     assert ("interpSN (α=0.5)", "SN", "hf_energy_ratio") in diffs
+    assert ("SN", "L1-wavelet", "psnr") in diffs  # the L1-wavelet row, its weight chosen on val/
+    timing = json.loads((out / "timing.json").read_text())
+    assert set(timing["l1_fraction"]) == {"8"} and timing["l1_fraction"]["8"] in L1_FRACTIONS
+    assert "L1-wavelet weight" in (out / "table1.md").read_text()
     assert "SN − CG-SENSE" in (out / "table1.md").read_text()
     assert {p.name for p in out.iterdir()} >= {
         "table1.md",
@@ -189,6 +211,8 @@ def test_command_line_writes_every_output(tiny_setup, tmp_path):
     assert all(r["volumes"] == 2 and r["masks"] == 2 and 0 < r["p_value"] <= 1 for r in versus)
     assert "network α=0.5 − blend" in (out / "network_vs_blend.md").read_text()
     assert evaluate.main(["--data", str(root), "--mask-seeds", "0", "--out", str(out)]) == 2
+    assert evaluate.main(["--data", str(root), "--l1-fraction", "-1", "--out", str(out)]) == 2
+    assert evaluate.main(["--data", str(root), "--l1-fraction", "lots", "--out", str(out)]) == 2
     assert evaluate.main(["--data", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert evaluate.main(["--data", str(root), "--checkpoints", str(tmp_path), "--out", str(out)]) == 2
 

@@ -27,24 +27,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from recon_lib.core.devices import select_device
-from recon_lib.core.tensors import center_crop
 from recon_lib.data.dataset import DatasetNotPreparedError
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.layout import raw_volumes, unprepared
 from recon_lib.metrics.panel import BETTER, DECIMALS, REFERENCE_METRICS, TRUTH_METRICS
-from recon_lib.metrics.quality import nmse
 from recon_lib.metrics.statistics import differences_markdown, paired_differences
 from recon_lib.metrics.table import MetricTable
 from recon_lib.models.checkpoint import CheckpointError, load_model
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
-from recon_lib.physics.classical import cg_sense
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
+from recon_lib.training.baselines import cg_method, choose_cg_iterations, choose_l1_fraction, l1_method
 from recon_lib.training.protocol import Reconstructor, has_truth, iter_volumes, run_method, score
 from recon_lib.training.sweep import alpha_sweep, alpha_sweep_rows, network_vs_blend, summarise_sweep
 from recon_lib.training.sweep_plot import plot_alpha_sweep
@@ -57,6 +54,9 @@ __all__ = [
     "table_differences",
     "table1_markdown",
     "choose_cg_iterations",
+    "choose_l1_fraction",
+    "cg_method",
+    "l1_method",
     "alpha_sweep",
     "alpha_sweep_rows",
     "summarise_sweep",
@@ -72,6 +72,7 @@ __all__ = [
 #: the paired differences Table 1's notes report (``interpSN`` stands for the interpSN row at the chosen alpha)
 COMPARISONS = (
     ("SN", "CG-SENSE"),
+    ("SN", "L1-wavelet"),
     ("SN", "U-Net"),
     ("U-Net", "Zero-filled"),
     ("SN-GAN", "SN"),
@@ -81,43 +82,18 @@ COMPARISONS = (
 DIFFERENCE_METRICS = ("psnr", "ssim", "vif", "haarpsi", "hf_energy_ratio", "psnr_truth", "vif_truth")
 
 
-def choose_cg_iterations(
-    root: str | Path, accelerations: Iterable[int] = (4, 8), max_iters: int = 30, limit_volumes: int | None = None
-) -> dict[int, int]:
-    """CG-SENSE's iteration count per acceleration, chosen on a (validation) split: the count with the
-    lowest mean foreground NMSE over its volumes (CG-SENSE semi-converges: later iterations amplify noise).
-
-    Returns:
-        ``{acceleration: iterations}``.
-    """
-    chosen = {}
-    for af in accelerations:
-        curves = []
-        for info, batches in iter_volumes(root, af, limit_volumes):
-            with torch.inference_mode():
-                iterates = [
-                    cg_sense(b["kspace"], b["maps"], b["mask"], num_iters=max_iters, return_history=True)[1]["iterates"]
-                    for b in batches
-                ]  # per batch: (max_iters + 1, B, H, W)
-            size = tuple(info["target"].shape[-2:])
-            curve = []
-            for i in range(1, max_iters + 1):
-                pred = torch.cat([center_crop(it[i], size).abs() for it in iterates]).numpy()
-                curve.append(nmse(info["target"], pred, mask=info["foreground"]))
-            curves.append(curve)
-        chosen[int(af)] = int(np.argmin(np.mean(curves, axis=0))) + 1
-    return chosen
-
-
 def standard_methods(
     checkpoint_dir: str | Path,
     device: torch.device | str = "cpu",
     alpha: float = 0.5,
     cg_iters: int | Mapping[int, int] = 10,
+    l1_fraction: float | Mapping[int, float] | None = None,
 ) -> dict[str, Reconstructor]:
-    """Zero-filled, CG-SENSE, U-Net, SN, SN-GAN and interpSN(alpha) from a checkpoint folder.
+    """Zero-filled, CG-SENSE, (L1-wavelet,) U-Net, SN, SN-GAN and interpSN(alpha) from a checkpoint folder.
 
     ``cg_iters``: CG-SENSE's iteration count, or one per acceleration (:func:`choose_cg_iterations`).
+    ``l1_fraction``: L1-wavelet's weight as a fraction of max|E^H y|, or one per acceleration
+    (:func:`~recon_lib.training.baselines.choose_l1_fraction`); None leaves the (slow) row out.
     """
     ckpt = Path(checkpoint_dir)
     unet, _ = load_model(ckpt / "unet.pt", device, expected_class="UNetReconstructor")
@@ -131,17 +107,14 @@ def standard_methods(
             f"{ckpt / 'sn_gan.pt'} cannot be interpolated with {ckpt / 'sn_finetuned.pt'}: {err}"
         ) from None
 
-    def cg(batch: Mapping[str, Any]) -> torch.Tensor:
-        k, s, m = (batch[key].to(device) for key in ("kspace", "maps", "mask"))
-        iters = cg_iters if isinstance(cg_iters, int) else cg_iters[int(batch["acceleration"][0])]
-        return center_crop(cg_sense(k, s, m, num_iters=iters), tuple(batch["target"].shape[-2:]))
-
     def net(model: nn.Module) -> Reconstructor:
         return lambda batch: reconstruct(model, batch, device)
 
+    classical = {"Zero-filled": lambda batch: zero_filled(batch, device), "CG-SENSE": cg_method(cg_iters, device)}
+    if l1_fraction is not None:
+        classical["L1-wavelet"] = l1_method(l1_fraction, device)
     return {
-        "Zero-filled": lambda batch: zero_filled(batch, device),
-        "CG-SENSE": cg,
+        **classical,
         "U-Net": net(unet),
         "SN": net(sn),
         "SN-GAN": net(gan),
@@ -201,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cg-iters", default="auto", help="CG-SENSE iterations: a number, or auto (chosen per AF on the val split)"
     )
+    parser.add_argument(
+        "--l1-fraction",
+        default="auto",
+        help="L1-wavelet weight as a fraction of max|E^H y|: a number, auto (chosen per AF on the val split) or none",
+    )
     parser.add_argument("--mask-seeds", type=int, default=4, help="fixed masks per volume (default 4)")
     parser.add_argument("--bootstrap-reps", type=int, default=10_000, help="bootstrap replicates of the CIs")
     parser.add_argument("--no-sweep", action="store_true", help="skip the α sweep")
@@ -221,12 +199,17 @@ def table1_markdown(
     cg_iters: int | Mapping[int, int],
     mask_seeds: int,
     reps: int,
+    l1_fraction: float | Mapping[int, float] | None = None,
 ) -> str:
     """``table1.md``: Table 1 against the SENSE reference, the protocol, the table against the
     noise-free image (where known) and the paired differences with their CIs."""
     iters = ", ".join(f"AF {af}: {n}" for af, n in cg_iters.items()) if isinstance(cg_iters, Mapping) else cg_iters
+    l1 = ""
+    if l1_fraction is not None:
+        per = l1_fraction.items() if isinstance(l1_fraction, Mapping) else [("all", l1_fraction)]
+        l1 = "L1-wavelet weight (× max|E^H y| per slice): " + ", ".join(f"AF {af}: {f:g}" for af, f in per) + ". "
     notes = (
-        f"CG-SENSE iterations: {iters} (chosen on the validation split when per AF). "
+        f"CG-SENSE iterations: {iters} (chosen on the validation split when per AF). {l1}"
         f"Mean ± std over test volumes; each volume scored under {mask_seeds} fixed masks per acceleration "
         "(shared by every method) and averaged. Paired differences: mean over volumes, 95 % percentile bootstrap "
         f"interval ({reps} replicates resampling whole volumes, stratified by contrast).\n\n"
@@ -273,6 +256,13 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
         if args.cg_iters < 1:
             raise ValueError(f"--cg-iters must be at least 1, got {args.cg_iters}")
 
+    if args.l1_fraction not in ("auto", "none"):
+        try:
+            args.l1_fraction = float(args.l1_fraction)
+        except ValueError:
+            raise ValueError(f"--l1-fraction must be a number, auto or none, got {args.l1_fraction!r}") from None
+        if not (math.isfinite(args.l1_fraction) and args.l1_fraction > 0):
+            raise ValueError(f"--l1-fraction must be positive, got {args.l1_fraction}")
     if args.mask_seeds < 1:
         raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
     if args.bootstrap_reps < 100:
@@ -290,11 +280,12 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
             f"{len(missing)} of {len(raw)} volumes in {test_dir} are not prepared ({missing[0]} ...): "
             f"run `python data_scripts/prepare_dataset.py {args.data}` first"
         )
-    if args.cg_iters == "auto" and not raw_volumes(Path(args.data) / "val"):
-        raise ValueError(
-            f"--cg-iters auto chooses CG-SENSE's iterations on {Path(args.data) / 'val'}, which holds no volumes "
-            "(give a number, e.g. --cg-iters 10)"
-        )
+    for flag, value, example in (("--cg-iters", args.cg_iters, "10"), ("--l1-fraction", args.l1_fraction, "0.004")):
+        if value == "auto" and not raw_volumes(Path(args.data) / "val"):
+            raise ValueError(
+                f"{flag} auto chooses its value on {Path(args.data) / 'val'}, which holds no volumes "
+                f"(give a number, e.g. {flag} {example})"
+            )
     return device, test_dir, out
 
 
@@ -307,20 +298,31 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
     if cg_iters == "auto":
         cg_iters = choose_cg_iterations(Path(args.data) / "val", args.accelerations)
         print(f"CG-SENSE iterations chosen on the validation split: {cg_iters}")
-    methods = standard_methods(args.checkpoints, device=device, alpha=args.alpha, cg_iters=cg_iters)
+    l1_fraction = None if args.l1_fraction == "none" else args.l1_fraction
+    if l1_fraction == "auto":
+        l1_fraction = choose_l1_fraction(Path(args.data) / "val", args.accelerations)
+        print(f"L1-wavelet weights chosen on the validation split: {l1_fraction}")
+    methods = standard_methods(
+        args.checkpoints, device=device, alpha=args.alpha, cg_iters=cg_iters, l1_fraction=l1_fraction
+    )
     out.mkdir(parents=True, exist_ok=True)
     seeds = range(args.mask_seeds)
     table = evaluate_table(
         test_dir, methods, args.accelerations, args.limit_volumes, progress=not args.no_progress, mask_seeds=seeds
     )
     differences = table_differences(table, reps=args.bootstrap_reps)
-    markdown = table1_markdown(table, differences, cg_iters, args.mask_seeds, args.bootstrap_reps)
+    markdown = table1_markdown(table, differences, cg_iters, args.mask_seeds, args.bootstrap_reps, l1_fraction)
     (out / "table1.md").write_text(markdown)
     table.to_csv(out / "table1.csv")
     table.to_json(out / "table1.json", extra={"paired_differences": differences})
     t_table = time.time() - t0
     print(markdown)
-    summary: dict[str, Any] = {"table_seconds": round(t_table, 1), "mask_seeds": args.mask_seeds, "cg_iters": cg_iters}
+    summary: dict[str, Any] = {
+        "table_seconds": round(t_table, 1),
+        "mask_seeds": args.mask_seeds,
+        "cg_iters": cg_iters,
+        "l1_fraction": l1_fraction,
+    }
     if not args.no_sweep:
         sn, gan = (load_model(Path(args.checkpoints) / n, device)[0] for n in ("sn_finetuned.pt", "sn_gan.pt"))
         rows = alpha_sweep_rows(
