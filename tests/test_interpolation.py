@@ -261,3 +261,98 @@ def test_live_helper_rejects_a_different_architecture():
         ModelInterpolator(nn.Sequential(nn.Conv2d(2, 2, 3)), [a.state_dict(), b.state_dict()])
     with pytest.raises(TypeError, match="nn.Module"):
         ModelInterpolator(a.state_dict(), [a.state_dict(), b.state_dict()])
+
+
+# ---- per-prefix (per-cascade) weights ----------------------------------------------------------------
+def _cascade_dicts() -> tuple[dict, dict]:
+    keys = ("cascades.1.w", "cascades.10.w", "cascades.2.w", "tail.w")
+    a = {k: torch.full((2,), float(i)) for i, k in enumerate(keys)}
+    b = {k: torch.full((2,), 10.0 + i) for i, k in enumerate(keys)}
+    return a, b
+
+
+def test_prefixes_match_whole_components_and_the_longest_wins():
+    a, b = _cascade_dicts()
+    out = interpolate_state_dicts([a, b], {"": [1.0, 0.0], "cascades.1": [0.0, 1.0]})
+    assert torch.equal(out["cascades.1.w"], b["cascades.1.w"])  # covered by "cascades.1"
+    assert torch.equal(out["cascades.10.w"], a["cascades.10.w"])  # not: "cascades.10" is another component
+    out = interpolate_state_dicts([a, b], {"cascades": [0.5, 0.5], "cascades.2": [0.0, 1.0], "": [1.0, 0.0]})
+    assert torch.equal(out["cascades.2.w"], b["cascades.2.w"])  # the longest prefix wins
+    assert torch.allclose(out["cascades.10.w"], (a["cascades.10.w"] + b["cascades.10.w"]) / 2)
+    assert torch.equal(out["tail.w"], a["tail.w"])
+    # one prefix "" is the same as global weights
+    same = interpolate_state_dicts([a, b], {"": [0.3, 0.7]})
+    glob = interpolate_state_dicts([a, b], [0.3, 0.7])
+    assert all(torch.equal(same[k], glob[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ({"cascades.3": [0.5, 0.5], "": [1.0, 0.0]}, r"prefix 'cascades.3' covers no key"),
+        ({"cascades": [0.5, 0.5]}, r"key 'tail.w' is covered by no weights prefix"),
+        ({"": [0.7, 0.7]}, r"weights\[''\] must sum to 1"),
+        ({"": [1.0, 0.0], "tail": [1.5, -0.5]}, r"weights\['tail'\]\[1\] = -0.5 is negative"),
+    ],
+)
+def test_bad_prefix_weights_name_the_prefix_or_key(weights, match):
+    a, b = _cascade_dicts()
+    with pytest.raises(ValueError, match=match):
+        interpolate_state_dicts([a, b], weights)
+
+
+def test_cascade_weights_keep_early_cascades_sn_and_late_ones_gan():
+    from recon_lib.models.interpolation import cascade_weights
+    from recon_lib.models.sensitivity_network import SensitivityNetwork
+
+    torch.manual_seed(0)
+    sn = SensitivityNetwork(num_cascades=3, features=4, dc_mode="soft")
+    gan = copy.deepcopy(sn)
+    with torch.no_grad():
+        for p in gan.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    weights = cascade_weights(sn, [0.0, 0.5, 1.0])
+    assert set(weights) == {f"{part}.{i}" for part in ("regularisers", "dc") for i in range(3)}
+    out = interpolate_state_dicts([sn.state_dict(), gan.state_dict()], weights)
+    for key, value in out.items():
+        a, b = sn.state_dict()[key], gan.state_dict()[key]
+        cascade = int(key.split(".")[1])
+        expected = {0: a, 1: (a.double() + b.double()) / 2, 2: b}[cascade]
+        assert torch.allclose(value.double(), expected.double(), atol=1e-7), key
+    assert any(k.startswith("dc.") for k in out)  # soft DC's weights are interpolated per cascade too
+    # the live helper gives the same weights
+    live = copy.deepcopy(sn)
+    ModelInterpolator(live, [sn.state_dict(), gan.state_dict()]).set_weights(weights)
+    for k in out:  # float32 lerp in place vs a float64 sum: equal to rounding, and exactly at the end cascades
+        torch.testing.assert_close(live.state_dict()[k], out[k])
+        if k.split(".")[1] in ("0", "2"):
+            assert torch.equal(live.state_dict()[k], out[k])
+    # one alpha everywhere is global interpolation
+    same = interpolate_state_dicts([sn.state_dict(), gan.state_dict()], cascade_weights(sn, [0.3] * 3))
+    glob = interpolate_alpha(sn.state_dict(), gan.state_dict(), 0.3)
+    assert all(torch.equal(same[k], glob[k]) for k in glob)
+    with pytest.raises(ValueError, match=r"one value per weight set of the model \(3\)"):
+        cascade_weights(sn, [0.0, 1.0])
+    with pytest.raises(ValueError, match="alpha=1.5"):
+        cascade_weights(sn, [0.0, 1.0, 1.5])
+    with pytest.raises(TypeError, match="SensitivityNetwork"):
+        cascade_weights(nn.Linear(2, 2), [0.0])
+
+
+def test_three_models_on_the_simplex():
+    a, b = fine_tuned_pair()
+    c = copy.deepcopy(b)
+    with torch.no_grad():
+        for p in c.parameters():
+            p.mul_(1.1)
+    sds = [m.state_dict() for m in (a, b, c)]
+    live = copy.deepcopy(a)
+    interp = ModelInterpolator(live, sds)
+    for w in ([0.2, 0.3, 0.5], [0.0, 0.0, 1.0], [1 / 3, 1 / 3, 1 / 3]):
+        interp.set_weights(w)
+        expected = interpolate_state_dicts(sds, w)
+        for k, v in live.state_dict().items():
+            torch.testing.assert_close(v, expected[k])
+    with pytest.raises(ValueError, match="sum to 1"):
+        interp.set_weights([0.5, 0.5, 0.5])
+    assert interp.weights == (1 / 3, 1 / 3, 1 / 3)  # a refused point leaves the last one in place

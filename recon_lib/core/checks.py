@@ -6,7 +6,7 @@ early with one message naming the argument, the expected form and what was recei
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -92,6 +92,46 @@ def check_int(name: str, value: object, *, minimum: int | None = None, maximum: 
     if not ok:
         raise ValueError(f"{name} must be {want}, got {value!r}")
     return int(value)  # type: ignore[call-overload]
+
+
+def state_dict_mismatch(
+    reference: Mapping[str, torch.Tensor],
+    other: Mapping[str, torch.Tensor],
+    names: tuple[str, str] = ("state_dicts[0]", "state_dicts[1]"),
+    *,
+    dtypes: bool = True,
+) -> str | None:
+    """The first layout difference between two state dicts, as a sentence naming the key, or None.
+
+    The one compatibility check of the library: models interpolated, loaded from a checkpoint or
+    put side by side in the explorer must share keys, shapes (and, for interpolation, dtypes).
+
+    Args:
+        reference, other: the two state dicts.
+        names: how the messages name them (``reference`` first).
+        dtypes: also compare dtypes.
+
+    Example:
+        >>> a, b = {"w": torch.zeros(2)}, {"w": torch.zeros(3)}
+        >>> state_dict_mismatch(a, b, ("the SN", "the SN-GAN"))
+        "key 'w': the SN-GAN has shape (3,) but the SN has (2,)"
+    """
+    first, second = names
+    for keys, other_keys, template in (
+        (reference, other, "{second} is missing key {key!r}{more} (present in {first})"),
+        (other, reference, "{second} has unexpected key {key!r}{more} (absent from {first})"),
+    ):
+        absent = [k for k in keys if k not in other_keys]
+        if absent:
+            more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
+            return template.format(first=first, second=second, key=absent[0], more=more)
+    for key, a in reference.items():
+        b = other[key]
+        if b.shape != a.shape:
+            return f"key {key!r}: {second} has shape {tuple(b.shape)} but {first} has {tuple(a.shape)}"
+        if dtypes and b.dtype != a.dtype:
+            return f"key {key!r}: {second} has dtype {b.dtype} but {first} has {a.dtype}"
+    return None
 
 
 def adjointness_error(

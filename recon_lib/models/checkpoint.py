@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from recon_lib.core.atomic import atomic_path
+from recon_lib.core.checks import state_dict_mismatch
 
 __all__ = [
     "CheckpointError",
@@ -250,19 +251,9 @@ def upgrade_checkpoint(path: str | os.PathLike) -> bool:
 
 def load_state_into(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
     """``model.load_state_dict`` with one clear error naming the first mismatching key."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    extra = sorted(set(state_dict) - set(own))
-    if missing or extra:
-        key = (missing or extra)[0]
-        kind = "missing from" if missing else "unexpected in"
-        raise CheckpointError(f"{source}: key {key!r} {kind} the checkpoint -- it was saved from another architecture")
-    for key, value in state_dict.items():
-        if value.shape != own[key].shape:
-            raise CheckpointError(
-                f"{source}: key {key!r} has shape {tuple(value.shape)} in the checkpoint but "
-                f"{tuple(own[key].shape)} in the model -- another architecture or width"
-            )
+    problem = state_dict_mismatch(model.state_dict(), state_dict, ("the model", "the checkpoint"), dtypes=False)
+    if problem:
+        raise CheckpointError(f"{source}: {problem} -- it was saved from another architecture or width")
     model.load_state_dict(state_dict)
 
 

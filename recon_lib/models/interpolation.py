@@ -42,7 +42,17 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn as nn
 
-__all__ = ["interpolate_state_dicts", "interpolate_alpha", "ModelInterpolator"]
+from recon_lib.core.checks import state_dict_mismatch
+
+__all__ = [
+    "interpolate_state_dicts",
+    "interpolate_alpha",
+    "ModelInterpolator",
+    "WeightSpec",
+    "check_alpha",
+    "resolve_weights",
+    "cascade_weights",
+]
 
 WEIGHT_SUM_TOL = 1e-6
 
@@ -65,50 +75,114 @@ def _check_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> lis
         for key, value in sd.items():
             if not isinstance(value, torch.Tensor):
                 raise TypeError(f"state_dicts[{i}][{key!r}] must be a torch.Tensor, got {type(value).__name__}")
-    ref = sds[0]
     for i, sd in enumerate(sds[1:], start=1):
-        missing = [k for k in ref if k not in sd]
-        if missing:
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise ValueError(f"state_dicts[{i}] is missing key {missing[0]!r}{more} (present in state_dicts[0])")
-        extra = [k for k in sd if k not in ref]
-        if extra:
-            more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
-            raise ValueError(f"state_dicts[{i}] has unexpected key {extra[0]!r}{more} (absent from state_dicts[0])")
-        for key, a in ref.items():
-            b = sd[key]
-            if b.shape != a.shape:
-                raise ValueError(
-                    f"key {key!r}: state_dicts[{i}] has shape {tuple(b.shape)} but state_dicts[0] has {tuple(a.shape)}"
-                )
-            if b.dtype != a.dtype:
-                raise ValueError(f"key {key!r}: state_dicts[{i}] has dtype {b.dtype} but state_dicts[0] has {a.dtype}")
+        problem = state_dict_mismatch(sds[0], sd, ("state_dicts[0]", f"state_dicts[{i}]"))
+        if problem:
+            raise ValueError(problem)
     return sds
 
 
-def _check_weights(weights: Sequence[float], n: int) -> list[float]:
-    """Raise unless ``weights`` are ``n`` finite, non-negative reals summing to 1 (within 1e-6)."""
+def _check_weights(weights: Sequence[float], n: int, name: str = "weights") -> list[float]:
+    """Raise unless ``weights`` are ``n`` finite, non-negative reals summing to 1 (within 1e-6): a point
+    of the simplex."""
     if isinstance(weights, torch.Tensor):
         weights = weights.tolist()
-    if not isinstance(weights, Sequence):
-        raise TypeError(f"weights must be a sequence of floats, got {type(weights).__name__}")
+    if not isinstance(weights, Sequence) or isinstance(weights, str):
+        raise TypeError(f"{name} must be a sequence of floats, got {type(weights).__name__}")
     w = list(weights)
     if len(w) != n:
-        raise ValueError(f"weights must hold one value per model ({n}), got {len(w)}")
+        raise ValueError(f"{name} must hold one value per model ({n}), got {len(w)}")
     for i, v in enumerate(w):
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise TypeError(f"weights[{i}] must be a real number, got {type(v).__name__}")
+            raise TypeError(f"{name}[{i}] must be a real number, got {type(v).__name__}")
         if not math.isfinite(v):
-            raise ValueError(f"weights[{i}] = {v} is not finite")
+            raise ValueError(f"{name}[{i}] = {v} is not finite")
         if v < 0:
-            raise ValueError(f"weights[{i}] = {v} is negative; interpolation weights must be >= 0")
+            raise ValueError(f"{name}[{i}] = {v} is negative; interpolation weights must be >= 0")
     total = math.fsum(w)
     if abs(total - 1.0) > WEIGHT_SUM_TOL:
-        raise ValueError(f"weights must sum to 1 (tolerance {WEIGHT_SUM_TOL}), got sum {total!r} for {w}")
+        raise ValueError(f"{name} must sum to 1 (tolerance {WEIGHT_SUM_TOL}), got sum {total!r} for {w}")
     return [float(v) for v in w]
 
 
-def _check_alpha(alpha: float) -> float:
+#: interpolation weights: one simplex point for the whole model, or one per state-dict key prefix
+WeightSpec = Sequence[float] | Mapping[str, Sequence[float]]
+
+
+def _covers(prefix: str, key: str) -> bool:
+    """Whether ``prefix`` covers ``key`` in whole dot-separated components (``""`` covers every key)."""
+    return prefix == "" or key == prefix or key.startswith(prefix + ".")
+
+
+def resolve_weights(keys: Sequence[str], weights: WeightSpec, n: int) -> list[tuple[float, ...]]:
+    """One weight vector per state-dict key.
+
+    Args:
+        keys: the state dict's keys.
+        weights: one simplex point (``n`` non-negative weights summing to 1) for every key, or a mapping
+            from key prefix to a simplex point. A prefix covers the keys that equal it or continue it
+            after a dot (``"cascades.1"`` covers ``"cascades.1.w"``, not ``"cascades.10.w"``); the longest
+            covering prefix wins; ``""`` covers the rest.
+        n: the number of models.
+
+    Raises:
+        ValueError: a weight vector off the simplex (naming its prefix), a prefix that covers no key, or
+            a key that no prefix covers.
+
+    Example:
+        >>> resolve_weights(["a.0.w", "a.1.w", "b.w"], {"": [1.0, 0.0], "a.1": [0.5, 0.5]}, 2)
+        [(1.0, 0.0), (0.5, 0.5), (1.0, 0.0)]
+    """
+    if not isinstance(weights, Mapping):
+        return [tuple(_check_weights(weights, n))] * len(keys)
+    table = {}
+    for prefix, value in weights.items():
+        if not isinstance(prefix, str):
+            raise TypeError(f"weights prefixes must be strings, got {prefix!r}")
+        table[prefix] = tuple(_check_weights(value, n, name=f"weights[{prefix!r}]"))
+    unknown = [p for p in table if p and not any(_covers(p, k) for k in keys)]
+    if unknown:
+        raise ValueError(f"weights prefix {unknown[0]!r} covers no key of the state dict (e.g. {keys[0]!r})")
+    out = []
+    for key in keys:
+        best = max((p for p in table if _covers(p, key)), key=len, default=None)
+        if best is None:
+            raise ValueError(f"key {key!r} is covered by no weights prefix (add '' for the rest)")
+        out.append(table[best])
+    return out
+
+
+def cascade_weights(model: nn.Module, alphas: Sequence[float]) -> dict[str, list[float]]:
+    """Per-cascade interpolation weights for a :class:`~recon_lib.models.sensitivity_network.SensitivityNetwork`.
+
+    Cascade ``i`` has its parameters under two prefixes, its regulariser ``regularisers.i`` and its
+    data consistency ``dc.i``; both get ``[1 - alphas[i], alphas[i]]`` (first model: alpha 0).
+
+    Args:
+        model: an SN (or any module with ``regularisers`` and ``dc`` module lists of one length).
+        alphas: one alpha in ``[0, 1]`` per cascade, e.g. ``[0, 0, 0.5, 1, 1]``: early cascades SN,
+            late cascades SN-GAN.
+
+    Returns:
+        A mapping for :func:`interpolate_state_dicts` / :meth:`ModelInterpolator.set_weights`.
+    """
+    regs, dcs = getattr(model, "regularisers", None), getattr(model, "dc", None)
+    if not isinstance(regs, nn.ModuleList) or not isinstance(dcs, nn.ModuleList) or len(regs) != len(dcs):
+        raise TypeError(f"cascade_weights needs a SensitivityNetwork, got {type(model).__name__}")
+    values = [check_alpha(a) for a in alphas]
+    if len(values) != len(regs):
+        shared = " (its cascades share one set of weights)" if getattr(model, "shared_weights", False) else ""
+        raise ValueError(
+            f"alphas must hold one value per weight set of the model ({len(regs)}){shared}, got {len(values)}"
+        )
+    out: dict[str, list[float]] = {}
+    for i, a in enumerate(values):
+        out[f"regularisers.{i}"] = out[f"dc.{i}"] = [1.0 - a, a]
+    return out
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float in ``[0, 1]``; one clear error otherwise (also for NaN and non-numbers)."""
     if isinstance(alpha, torch.Tensor) and alpha.numel() == 1:
         alpha = alpha.item()
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
@@ -126,13 +200,15 @@ def _largest_weight(weights: Sequence[float]) -> int:
 # ---- interpolation of state dicts ---------------------------------------------------------------
 def interpolate_state_dicts(
     state_dicts: Sequence[Mapping[str, torch.Tensor]],
-    weights: Sequence[float],
+    weights: WeightSpec,
 ) -> dict[str, torch.Tensor]:
     """Weighted average ``sum_i w_i * theta_i`` of N >= 2 state dicts of one architecture.
 
     Args:
         state_dicts: the models' state dicts (same keys, shapes and dtypes).
-        weights: one non-negative weight per model, summing to 1 (tolerance 1e-6).
+        weights: one non-negative weight per model, summing to 1 (tolerance 1e-6); or a mapping from
+            state-dict key prefix to such weights (:func:`resolve_weights`; e.g. per cascade,
+            :func:`cascade_weights`).
 
     Returns:
         A new state dict (an ``OrderedDict`` in the key order of ``state_dicts[0]``, with its
@@ -144,26 +220,23 @@ def interpolate_state_dicts(
             mismatch, or naming the weight on invalid weights.
     """
     sds = _check_state_dicts(state_dicts)
-    w = _check_weights(weights, len(sds))
+    per_key = resolve_weights(list(sds[0]), weights, len(sds))
     out: OrderedDict[str, torch.Tensor] = OrderedDict()
     metadata = getattr(sds[0], "_metadata", None)
     if metadata is not None:
         out._metadata = metadata  # type: ignore[attr-defined]  # keeps module versions for load_state_dict
 
-    if 1.0 in w:  # an endpoint: return that model exactly
-        end = sds[w.index(1.0)]
-        for key in sds[0]:
-            out[key] = end[key].detach().clone()
-        return out
-
-    source = _largest_weight(w)
-    for key, ref in sds[0].items():
-        if not _is_blendable(ref):
-            out[key] = sds[source][key].detach().clone()
-            continue
-        acc_dtype = torch.complex128 if ref.is_complex() else torch.float64
-        value = sum(wi * sd[key].detach().to(device=ref.device, dtype=acc_dtype) for wi, sd in zip(w, sds, strict=True))
-        out[key] = value.to(ref.dtype)
+    for (key, ref), w in zip(sds[0].items(), per_key, strict=True):
+        if 1.0 in w:  # an endpoint: that model's tensor exactly
+            out[key] = sds[w.index(1.0)][key].detach().clone()
+        elif not _is_blendable(ref):
+            out[key] = sds[_largest_weight(w)][key].detach().clone()
+        else:
+            acc_dtype = torch.complex128 if ref.is_complex() else torch.float64
+            value = sum(
+                wi * sd[key].detach().to(device=ref.device, dtype=acc_dtype) for wi, sd in zip(w, sds, strict=True)
+            )
+            out[key] = value.to(ref.dtype)
     return out
 
 
@@ -189,7 +262,7 @@ def interpolate_alpha(
         >>> interpolate_alpha(sn, gan, 0.25)["w"]
         tensor([0.2500, 2.5000])
     """
-    a = _check_alpha(alpha)
+    a = check_alpha(alpha)
     return interpolate_state_dicts([sd_a, sd_b], [1.0 - a, a])
 
 
@@ -240,12 +313,9 @@ class ModelInterpolator:
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         sds = _check_state_dicts(state_dicts)
         live = model.state_dict(keep_vars=True)
-        missing = [k for k in sds[0] if k not in live]
-        extra = [k for k in live if k not in sds[0]]
-        if missing:
-            raise ValueError(f"the live model lacks key {missing[0]!r} of state_dicts[0]")
-        if extra:
-            raise ValueError(f"the live model has key {extra[0]!r} absent from state_dicts[0]")
+        problem = state_dict_mismatch(sds[0], live, ("state_dicts[0]", "the live model"), dtypes=False)
+        if problem:
+            raise ValueError(problem)
         for key, ref in sds[0].items():
             if live[key].shape != ref.shape or _is_blendable(live[key]) != _is_blendable(ref):
                 raise ValueError(
@@ -260,7 +330,7 @@ class ModelInterpolator:
         self._others = [[sd[k].detach().clone() for k in self._other_keys] for sd in sds]
         self._ends: list[list[torch.Tensor]] = []
         self._signature: list[tuple[torch.device, torch.dtype]] = []
-        self.weights: tuple[float, ...] | None = None
+        self.weights: tuple[float, ...] | dict[str, tuple[float, ...]] | None = None
 
     @property
     def num_models(self) -> int:
@@ -268,8 +338,10 @@ class ModelInterpolator:
 
     @property
     def alpha(self) -> float | None:
-        """The current alpha (two end models), or None before the first call."""
-        return None if self.weights is None or self.num_models != 2 else self.weights[1]
+        """The current alpha (two end models, one global weight), or None (before the first call, or per prefix)."""
+        if not isinstance(self.weights, tuple) or self.num_models != 2:
+            return None
+        return self.weights[1]
 
     def _targets(self) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
         """Live floating tensors (fetched anew) with the end copies matched to their device/dtype."""
@@ -283,21 +355,30 @@ class ModelInterpolator:
             self._signature = signature
         return targets, live
 
-    def set_weights(self, weights: Sequence[float]) -> nn.Module:
-        """Set the live model to ``sum_i w_i * theta_i``; returns the live model."""
-        w = _check_weights(weights, self.num_models)
+    def set_weights(self, weights: WeightSpec) -> nn.Module:
+        """Set the live model to ``sum_i w_i * theta_i`` (one simplex point, or one per key prefix as
+        :func:`resolve_weights` reads it); returns the live model."""
+        float_w = resolve_weights(self._float_keys, weights, self.num_models)
+        other_w = resolve_weights(self._other_keys, weights, self.num_models) if self._other_keys else []
         targets, live = self._targets()
-        source = w.index(1.0) if 1.0 in w else _largest_weight(w)
+        groups: dict[tuple[float, ...], list[int]] = {}
+        for i, w in enumerate(float_w):
+            groups.setdefault(w, []).append(i)
         with torch.no_grad():
-            _weighted_sum_(targets, self._ends, w)
-            for key, value in zip(self._other_keys, self._others[source], strict=True):
-                live[key].copy_(value)
-        self.weights = tuple(w)
+            for w, idx in groups.items():
+                _weighted_sum_([targets[i] for i in idx], [[end[i] for i in idx] for end in self._ends], w)
+            for j, (key, w) in enumerate(zip(self._other_keys, other_w, strict=True)):
+                source = w.index(1.0) if 1.0 in w else _largest_weight(w)
+                live[key].copy_(self._others[source][j])
+        if isinstance(weights, Mapping):
+            self.weights = {p: tuple(float(x) for x in v) for p, v in weights.items()}
+        else:
+            self.weights = tuple(float_w[0]) if float_w else tuple(_check_weights(weights, self.num_models))
         return self.model
 
     def set_alpha(self, alpha: float) -> nn.Module:
         """Set the live model to ``(1 - alpha) * theta_A + alpha * theta_B``; returns the live model."""
         if self.num_models != 2:
             raise ValueError(f"set_alpha needs exactly 2 end models, this interpolator holds {self.num_models}")
-        a = _check_alpha(alpha)
+        a = check_alpha(alpha)
         return self.set_weights([1.0 - a, a])

@@ -64,10 +64,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from recon_lib.core.checks import state_dict_mismatch
 from recon_lib.core.tensors import squeeze_leading
 from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 from recon_lib.models.inference import reconstruct
-from recon_lib.models.interpolation import ModelInterpolator, _check_alpha
+from recon_lib.models.interpolation import ModelInterpolator, check_alpha
 
 __all__ = ["AlphaExplorer"]
 
@@ -154,18 +155,9 @@ def _check_same_architecture(sn_model: nn.Module, gan_model: nn.Module) -> None:
         diff = sorted(k for k in set(config_a) | set(config_b) if config_a.get(k) != config_b.get(k))
         shown = ", ".join(f"{k}: {config_a.get(k)!r} vs {config_b.get(k)!r}" for k in diff)
         raise ValueError(f"sn_model and gan_model must share one architecture, their configs differ ({shown})")
-    sd_a, sd_b = sn_model.state_dict(), gan_model.state_dict()
-    if list(sd_a) != list(sd_b):
-        missing = [k for k in sd_a if k not in sd_b] or [k for k in sd_b if k not in sd_a] or ["(key order)"]
-        raise ValueError(
-            f"sn_model and gan_model must share one architecture, their parameters differ at {missing[0]!r}"
-        )
-    for key, value in sd_a.items():
-        if value.shape != sd_b[key].shape:
-            raise ValueError(
-                f"sn_model and gan_model must share one architecture: {key!r} has shape "
-                f"{tuple(value.shape)} in sn_model but {tuple(sd_b[key].shape)} in gan_model"
-            )
+    problem = state_dict_mismatch(sn_model.state_dict(), gan_model.state_dict(), ("sn_model", "gan_model"))
+    if problem:
+        raise ValueError(f"sn_model and gan_model must share one architecture: {problem}")
 
 
 def _as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,7 +294,7 @@ class AlphaExplorer:
     ) -> None:
         _check_same_architecture(sn_model, gan_model)
         self._batch = _as_batch(sample_batch)
-        alpha = _check_alpha(alpha)
+        alpha = check_alpha(alpha)
         if not (isinstance(step, (int, float)) and not isinstance(step, bool) and 0 < step <= 1):
             raise ValueError(f"step must be a number in (0, 1], got {step!r}")
         if abs(round(1.0 / step) * step - 1.0) > 1e-9:
@@ -522,11 +514,11 @@ class AlphaExplorer:
 
     def reconstruction(self, alpha: float) -> np.ndarray:
         """``|x_theta(alpha)|``: magnitude of the interpolated network's output, ``(rh, rw)``."""
-        return self._view(_check_alpha(alpha)).network
+        return self._view(check_alpha(alpha)).network
 
     def image_blend(self, alpha: float) -> np.ndarray:
         """``|(1 - alpha) x_SN + alpha x_SN-GAN|``: pixel-space blending of the end outputs, ``(rh, rw)``."""
-        return self._view(_check_alpha(alpha)).blend
+        return self._view(check_alpha(alpha)).blend
 
     @property
     def reference(self) -> np.ndarray:
@@ -546,7 +538,7 @@ class AlphaExplorer:
         """
         if kind not in ("network", "blend"):
             raise ValueError(f"kind must be 'network' or 'blend', got {kind!r}")
-        view = self._view(self._alpha if alpha is None else _check_alpha(alpha))
+        view = self._view(self._alpha if alpha is None else check_alpha(alpha))
         values = view.network_metrics if kind == "network" else view.blend_metrics
         return {"alpha": view.alpha, **values}
 
@@ -558,7 +550,7 @@ class AlphaExplorer:
     def precompute(self, alphas: Sequence[float] | None = None) -> None:
         """Fill the cache for ``alphas`` (default: every slider position), e.g. before a demo."""
         for a in self.slider_positions() if alphas is None else alphas:
-            self._view(_check_alpha(a))
+            self._view(check_alpha(a))
 
     def set_alpha(self, alpha: float) -> None:
         """Show ``alpha`` (moves the slider if the widget exists; the display follows).
@@ -566,7 +558,7 @@ class AlphaExplorer:
         Raises:
             ValueError: ``alpha`` outside ``[0, 1]``.
         """
-        alpha = _check_alpha(alpha)
+        alpha = check_alpha(alpha)
         slider = self._widgets.get("slider")
         if slider is not None and slider.value != alpha:
             slider.value = alpha  # the observer calls _show
@@ -801,7 +793,7 @@ class AlphaExplorer:
         """
         if isinstance(alphas, (int, float)) or len(alphas) == 0:
             raise ValueError(f"alphas must be a non-empty sequence of values in [0, 1], got {alphas!r}")
-        values = [_check_alpha(a) for a in alphas]
+        values = [check_alpha(a) for a in alphas]
         import matplotlib.pyplot as plt
         from matplotlib.patches import Rectangle
 
