@@ -33,7 +33,12 @@ from recon_lib.models.checkpoint import load_model
 from recon_lib.models.discriminator import PatchDiscriminator
 from recon_lib.models.down_up import DownUpBlock
 from recon_lib.models.inference import reconstruct, zero_filled
-from recon_lib.models.interpolation import ModelInterpolator, interpolate_alpha, interpolate_state_dicts
+from recon_lib.models.interpolation import (
+    ModelInterpolator,
+    cascade_weights,
+    interpolate_alpha,
+    interpolate_state_dicts,
+)
 from recon_lib.models.sensitivity_network import SensitivityNetwork
 from recon_lib.models.unet import UNet, UNetReconstructor
 from recon_lib.physics.classical import cg_sense, data_residual
@@ -42,6 +47,7 @@ from recon_lib.physics.data_consistency import DataConsistency
 from recon_lib.physics.fft import fft2c, ifft2c
 from recon_lib.physics.masks import MaskFunc, sample_mask
 from recon_lib.teaching.explorer import AlphaExplorer
+from recon_lib.training.sweep import select_alpha
 
 __version__ = "0.1.0"
 
@@ -59,6 +65,7 @@ __all__ = [
     "UNet",
     "UNetReconstructor",
     "apply_mask",
+    "cascade_weights",
     "center_crop",
     "cg_sense",
     "channels_to_complex",
@@ -82,6 +89,7 @@ __all__ = [
     "reconstruct",
     "rss",
     "sample_mask",
+    "select_alpha",
     "sens_expand",
     "sens_reduce",
     "sn_gan_generator_loss",

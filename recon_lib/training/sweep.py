@@ -10,6 +10,7 @@ stratified bootstrap interval over volumes and an exact sign-flip test
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,12 +20,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from recon_lib.metrics.panel import BETTER, PERCEPTION_AXIS
 from recon_lib.metrics.statistics import paired_differences
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.training.protocol import iter_volumes, run_method, score
 
-__all__ = ["ALPHAS", "alpha_sweep_rows", "summarise_sweep", "alpha_sweep", "network_vs_blend", "SWEEP_DIFFERENCES"]
+__all__ = [
+    "ALPHAS",
+    "alpha_sweep_rows",
+    "summarise_sweep",
+    "alpha_sweep",
+    "network_vs_blend",
+    "select_alpha",
+    "SWEEP_DIFFERENCES",
+]
 
 ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 #: measures whose network-minus-blend differences are tested (distortion, the perception axis, texture)
@@ -155,3 +165,70 @@ def network_vs_blend(
         ):
             out.append({"alpha": a, **rec})
     return out
+
+
+def select_alpha(
+    records: Sequence[dict[str, Any]],
+    acceleration: int,
+    *,
+    budget_db: float = 0.5,
+    score: str = PERCEPTION_AXIS,
+    better: str | None = None,
+    mode: str = "network",
+) -> dict[str, Any]:
+    """Automatic alpha (the paper's future work): the best ``score`` within a fidelity budget.
+
+    Among the swept alphas whose mean PSNR is at most ``budget_db`` below the SN's (alpha = 0), the
+    one with the best mean ``score``; ties go to the smaller alpha (closer to the SN). Run it on
+    sweep records of the *validation* split (:func:`alpha_sweep` on ``val/``), then use the alpha on
+    the test split.
+
+    Args:
+        records: :func:`summarise_sweep` / :func:`alpha_sweep` records.
+        acceleration: the acceleration to choose for.
+        budget_db: the PSNR the user is willing to give up (>= 0).
+        score: the measure to optimise (default the perception axis, VIF).
+        better: ``"higher"``, ``"lower"`` or ``"closer_to_1"`` (default: the panel's direction for
+            ``score``, ``"closer_to_1"`` for HF-energy ratios).
+        mode: ``"network"`` (interpolation) or ``"image"`` (blending).
+
+    Returns:
+        ``{"alpha", "acceleration", "score", "value", "psnr", "psnr_drop", "budget_db", "admissible"}``
+        (``admissible``: the alphas within the budget).
+
+    Example:
+        >>> recs = [{"mode": "network", "acceleration": 8, "alpha": a, "psnr": p, "vif": v}
+        ...         for a, p, v in [(0.0, 30.0, 0.50), (0.5, 29.8, 0.55), (1.0, 29.0, 0.60)]]
+        >>> select_alpha(recs, 8, budget_db=0.5)["alpha"]
+        0.5
+    """
+    if not (isinstance(budget_db, (int, float)) and math.isfinite(budget_db) and budget_db >= 0):
+        raise ValueError(f"budget_db must be a non-negative number of dB, got {budget_db!r}")
+    rows = sorted(
+        (r for r in records if r["mode"] == mode and int(r["acceleration"]) == int(acceleration)),
+        key=lambda r: r["alpha"],
+    )
+    if not rows:
+        raise ValueError(f"the sweep holds no {mode!r} records at AF {acceleration}")
+    if score not in rows[0]:
+        measures = sorted(k for k in rows[0] if k not in ("mode", "acceleration", "alpha") and not k.endswith("_std"))
+        raise ValueError(f"score {score!r} is not in the sweep records (they hold: {', '.join(measures)})")
+    direction = better or ("closer_to_1" if score.startswith("hf_energy_ratio") else BETTER.get(score))
+    keys = {"higher": lambda v: -v, "lower": lambda v: v, "closer_to_1": lambda v: abs(1 - v)}
+    if direction not in keys:
+        raise ValueError(f"better must be 'higher', 'lower' or 'closer_to_1' for {score!r}, got {direction!r}")
+    base = next((r for r in rows if r["alpha"] == 0.0), None)
+    if base is None:
+        raise ValueError(f"the sweep at AF {acceleration} has no alpha = 0 (the SN) to measure the budget from")
+    admissible = [r for r in rows if r["psnr"] >= base["psnr"] - budget_db]
+    best = min(admissible, key=lambda r: (keys[direction](r[score]), r["alpha"]))
+    return {
+        "alpha": best["alpha"],
+        "acceleration": int(acceleration),
+        "score": score,
+        "value": best[score],
+        "psnr": best["psnr"],
+        "psnr_drop": base["psnr"] - best["psnr"],
+        "budget_db": float(budget_db),
+        "admissible": [r["alpha"] for r in admissible],
+    }
