@@ -11,6 +11,7 @@ L1-wavelet's weight is given relative to the data: ``lam = fraction * max|E^H y|
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from recon_lib.training.protocol import Reconstructor, iter_volumes, run_method
 __all__ = ["L1_FRACTIONS", "choose_cg_iterations", "choose_l1_fraction", "cg_method", "l1_method"]
 
 #: the candidate L1-wavelet weights, as fractions of each slice's max|E^H y| (a geometric grid)
-L1_FRACTIONS = (0.001, 0.002, 0.004, 0.008, 0.016)
+L1_FRACTIONS = (0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008)
 #: FISTA iterations of the L1-wavelet row
 L1_ITERS = 30
 
@@ -112,5 +113,12 @@ def choose_l1_fraction(
             np.mean([nmse(i["target"], run_method(l1_method(f), b), mask=i["foreground"]) for i, b in volumes])
             for f in candidates
         ]
-        chosen[int(af)] = candidates[int(np.argmin(errors))]
+        best = int(np.argmin(errors))
+        if best in (0, len(candidates) - 1) and len(candidates) > 1:
+            warnings.warn(
+                f"L1-wavelet weight at AF {af}: the best candidate {candidates[best]:g} is at the edge of the grid "
+                f"{candidates}; the optimum may lie beyond it",
+                stacklevel=2,
+            )
+        chosen[int(af)] = candidates[best]
     return chosen
