@@ -198,8 +198,17 @@ def test_static_grid_figure(explorer):
     fig = explorer.static_grid((0.0, 0.5, 1.0))
     try:
         image_axes = [ax for ax in fig.axes if ax.images]
-        assert len(image_axes) == 3 * 3 + 2  # 3 rows per alpha, reference full + zoom
+        assert len(image_axes) == 3 * 4 + 2  # 4 rows per alpha, reference full + zoom
         titles = " ".join(ax.get_title() for ax in fig.axes)
+        # the difference row: x(alpha) - x_SN of the zoom, on one symmetric diverging scale
+        top, left, h, w = explorer.crop_box
+        diff_axes = [ax for ax in image_axes if ax.images[0].get_cmap().name == "RdBu_r"]
+        assert len(diff_axes) == 3
+        expected = 100 * (explorer.reconstruction(1.0) - explorer.reconstruction(0.0)) / explorer._display_max
+        np.testing.assert_allclose(diff_axes[2].images[0].get_array(), expected[top : top + h, left : left + w])
+        assert not np.any(diff_axes[0].images[0].get_array())  # alpha = 0 is the SN itself
+        lo, hi = diff_axes[0].images[0].get_clim()
+        assert lo == -hi and hi >= np.abs(expected[top : top + h, left : left + w]).max()
         for a in ("0.00", "0.50", "1.00"):
             assert f"α={a}" in titles
         assert f"{explorer.metrics(0.5)['psnr']:.2f} dB" in titles

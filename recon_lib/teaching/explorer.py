@@ -783,7 +783,9 @@ class AlphaExplorer:
         """A matplotlib figure of the comparison at a few alphas (for where widgets do not render).
 
         Rows: the reference; the interpolated network (full slice with the crop box, then the
-        zoom); image blending (zoom). Titles carry PSNR / SSIM of each image.
+        zoom); image blending (zoom); the signed difference ``|x(alpha)| - |x_SN|`` of the network
+        (zoom) on its own symmetric colour scale (red: brighter than the SN, blue: darker), shared by
+        the columns. Titles carry PSNR / SSIM of each image.
 
         Args:
             alphas: one or more values in ``[0, 1]``.
@@ -803,13 +805,13 @@ class AlphaExplorer:
         rh, rw = self._batch["reference"].shape
         panel = 2.1
         fig, axes = plt.subplots(
-            3,
+            4,
             n + 1,
-            figsize=(panel * (n + 1), panel * (rh / rw + 2 * h / w) + 0.9),
+            figsize=(panel * (n + 1), panel * (rh / rw + 3 * h / w) + 1.2),
             dpi=80,
             squeeze=False,
             layout="constrained",
-            height_ratios=[rh / rw, h / w, h / w],
+            height_ratios=[rh / rw, h / w, h / w, h / w],
         )
         vmax = self._display_max
         ref = self._batch["reference"]
@@ -827,13 +829,32 @@ class AlphaExplorer:
         show(axes[1, 0], ref, "reference (zoom)", crop=True)
         axes[2, 0].axis("off")
         axes[2, 0].text(
-            0.5, 0.5, "rows 2-3: zoom\nnetwork interp.\nvs image blend", ha="center", va="center", fontsize=9
+            0.5, 0.5, "rows 2-4: zoom\nnetwork interp.\nvs image blend", ha="center", va="center", fontsize=9
         )
+        x_sn = self._view(0.0).network
+        # in per cent of the display's white level, so the numbers read without knowing the scan's scale
+        diffs = [100 * (v.network - x_sn)[top : top + h, left : left + w] / vmax for v in views]
+        limit = _nice_ceiling(max(float(np.abs(d).max()) for d in diffs) or 1e-12)
+        axes[3, 0].axis("off")
+        axes[3, 0].text(
+            0.5,
+            0.5,
+            "|x(α)| − |x_SN|\n(zoom, own scale)\nred: brighter\nblue: darker",
+            ha="center",
+            va="center",
+            fontsize=9,
+        )
+        shown = None
         for j, view in enumerate(views, start=1):
             m, b = view.network_metrics, view.blend_metrics
             show(axes[0, j], view.network, f"θ(α={view.alpha:.2f})\n{m['psnr']:.2f} dB / {m['ssim']:.4f}", box=True)
             show(axes[1, j], view.network, "network interp. (zoom)", crop=True)
             show(axes[2, j], view.blend, f"image blend (zoom)\n{b['psnr']:.2f} dB / {b['ssim']:.4f}", crop=True)
+            shown = axes[3, j].imshow(diffs[j - 1], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+            axes[3, j].set_title(f"α={view.alpha:.2f} − SN\nmax |Δ| {np.abs(diffs[j - 1]).max():.2g} %", fontsize=9)
+            axes[3, j].set_xticks([])
+            axes[3, j].set_yticks([])
+        fig.colorbar(shown, ax=axes[3, 1:].tolist(), shrink=0.9, label="Δ (% of white level)")
         fig.suptitle("Network interpolation vs image blending (PSNR / SSIM on the foreground)", fontsize=11)
         return fig
 
