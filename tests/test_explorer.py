@@ -174,7 +174,7 @@ def test_widget_updates_on_alpha_change(explorer):
 
 def test_rendered_pngs_have_the_target_shape(explorer):
     rh, rw = explorer.reference.shape
-    png = explorer._view(0.5).png
+    png = explorer._rendered(explorer._view(0.5)).png
     full = Image.open(io.BytesIO(png["network"]))
     error = Image.open(io.BytesIO(png["network_error"]))
     assert full.size == (rw, rh) and full.mode == "RGB" and error.size == (rw, rh)
@@ -251,38 +251,109 @@ def test_from_checkpoints_reports_missing_files(tmp_path):
         AlphaExplorer.from_checkpoints(tmp_path, tmp_path)
 
 
-def test_from_checkpoints_wires_models_and_dataset(standin, tmp_path, monkeypatch):
+def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, tmp_path, monkeypatch):
     import recon_lib.data.dataset
-    import recon_lib.teaching.suite
     from recon_lib.models.checkpoint import save_checkpoint
 
     sn, gan, item = standin
     save_checkpoint(tmp_path / "sn_finetuned.pt", sn, {"stage": "sn"})
     save_checkpoint(tmp_path / "sn_gan.pt", gan, {"stage": "gan"})
+    (tmp_path / "knee" / "test").mkdir(parents=True)
 
     class Record:
-        def __init__(self, fname, num_slices):
-            self.fname, self.num_slices = fname, num_slices
+        def __init__(self, fname, num_slices, acquisition):
+            self.fname, self.num_slices, self.acquisition = fname, num_slices, acquisition
 
     class FakeDataset:  # the KneeDataset interface the explorer uses
         def __init__(self, root, mask_func, train=False):
             self.args = (root, mask_func.accelerations, train)
-            self.volumes = [Record("knee_a.h5", 3), Record("knee_b.h5", 4)]
+            self.volumes = [Record("knee_a.h5", 3, "CORPD_FBK"), Record("knee_b.h5", 4, "CORPDFS_FBK")]
             self.examples = [(v, s) for v, r in enumerate(self.volumes) for s in range(r.num_slices)]
             seen.append(self)
 
         def __getitem__(self, index):
             vol, sl = self.examples[index]
-            return dict(item, fname=self.volumes[vol].fname, slice=sl)
+            # a different slice is a different image: scale the stand-in by the slice index
+            scale = 1.0 + 0.1 * sl + 0.5 * vol
+            return dict(
+                item,
+                kspace=item["kspace"] * scale,
+                target=item["target"].roll(sl, dims=-1) * scale,  # another slice, another reference
+                fname=self.volumes[vol].fname,
+                slice=sl,
+                acceleration=self.args[1][0],
+            )
 
     seen: list = []
     monkeypatch.setattr(recon_lib.data.dataset, "KneeDataset", FakeDataset)
-    monkeypatch.setattr(recon_lib.teaching.suite, "require_data", lambda root: root)
     explorer = AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume="knee_b.h5", acceleration=4)
-    assert seen[0].args == (tmp_path / "knee" / "test", [4], False)
+    assert (tmp_path / "knee" / "test", [4], False) in [d.args for d in seen]
     assert "knee_b.h5, slice 2" in explorer._batch["label"]  # the middle slice by default
-    assert np.array_equal(explorer.reconstruction(0.0), _output(sn, item))
+    assert explorer.selection == {"acceleration": 4, "volume": 1, "slice": 2}
+    assert explorer.checkpoints == {"sn": str(tmp_path / "sn_finetuned.pt"), "sn_gan": str(tmp_path / "sn_gan.pt")}
+    first = explorer.reconstruction(0.0).copy()
+    live = explorer._live
+    # switching slice, volume and acceleration keeps the models and recomputes the images
+    assert explorer.select(slice=0) == {"acceleration": 4, "volume": 1, "slice": 0}
+    assert "knee_b.h5, slice 0" in explorer._batch["label"] and not np.array_equal(explorer.reconstruction(0.0), first)
+    assert explorer.select(volume=0) == {"acceleration": 4, "volume": 0, "slice": 1}  # a new volume: middle slice
+    assert explorer.select(acceleration=8)["acceleration"] == 8 and "8x" in explorer._batch["label"]
+    assert explorer._live is live
+    np.testing.assert_array_equal(explorer.difference(0.0), np.zeros_like(first))
+    # a bad request changes nothing
+    before = dict(explorer.selection)
+    for bad, match in (
+        (dict(slice=3), "slice"),
+        (dict(volume="knee_z.h5"), "volume"),
+        (dict(acceleration=6), "acceleration"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            explorer.select(**bad)
+        assert explorer.selection == before
     with pytest.raises(ValueError, match="slice"):
         AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume=0, slice=3)
     with pytest.raises(ValueError, match="volume"):
         AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume="knee_z.h5")
+    with pytest.raises(FileNotFoundError, match="make data"):
+        AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "nowhere")
+    # the widget offers the three controls; moving one shows the new slice
+    explorer.widget
+    w = explorer._widgets
+    before_png = w["reference"].value
+    w["slice"].value = 0
+    assert explorer.selection["slice"] == 0 and bytes(w["reference"].value) != bytes(before_png)
+    assert "slice 0" in w["title"].value
+    w["volume"].value = 1
+    assert explorer.selection == {"acceleration": 8, "volume": 1, "slice": 2} and w["slice"].max == 3
+
+
+def test_a_single_slice_explorer_cannot_switch(explorer):
+    with pytest.raises(ValueError, match="holds one slice"):
+        explorer.select(slice=1)
+
+
+def test_export_writes_png_json_csv_atomically(explorer, tmp_path):
+    import json
+
+    explorer.set_alpha(0.5)
+    paths = explorer.export(tmp_path / "out")
+    assert [p.suffix for p in paths] == [".png", ".json", ".csv"] and all(p.is_file() for p in paths)
+    state = json.loads(paths[1].read_text())
+    assert state["alpha"] == 0.5 and state["weights"] == {"sn": 0.5, "sn_gan": 0.5}
+    assert state["crop_box"] == list(explorer.crop_box)
+    assert state["metrics"]["network"]["psnr"] == pytest.approx(explorer.metrics(0.5)["psnr"])
+    rows = paths[2].read_text().splitlines()
+    assert rows[0].startswith("kind,alpha,psnr") and rows[1].startswith("network,0.5,") and len(rows) == 3
+    assert Image.open(paths[0]).size[0] > 100
+    assert not list((tmp_path / "out").glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_difference_view_and_metric_curve(explorer):
+    np.testing.assert_allclose(explorer.difference(1.0), explorer.reconstruction(1.0) - explorer.reconstruction(0.0))
+    np.testing.assert_allclose(
+        explorer.difference(0.3, kind="blend"), explorer.image_blend(0.3) - explorer.reconstruction(0.0)
+    )
+    curve = explorer.metric_curve([0.0, 0.5, 1.0])
+    assert [c["alpha"] for c in curve] == [0.0, 0.5, 1.0] and curve[1] == explorer.metrics(0.5)
+    png = explorer._rendered(explorer._view(1.0)).png["network_difference"]
+    assert Image.open(io.BytesIO(png)).mode == "RGB"
