@@ -236,3 +236,30 @@ def test_network_vs_blend_pairs_rows_of_one_volume_and_mask(tiny_setup):
     assert evaluate.summarise_sweep(rows) == evaluate.alpha_sweep(
         root / "test", sn, gan, alphas=(0.0, 0.5, 1.0), accelerations=(8,), progress=False, mask_seeds=(0, 1)
     )
+
+
+def test_schedule_scores_per_cascade_and_global(tiny_setup):
+    from recon_lib.models.interpolation import cascade_weights
+
+    root, ckpt = tiny_setup
+    sn, _ = load_model(ckpt / "sn_finetuned.pt")
+    gan, _ = load_model(ckpt / "sn_gan.pt")
+    n = len(sn.regularisers)
+    schedules = {
+        "global 0.5": [0.5, 0.5],
+        "per cascade 0.5": cascade_weights(sn, [0.5] * n),
+        "SN": [1.0, 0.0],
+    }
+    rows = evaluate.schedule_scores(root / "test", [sn, gan], schedules, accelerations=(8,))
+    summary = {r["method"]: r for r in evaluate.summarise_sweep(rows)}
+    assert set(summary) == set(schedules) and all(r["volumes"] == 2 for r in summary.values())
+    # one alpha for every cascade is global interpolation; the SN schedule is the SN
+    assert summary["per cascade 0.5"]["psnr"] == pytest.approx(summary["global 0.5"]["psnr"], abs=1e-4)
+    sweep = {
+        r["alpha"]: r
+        for r in evaluate.alpha_sweep(root / "test", sn, gan, alphas=(0.0,), accelerations=(8,), progress=False)
+        if r["mode"] == "network"
+    }
+    assert summary["SN"]["psnr"] == pytest.approx(sweep[0.0]["psnr"], rel=1e-9)
+    with pytest.raises(ValueError, match=r"schedule 'bad': .*sum to 1"):
+        evaluate.schedule_scores(root / "test", [sn, gan], {"bad": [0.7, 0.7]}, accelerations=(8,))

@@ -317,7 +317,7 @@ def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, 
     with pytest.raises(FileNotFoundError, match="make data"):
         AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "nowhere")
     # the widget offers the three controls; moving one shows the new slice
-    explorer.widget
+    assert explorer.widget is not None
     w = explorer._widgets
     before_png = w["reference"].value
     w["slice"].value = 0

@@ -156,7 +156,8 @@ def cascade_weights(model: nn.Module, alphas: Sequence[float]) -> dict[str, list
     """Per-cascade interpolation weights for a :class:`~recon_lib.models.sensitivity_network.SensitivityNetwork`.
 
     Cascade ``i`` has its parameters under two prefixes, its regulariser ``regularisers.i`` and its
-    data consistency ``dc.i``; both get ``[1 - alphas[i], alphas[i]]`` (first model: alpha 0).
+    data consistency ``dc.i`` (soft DC only: hard DC has none); both get ``[1 - alphas[i], alphas[i]]``
+    (first model: alpha 0).
 
     Args:
         model: an SN (or any module with ``regularisers`` and ``dc`` module lists of one length).
@@ -175,9 +176,12 @@ def cascade_weights(model: nn.Module, alphas: Sequence[float]) -> dict[str, list
         raise ValueError(
             f"alphas must hold one value per weight set of the model ({len(regs)}){shared}, got {len(values)}"
         )
+    keys = list(model.state_dict())
     out: dict[str, list[float]] = {}
     for i, a in enumerate(values):
-        out[f"regularisers.{i}"] = out[f"dc.{i}"] = [1.0 - a, a]
+        for prefix in (f"regularisers.{i}", f"dc.{i}"):
+            if any(_covers(prefix, k) for k in keys):  # hard DC has no parameters
+                out[prefix] = [1.0 - a, a]
     return out
 
 

@@ -43,7 +43,14 @@ from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 from recon_lib.training.baselines import cg_method, choose_cg_iterations, choose_l1_fraction, l1_method
 from recon_lib.training.protocol import Reconstructor, has_truth, iter_volumes, run_method, score
-from recon_lib.training.sweep import alpha_sweep, alpha_sweep_rows, network_vs_blend, summarise_sweep
+from recon_lib.training.sweep import (
+    alpha_sweep,
+    alpha_sweep_rows,
+    network_vs_blend,
+    schedule_scores,
+    select_alpha,
+    summarise_sweep,
+)
 from recon_lib.training.sweep_plot import plot_alpha_sweep
 
 __all__ = [
@@ -60,6 +67,8 @@ __all__ = [
     "alpha_sweep",
     "alpha_sweep_rows",
     "summarise_sweep",
+    "schedule_scores",
+    "select_alpha",
     "network_vs_blend",
     "network_vs_blend_markdown",
     "plot_alpha_sweep",

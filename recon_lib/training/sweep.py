@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,7 +23,7 @@ from torch import nn
 from recon_lib.metrics.panel import BETTER, PERCEPTION_AXIS
 from recon_lib.metrics.statistics import paired_differences
 from recon_lib.models.inference import reconstruct
-from recon_lib.models.interpolation import ModelInterpolator
+from recon_lib.models.interpolation import ModelInterpolator, WeightSpec
 from recon_lib.training.protocol import iter_volumes, run_method, score
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "alpha_sweep",
     "network_vs_blend",
     "select_alpha",
+    "schedule_scores",
     "SWEEP_DIFFERENCES",
 ]
 
@@ -100,17 +101,20 @@ def alpha_sweep_rows(
 
 
 def summarise_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per (mode, acceleration, alpha): mean and std over volumes (each volume's value is
-    its mean over its masks) of every measure, with ``volumes`` and ``masks`` counts."""
+    """One record per (method, acceleration): mean and std over volumes (each volume's value is its
+    mean over its masks) of every measure, with ``method``, ``mode``, ``alpha``, ``volumes`` and ``masks``."""
     keys = ("method", "mode", "alpha", "acceleration", "acquisition", "volume", "mask_seed")
-    grouped: dict[tuple[str, int, float], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    grouped: dict[tuple[str, str, int, float | None], dict[str, list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for r in rows:
-        grouped[(r["mode"], r["acceleration"], r["alpha"])][r["volume"]].append(r)
+        grouped[(r["method"], r["mode"], r["acceleration"], r["alpha"])][r["volume"]].append(r)
     records = []
-    for (mode, af, a), by_volume in grouped.items():
+    for (method, mode, af, a), by_volume in grouped.items():
         measures = [k for k in next(iter(by_volume.values()))[0] if k not in keys]
         per_volume = [{k: float(np.mean([m[k] for m in masks])) for k in measures} for masks in by_volume.values()]
-        rec: dict[str, Any] = {"mode": mode, "acceleration": af, "alpha": a, "volumes": len(per_volume)}
+        rec: dict[str, Any] = {"method": method, "mode": mode, "acceleration": af, "alpha": a}
+        rec["volumes"] = len(per_volume)
         rec["masks"] = len(next(iter(by_volume.values())))
         for key in measures:
             vals = np.array([v[key] for v in per_volume])
@@ -232,3 +236,53 @@ def select_alpha(
         "budget_db": float(budget_db),
         "admissible": [r["alpha"] for r in admissible],
     }
+
+
+def schedule_scores(
+    root: str | Path,
+    models: Sequence[nn.Module],
+    schedules: Mapping[str, WeightSpec],
+    accelerations: Iterable[int] = (4, 8),
+    limit_volumes: int | None = None,
+    device: torch.device | str = "cpu",
+    mask_seeds: Iterable[int] = (0,),
+) -> list[dict[str, Any]]:
+    """Every measure of the metric panel for networks interpolated by named weight schedules.
+
+    A schedule is anything :meth:`~recon_lib.models.interpolation.ModelInterpolator.set_weights`
+    takes: one simplex point (e.g. ``[0.5, 0.5]``, global alpha 0.5), or weights per key prefix
+    (:func:`~recon_lib.models.interpolation.cascade_weights`: early cascades SN, late ones SN-GAN).
+
+    Returns:
+        Per-(schedule, volume, mask) rows as :func:`alpha_sweep_rows` gives them, with ``method``
+        the schedule's name (``mode`` ``"schedule"``, ``alpha`` None): summarise with
+        :func:`summarise_sweep` or compare pairs with :func:`~recon_lib.metrics.statistics.paired_differences`.
+    """
+    first = models[0]
+    live = type(first)(**cast(dict[str, Any], first.config)).to(device).eval()
+    interp = ModelInterpolator(live, [m.state_dict() for m in models])
+    for name, weights in schedules.items():  # every schedule checked before anything runs
+        try:
+            interp.set_weights(weights)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"schedule {name!r}: {err}") from None
+    rows = []
+    for af in accelerations:
+        for seed in mask_seeds:
+            for info, batches in iter_volumes(root, af, limit_volumes, mask_seed=seed):
+                for name, weights in schedules.items():
+                    interp.set_weights(weights)
+                    pred = run_method(lambda b: reconstruct(live, b, device), batches)
+                    rows.append(
+                        {
+                            "method": name,
+                            "mode": "schedule",
+                            "alpha": None,
+                            "acceleration": int(af),
+                            "acquisition": info["acquisition"],
+                            "volume": info["fname"],
+                            "mask_seed": int(seed),
+                            **score(info, pred),
+                        }
+                    )
+    return rows
