@@ -245,7 +245,7 @@ def test_loading_a_checkpoint_into_another_architecture_names_the_key(tiny_data,
     path = train.run_stage(tiny_config(tiny_data, tmp_path), "pretrain", progress=False)
     from recon_lib.models.sensitivity_network import SensitivityNetwork
 
-    with pytest.raises(CheckpointError, match="key '.*' has shape"):
+    with pytest.raises(CheckpointError, match="key '.*': the checkpoint has shape"):
         ckpt_mod.load_state_into(
             SensitivityNetwork(num_cascades=1, features=8), load_checkpoint(path)["state_dict"], str(path)
         )
