@@ -119,9 +119,8 @@ class ExplorerFigures(ExplorerModel):
         axes[2, 0].text(
             0.5, 0.5, "rows 2-4: zoom\nnetwork interp.\nvs image blend", ha="center", va="center", fontsize=9
         )
-        x_sn = self._view(0.0).network
         # in per cent of the display's white level, so the numbers read without knowing the scan's scale
-        diffs = [100 * (v.network - x_sn)[top : top + h, left : left + w] / vmax for v in views]
+        diffs = [100 * self.difference(v.alpha)[top : top + h, left : left + w] / vmax for v in views]
         limit = nice_ceiling(max(float(np.abs(d).max()) for d in diffs) or 1e-12)
         axes[3, 0].axis("off")
         axes[3, 0].text(
