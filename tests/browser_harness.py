@@ -586,6 +586,9 @@ EXPLORER_READY_JS = """() => {
 SHOWN_JS = """async () => {
     const img = document.querySelector('img.alpha-explorer-network-image');
     const table = document.querySelector('.alpha-explorer-metrics table');
+    // JupyterLab skips rendering cells outside the viewport (content-visibility), and innerText
+    // of an unrendered table is empty: bring the explorer into view before reading it
+    table.scrollIntoView({block: 'center'});
     const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
     let h1 = 0x811c9dc5, h2 = 0;
     for (let i = 0; i < bytes.length; i++) {
