@@ -3,6 +3,7 @@ nothing written. (Checkpoint corruption: tests/test_checkpoint.py.)"""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -313,6 +314,9 @@ def test_ctrl_c_stops_a_real_preparation_run(tmp_path):
 
     for i in range(12):
         write_raw_volume(tmp_path / "train" / f"vol{i:02d}.h5", seed=i)
+    # copies, cheaply, so that a loaded machine cannot finish every volume before the signal lands
+    for i in range(12, 48):
+        shutil.copyfile(tmp_path / "train" / f"vol{i % 12:02d}.h5", tmp_path / "train" / f"vol{i:02d}.h5")
     folder = tmp_path / "train.prepared"
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "data_scripts" / "prepare_dataset.py"), str(tmp_path)],
@@ -326,7 +330,7 @@ def test_ctrl_c_stops_a_real_preparation_run(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     done = sorted(p.name for p in folder.iterdir())
-    assert proc.returncode != 0 and len(done) < 12, "the run went on after Ctrl-C"
+    assert proc.returncode != 0 and len(done) < 48, "the run went on after Ctrl-C"
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(("preparing", "\r"))]
     assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("interrupted"), err
     assert not [name for name in done if name.endswith(".tmp")]
