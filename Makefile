@@ -18,12 +18,13 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(TEST_HOME)/jupyter-config JUPYTER_DATA_DIR=$(TE
 	JUPYTER_RUNTIME_DIR=$(TEST_HOME)/jupyter-runtime IPYTHONDIR=$(TEST_HOME)/ipython \
 	MPLCONFIGDIR=$(TEST_HOME)/matplotlib MPLBACKEND=Agg RECON_QUICK=1 RECON_SOLUTIONS=1 PYTHONHASHSEED=0
 
-.PHONY: setup data suite lint test test-unit train evaluate explorer benchmark html clean-data help
+.PHONY: setup data suite lint test test-unit train sn-seed1 evaluate shared-init explorer benchmark html clean-data help
 
 help:
 	@echo "make suite   - set up, prepare the embedded dataset, open JupyterLab on notebooks/ (HEADLESS=1: execute them)"
 	@echo "make test    - set up, lint/format/type checks, prepare data, run every test (unit, doctests, notebooks via nbval, browser)"
 	@echo "make train | evaluate | explorer | benchmark - the pipeline pieces (see README)"
+	@echo "make sn-seed1 | shared-init - the shared-initialisation lesson: an SN from seed 1, then its sweep"
 	@echo "make html    - export the notebooks (with their outputs) to outputs/html/"
 
 # ---- set-up --------------------------------------------------------------------------------
@@ -67,6 +68,16 @@ test-unit: setup
 # ---- the rest of the pipeline ------------------------------------------------------------
 train: data
 	$(PY) -m recon_lib.train --config configs/teaching.yaml
+
+# The shared-initialisation lesson (notebook 06): an SN pre-trained from another seed for 6 epochs
+# (about 5 min on 2 cores), shipped as checkpoints/sn_seed1.pt, and its alpha sweep against SN -> SN-GAN.
+sn-seed1: data
+	$(PY) -m recon_lib.train --config configs/teaching.yaml --stage pretrain --set seed=1 \
+		--set checkpoint_dir=runs/seed1/checkpoints --set output_dir=runs/seed1 --set stages.pretrain.epochs=6
+	cp runs/seed1/checkpoints/sn_pretrained.pt checkpoints/.sn_seed1.pt.tmp && mv checkpoints/.sn_seed1.pt.tmp checkpoints/sn_seed1.pt
+
+shared-init: data
+	MPLBACKEND=Agg $(PY) -m recon_lib.training.shared_init --data $(DATA) --checkpoints checkpoints --out docs/results
 
 evaluate: data
 	MPLBACKEND=Agg $(PY) -m recon_lib.evaluate --data $(DATA) --checkpoints checkpoints --out docs/results --device auto

@@ -120,7 +120,7 @@ def test_upgrade_refuses_a_legacy_file_with_nan_weights(tmp_path):
     assert path.read_bytes() == before  # nothing rewritten
 
 
-@pytest.mark.parametrize("name", ["sn_pretrained.pt", "sn_finetuned.pt", "sn_gan.pt", "unet.pt"])
+@pytest.mark.parametrize("name", ["sn_pretrained.pt", "sn_finetuned.pt", "sn_gan.pt", "unet.pt", "sn_seed1.pt"])
 def test_shipped_checkpoints_carry_a_valid_checksum(name):
     ckpt = load_checkpoint(ROOT / "checkpoints" / name)
     assert ckpt["format"] == FORMAT and ckpt["checksum"].startswith("sha256:")
