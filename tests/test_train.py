@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -110,6 +112,27 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_data, tmp_
     log = (tmp_path / "b" / "run" / "pretrain" / "log.jsonl").read_text().splitlines()
     steps = [int(line.split('"step": ')[1].split(",")[0].rstrip("}")) for line in log if '"type"' not in line]
     assert steps == sorted(set(steps)) == [1, 2, 3, 4]  # replayed steps are not logged twice
+
+
+def test_cosine_schedule_is_logged_per_step_and_survives_a_resume(tiny_data, tmp_path, monkeypatch):
+    """lr_schedule: cosine -- the logged lr follows lr/2 (1 + cos(pi t / T)) and an interrupted run
+    resumes on the same schedule, ending with the straight run's weights."""
+    cosine = {"lr": 1e-3, "lr_schedule": "cosine"}
+    straight = train.run_stage(tiny_config(tiny_data, tmp_path / "a", pretrain=cosine), "pretrain", progress=False)
+    cfg_b = tiny_config(tiny_data, tmp_path / "b", pretrain=cosine)
+    with monkeypatch.context() as patch:
+        kill_after(patch, 3)
+        with pytest.raises(KeyboardInterrupt):
+            train.run_stage(cfg_b, "pretrain", progress=False)
+    resumed = train.run_stage(cfg_b, "pretrain", progress=False)
+    a, b = load_checkpoint(straight)["state_dict"], load_checkpoint(resumed)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(x) for x in (tmp_path / "b" / "run" / "pretrain" / "log.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows if "lr" in r]
+    expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]  # 2 epochs x 2 steps
+    assert lrs == pytest.approx(expected, rel=1e-9)
+    constant = tiny_config(tiny_data, tmp_path / "c").stages["pretrain"]
+    assert train.stage_learning_rate(constant, 3, 4) == constant.lr
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):

@@ -63,6 +63,8 @@ class StageConfig:
     d_lr: float = field(default=1e-4, metadata=_range(gt=0))
     # where L_SN is computed: the foreground (the paper) or every pixel (constrains the background too)
     loss_region: Literal["foreground", "image"] = "foreground"
+    # learning rate over the stage: constant, or cosine from lr down to 0 at the stage's last step
+    lr_schedule: Literal["constant", "cosine"] = "constant"
 
 
 def _default_stages() -> dict[str, StageConfig]:

@@ -352,6 +352,28 @@ def _save_last(run: _StageRun) -> None:
     save_checkpoint(run.last_path, run.model, run.metadata(), training_state=ts)
 
 
+def stage_learning_rate(st: StageConfig, step: int, total_steps: int) -> float:
+    """The learning rate of the stage's step ``step`` (0-based) of ``total_steps``.
+
+    Derived from the step alone, so a resumed run continues the schedule exactly.
+
+    Example:
+        >>> st = StageConfig(epochs=1, lr=1e-3, lr_schedule="cosine")
+        >>> [round(stage_learning_rate(st, k, 4), 6) for k in range(4)]
+        [0.001, 0.000854, 0.0005, 0.000146]
+    """
+    if st.lr_schedule == "constant":
+        return st.lr
+    return st.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+
+
+def set_learning_rate(optimiser: torch.optim.Optimizer, st: StageConfig, step: int, total_steps: int) -> None:
+    """Set every parameter group of ``optimiser`` to :func:`stage_learning_rate`."""
+    lr = stage_learning_rate(st, step, total_steps)
+    for group in optimiser.param_groups:
+        group["lr"] = lr
+
+
 def _train_epoch(run: _StageRun, progress: bool) -> None:
     """The remaining steps of the current epoch (all of them unless resumed mid-epoch)."""
     from tqdm.auto import tqdm
@@ -373,6 +395,7 @@ def _train_epoch(run: _StageRun, progress: bool) -> None:
         for batch in loader:
             if run.step_in_epoch >= run.steps_per_epoch:
                 break
+            set_learning_rate(run.learner.optimiser, st, run.global_step, st.epochs * run.steps_per_epoch)
             try:
                 record = training_step(run.learner, batch, run.device)
             except TrainingError as err:
@@ -383,7 +406,8 @@ def _train_epoch(run: _StageRun, progress: bool) -> None:
                 ) from None
             run.step_in_epoch += 1
             run.global_step += 1
-            run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, **record)
+            lr = run.learner.optimiser.param_groups[0]["lr"]
+            run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, lr=lr, **record)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             bar.update(1)
             if run.global_step % st.checkpoint_every == 0:
