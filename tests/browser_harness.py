@@ -146,6 +146,60 @@ def make_standin(
 
 
 # ---- notebooks ---------------------------------------------------------------------------------
+TRIANGLE_STANDIN = dict(coils=8, shape=(128, 144), target_shape=(128, 128), num_cascades=2, features=8)
+
+
+def make_triangle_standin() -> tuple[list[torch.nn.Module], dict[str, Any]]:
+    """Three stand-in models of one architecture (pre-trained SN, SN, SN-GAN) and one item: the
+    :func:`make_standin` pair, and the SN perturbed (seeded) as the pre-trained corner."""
+    import copy
+
+    sn, gan, item = make_standin(**TRIANGLE_STANDIN)
+    pre = copy.deepcopy(sn)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in pre.parameters():
+            scale = p.std() if p.numel() > 1 else p.abs().mean()
+            p.add_(0.3 * scale * torch.randn(p.shape, generator=g))
+    return [pre, sn, gan], item
+
+
+def triangle_notebook(path: Path) -> Path:
+    """A notebook showing a ``TriangleExplorer`` on :func:`make_triangle_standin` (browser tests)."""
+    return code_notebook(
+        path,
+        [
+            "import sys, torch\n"
+            f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+            "torch.set_num_threads(1)\n"
+            "from browser_harness import make_triangle_standin\n"
+            "from recon_lib.teaching.triangle import TriangleExplorer\n"
+            "models, item = make_triangle_standin()",
+            "triangle = TriangleExplorer(models, item)\ntriangle",
+        ],
+    )
+
+
+TRIANGLE_READY_JS = """() => {
+    const svg = document.querySelector('.triangle-picker-svg');
+    const img = document.querySelector('img.triangle-network-image');
+    const table = document.querySelector('table.triangle-metrics');
+    return !!(svg && img && img.complete && img.naturalWidth > 0 && table);
+}"""
+
+TRIANGLE_SHOWN_JS = """async () => {
+    const img = document.querySelector('img.triangle-network-image');
+    const table = document.querySelector('table.triangle-metrics');
+    table.scrollIntoView({block: 'center'});
+    const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+    let h = 0x811c9dc5;
+    for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 16777619) >>> 0;
+    const psnr = table.querySelector('tbody tr td').textContent;
+    return {hash: h.toString(16) + ':' + bytes.length, weights: table.dataset.weights, psnr: parseFloat(psnr),
+            readout: document.querySelector('.triangle-picker-readout').textContent};
+}"""
+
+
 def code_notebook(path: Path, sources: list[str]) -> Path:
     """Write a notebook of code cells (python3 kernel)."""
     cells = [

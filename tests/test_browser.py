@@ -33,15 +33,19 @@ from browser_harness import (
     EXPLORER_READY_JS,
     INSTALL_HINT,
     REPO,
+    TRIANGLE_READY_JS,
+    TRIANGLE_SHOWN_JS,
     JupyterServer,
     PageWatcher,
     code_notebook,
     drag_slider,
     launch_chromium,
+    make_triangle_standin,
     press_arrows,
     screenshot,
     shown,
     standin_notebook,
+    triangle_notebook,
     wait_for_alpha_change,
 )
 
@@ -162,6 +166,78 @@ def test_voila_app_slider(workdir: Path) -> None:
         _exercise_slider(page, watcher)
         _phase("slider moved (keys, drag)", t0)
         path = screenshot(page, "voila_explorer.png", full_page=True)
+        assert path.stat().st_size > 10_000
+        watcher.check()
+
+
+def test_voila_triangle_picker(workdir: Path) -> None:
+    """Voila: click, arrow keys and drag inside the triangle move the weights; the image changes
+    and the PSNR shown equals the library's at the weights shown."""
+    from recon_lib.teaching.triangle import TriangleModel
+
+    root = workdir / "root"
+    root.mkdir()
+    name = triangle_notebook(root / "triangle_fixture.ipynb").name
+    models, item = make_triangle_standin()
+    library = TriangleModel(models, item)
+
+    def settled(watcher: PageWatcher, old: str) -> dict:
+        # settled: the kernel has answered the picker's latest weights (the last point of a drag included)
+        watcher.until(
+            "(old) => { const t = document.querySelector('table.triangle-metrics');"
+            " const s = document.querySelector('.triangle-picker-svg');"
+            " return t && s && t.dataset.weights !== old && t.dataset.weights === s.dataset.weights; }",
+            f"the weights to leave {old} and match the picker",
+            30,
+            old,
+        )
+        watcher.until(
+            "() => { const i = document.querySelector('img.triangle-network-image'); return i && i.complete; }",
+            "the image",
+            10,
+        )
+        now = watcher.page.evaluate(TRIANGLE_SHOWN_JS)
+        weights = [float(v) for v in now["weights"].split(",")]
+        assert sum(weights) == pytest.approx(1.0) and min(weights) >= 0
+        assert now["psnr"] == pytest.approx(library.metrics(weights)["psnr"], abs=0.006), now
+        return now
+
+    with (
+        JupyterServer("voila", workdir, root, notebook=name) as server,
+        launch_chromium(workdir / "chromium") as context,
+    ):
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(30_000)
+        watcher = PageWatcher(page, server)
+        page.goto(server.page_url(), wait_until="commit")
+        watcher.until(TRIANGLE_READY_JS, "the triangle explorer to render in Voila", timeout=90)
+        start = page.evaluate(TRIANGLE_SHOWN_JS)
+        assert start["weights"] == "0.00,1.00,0.00" and "SN-GAN 0.00" in start["readout"]
+
+        svg = page.locator(".triangle-picker-svg").first
+        box = svg.bounding_box()
+        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.62 * box["height"])  # near the centroid
+        clicked = settled(watcher, start["weights"])
+        assert all(w > 0.1 for w in map(float, clicked["weights"].split(","))), clicked
+        assert clicked["hash"] != start["hash"]
+
+        svg.focus()
+        for _ in range(2):
+            page.keyboard.press("ArrowRight")  # 0.05 of weight from the SN to the SN-GAN, twice
+            time.sleep(0.1)
+        keyed = settled(watcher, clicked["weights"])
+        before, after = (list(map(float, x["weights"].split(","))) for x in (clicked, keyed))
+        assert after[1] == pytest.approx(before[1] - 0.1) and after[2] == pytest.approx(before[2] + 0.1)
+
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.62 * box["height"])
+        page.mouse.down()
+        for k in range(1, 9):  # towards the SN-GAN corner (bottom right)
+            page.mouse.move(box["x"] + (0.5 + 0.04 * k) * box["width"], box["y"] + (0.62 + 0.02 * k) * box["height"])
+            time.sleep(0.05)
+        page.mouse.up()
+        dragged = settled(watcher, keyed["weights"])
+        assert float(dragged["weights"].split(",")[2]) > after[2] and dragged["hash"] != keyed["hash"]
+        path = screenshot(page, "voila_triangle.png", full_page=True)
         assert path.stat().st_size > 10_000
         watcher.check()
 

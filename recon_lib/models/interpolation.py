@@ -50,6 +50,7 @@ __all__ = [
     "ModelInterpolator",
     "WeightSpec",
     "check_alpha",
+    "check_simplex",
     "resolve_weights",
     "cascade_weights",
 ]
@@ -82,7 +83,7 @@ def _check_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> lis
     return sds
 
 
-def _check_weights(weights: Sequence[float], n: int, name: str = "weights") -> list[float]:
+def check_simplex(weights: Sequence[float], n: int, name: str = "weights") -> list[float]:
     """Raise unless ``weights`` are ``n`` finite, non-negative reals summing to 1 (within 1e-6): a point
     of the simplex."""
     if isinstance(weights, torch.Tensor):
@@ -134,12 +135,12 @@ def resolve_weights(keys: Sequence[str], weights: WeightSpec, n: int) -> list[tu
         [(1.0, 0.0), (0.5, 0.5), (1.0, 0.0)]
     """
     if not isinstance(weights, Mapping):
-        return [tuple(_check_weights(weights, n))] * len(keys)
+        return [tuple(check_simplex(weights, n))] * len(keys)
     table = {}
     for prefix, value in weights.items():
         if not isinstance(prefix, str):
             raise TypeError(f"weights prefixes must be strings, got {prefix!r}")
-        table[prefix] = tuple(_check_weights(value, n, name=f"weights[{prefix!r}]"))
+        table[prefix] = tuple(check_simplex(value, n, name=f"weights[{prefix!r}]"))
     unknown = [p for p in table if p and not any(_covers(p, k) for k in keys)]
     if unknown:
         raise ValueError(f"weights prefix {unknown[0]!r} covers no key of the state dict (e.g. {keys[0]!r})")
@@ -377,7 +378,7 @@ class ModelInterpolator:
         if isinstance(weights, Mapping):
             self.weights = {p: tuple(float(x) for x in v) for p, v in weights.items()}
         else:
-            self.weights = tuple(float_w[0]) if float_w else tuple(_check_weights(weights, self.num_models))
+            self.weights = tuple(float_w[0]) if float_w else tuple(check_simplex(weights, self.num_models))
         return self.model
 
     def set_alpha(self, alpha: float) -> nn.Module:

@@ -1,0 +1,119 @@
+"""Three-model interpolation on a triangle: the view-model, snapping, bad input, the widget wiring."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from browser_harness import make_standin
+
+from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
+from recon_lib.models.inference import reconstruct
+from recon_lib.models.interpolation import interpolate_state_dicts
+from recon_lib.models.sensitivity_network import SensitivityNetwork
+from recon_lib.teaching.triangle import TriangleExplorer, TriangleModel, snap
+
+SMALL = dict(coils=4, shape=(48, 56), target_shape=(48, 48), num_cascades=2, features=4)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def three():
+    """Pre-trained SN, SN and SN-GAN stand-ins: the second and third are the first perturbed."""
+    sn, gan, item = make_standin(**SMALL)
+    pre = copy.deepcopy(sn)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in pre.parameters():
+            scale = p.std() if p.numel() > 1 else p.abs().mean()
+            p.add_(0.3 * scale * torch.randn(p.shape, generator=g))
+    return [pre, sn, gan], item
+
+
+def _output(model, item) -> np.ndarray:
+    batch = {k: item[k][None] for k in ("kspace", "maps", "mask", "target")}
+    with torch.inference_mode():
+        return np.abs(reconstruct(model, batch)[0].numpy().astype(np.complex128))
+
+
+def test_corners_are_the_three_models_exactly(three):
+    models, item = three
+    tri = TriangleModel(models, item)
+    for i, model in enumerate(models):
+        corner = [1.0 if j == i else 0.0 for j in range(3)]
+        np.testing.assert_array_equal(tri.reconstruction(corner), _output(model, item))
+
+
+def test_an_inner_point_is_the_weighted_network(three):
+    models, item = three
+    tri = TriangleModel(models, item)
+    w = [0.2, 0.5, 0.3]
+    fresh = SensitivityNetwork(**models[0].config).eval()
+    fresh.load_state_dict(interpolate_state_dicts([m.state_dict() for m in models], w))
+    expected = _output(fresh, item)
+    np.testing.assert_allclose(tri.reconstruction(w), expected, rtol=1e-5, atol=1e-6 * expected.max())
+    tri.set_weights(w)
+    m = tri.metrics()
+    ref = item["target"].numpy().astype(np.float64)
+    fg = item["foreground"].numpy()
+    lib = volume_metrics(ref, tri.reconstruction(), mask=fg, data_range=float(item["max"]))
+    assert m["weights"] == [0.2, 0.5, 0.3] and m["psnr"] == pytest.approx(lib["psnr"])
+    assert m["hf_energy_ratio"] == pytest.approx(high_frequency_energy_ratio(ref, tri.reconstruction(), mask=fg))
+    assert np.abs(tri.difference()).max() > 0 and not np.abs(tri.difference([0, 1, 0])).any()
+
+
+def test_weights_snap_to_the_grid_and_stay_on_the_simplex():
+    assert snap([1 / 3, 1 / 3, 1 / 3]) == (0.33, 0.33, 0.34)
+    assert snap([0.005, 0.995, 0.0]) in {(0.0, 1.0, 0.0), (0.01, 0.99, 0.0)}
+    for w in ([0.499, 0.499, 0.002], [0.125, 0.875, 0.0], [0.0, 0.0, 1.0]):
+        s = snap(w)
+        assert min(s) >= 0 and sum(s) == pytest.approx(1.0) and all(abs(v * 100 - round(v * 100)) < 1e-9 for v in s)
+
+
+@pytest.mark.parametrize(
+    "weights, error, match",
+    [
+        ([0.5, 0.6, 0.0], ValueError, "sum to 1"),
+        ([-0.1, 0.6, 0.5], ValueError, "negative"),
+        ([0.5, 0.5], ValueError, "one value per model"),
+        ([float("nan"), 0.5, 0.5], ValueError, "not finite"),
+    ],
+)
+def test_a_point_off_the_simplex_is_one_clear_error_and_keeps_the_point(three, weights, error, match):
+    models, item = three
+    tri = TriangleModel(models, item, weights=(0.1, 0.6, 0.3))
+    with pytest.raises(error, match=match):
+        tri.set_weights(weights)
+    assert tri.weights == (0.1, 0.6, 0.3)
+
+
+def test_models_of_two_architectures_are_refused(three):
+    models, item = three
+    with pytest.raises(ValueError, match="share one architecture"):
+        TriangleModel([models[0], models[1], SensitivityNetwork(num_cascades=2, features=8)], item)
+    with pytest.raises(ValueError, match="three models"):
+        TriangleModel(models[:2], item)
+
+
+def test_the_widget_follows_the_picker(three):
+    pytest.importorskip("anywidget")
+    models, item = three
+    tri = TriangleExplorer(models, item)
+    tri.widget()
+    before_image, before_table = tri._widget.children[1].children[1].children[1].value, tri._metrics_html()
+    tri._picker.weights = [0.3, 0.3, 0.4]
+    assert tri.weights == (0.3, 0.3, 0.4)
+    assert 'data-weights="0.30,0.30,0.40"' in tri._widget.children[2].value
+    assert tri._widget.children[1].children[1].children[1].value != before_image
+    assert tri._metrics_html() != before_table
+    tri._picker.weights = [0.9, 0.9, 0.9]  # off the simplex: one message, the point is kept
+    assert tri.weights == (0.3, 0.3, 0.4) and "sum to 1" in tri._widget.children[3].value
