@@ -357,3 +357,30 @@ def test_difference_view_and_metric_curve(explorer):
     assert [c["alpha"] for c in curve] == [0.0, 0.5, 1.0] and curve[1] == explorer.metrics(0.5)
     png = explorer._rendered(explorer._view(1.0)).png["network_difference"]
     assert Image.open(io.BytesIO(png)).mode == "RGB"
+
+
+def test_metric_curve_follows_the_cache_and_marks_the_current_alpha(explorer):
+    import re
+
+    assert explorer.widget is not None  # builds the widgets; alpha 0 shown
+    first = explorer._widgets["curve"].value
+    assert 'data-alpha="0.00"' in first
+    explorer.set_alpha(0.3)
+    html = explorer._widgets["curve"].value
+    assert 'data-alpha="0.30"' in html and html.count('class="alpha-marker"') == 3  # PSNR, SSIM, HF ratio
+    computed = sorted(explorer._cache)
+    for path in ("network", "blend"):
+        found = re.findall(rf'data-path="{path}" data-alphas="([^"]*)"', html)
+        assert found == [",".join(f"{a:.2f}" for a in computed)] * 3
+    # the PSNR chart's network points are ordered like the metric values: the highest PSNR sits highest
+    svg = html.split('data-metric="psnr"')[1].split("</svg>")[0]
+    ys = [float(y) for y in re.findall(r'<circle cx="[^"]*" cy="([^"]*)"', svg)]
+    values = [explorer.metrics(a)["psnr"] for a in computed]
+    assert np.argmin(ys) == int(np.argmax(values)) and np.argmax(ys) == int(np.argmin(values))
+
+
+def test_curve_rejects_an_unknown_metric():
+    from recon_lib.teaching.explorer_curve import curve_svg
+
+    with pytest.raises(ValueError, match="unknown curve metric 'vif'"):
+        curve_svg([(0.0, {"psnr": 1.0}, {"psnr": 1.0})], 0.0, metrics=["vif"])

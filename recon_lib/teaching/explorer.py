@@ -60,6 +60,7 @@ import torch
 from torch import nn
 
 from recon_lib.models.interpolation import check_alpha
+from recon_lib.teaching.explorer_curve import curve_svg
 from recon_lib.teaching.explorer_figures import ExplorerFigures
 from recon_lib.teaching.explorer_model import METRICS, SliceSource, View
 from recon_lib.teaching.explorer_render import PAGE_STYLE, TABLE_STYLE, draw_box, enlarge, lut, png, to_uint8
@@ -280,6 +281,7 @@ class AlphaExplorer(ExplorerFigures):
             for name in _VIEW_IMAGES:
                 w[name].value = view.png[name]  # unchanged bytes send nothing
             w["metrics"].value = self._metrics_html(view)
+            w["curve"].value = self.curve_html()
         self.last_update_ms = 1000.0 * (time.perf_counter() - start)
         self.last_update_cached = was_cached
         if self._widgets:
@@ -288,6 +290,11 @@ class AlphaExplorer(ExplorerFigures):
                 f'<span class="alpha-explorer-status-text">&alpha; = {view.alpha:.2f} &middot; {source} in '
                 f"{self.last_update_ms:.0f} ms</span>"
             )
+
+    def curve_html(self) -> str:
+        """The metric curves against alpha (every alpha computed so far) with the current alpha marked."""
+        points = [(v.alpha, v.network_metrics, v.blend_metrics) for v in self._cache.values()]
+        return curve_svg(points, self._alpha, width=self.panel_width)
 
     # ---- widgets -----------------------------------------------------------------------------
     def _column_widths(self) -> tuple[int, int]:
@@ -588,7 +595,18 @@ class AlphaExplorer(ExplorerFigures):
         rows = [widgets.HTML(PAGE_STYLE), title]
         if self.source is not None:
             rows.append(self._selection_controls(widgets, label_w))
-        rows += [slider_row, ends, grid, widgets.HBox([export], layout=widgets.Layout(margin=f"6px 0 0 {label_w}px"))]
+        curve = widgets.HTML(
+            self.curve_html(), layout=widgets.Layout(width=f"{3 * pw + 2 * _GAP + 40}px", margin=f"8px 0 0 {label_w}px")
+        )
+        curve.add_class("alpha-explorer-curve-panel")
+        self._widgets["curve"] = curve
+        rows += [
+            slider_row,
+            ends,
+            grid,
+            curve,
+            widgets.HBox([export], layout=widgets.Layout(margin=f"6px 0 0 {label_w}px")),
+        ]
         container = widgets.VBox(rows, layout=widgets.Layout(padding="4px 0"))
         container.add_class("alpha-explorer")
         self._widgets["container"] = container
