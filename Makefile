@@ -73,7 +73,8 @@ train: data
 # (about 5 min on 2 cores), shipped as checkpoints/sn_seed1.pt, and its alpha sweep against SN -> SN-GAN.
 sn-seed1: data
 	$(PY) -m recon_lib.train --config configs/teaching.yaml --stage pretrain --set seed=1 \
-		--set checkpoint_dir=runs/seed1/checkpoints --set output_dir=runs/seed1 --set stages.pretrain.epochs=6
+		--set checkpoint_dir=runs/seed1/checkpoints --set output_dir=runs/seed1 --set stages.pretrain.epochs=6 \
+		--set stages.pretrain.lr=1e-4 --set stages.pretrain.lr_schedule=constant
 	cp runs/seed1/checkpoints/sn_pretrained.pt checkpoints/.sn_seed1.pt.tmp && mv checkpoints/.sn_seed1.pt.tmp checkpoints/sn_seed1.pt
 
 shared-init: data
