@@ -132,7 +132,7 @@ def test_cosine_schedule_is_logged_per_step_and_survives_a_resume(tiny_data, tmp
     expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]  # 2 epochs x 2 steps
     assert lrs == pytest.approx(expected, rel=1e-9)
     constant = tiny_config(tiny_data, tmp_path / "c").stages["pretrain"]
-    assert train.stage_learning_rate(constant, 3, 4) == constant.lr
+    assert steps.stage_learning_rate(constant, 3, 4) == constant.lr
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ a (collated) dataset batch:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,18 @@ from torch import nn
 
 from recon_lib.metrics.losses import lsgan_discriminator_loss, masked_magnitude, sn_gan_generator_loss, sn_loss
 from recon_lib.models.inference import reconstruct
+from recon_lib.training.config import StageConfig
 
-__all__ = ["LOSS_REGIONS", "L1_WEIGHT", "Learner", "TrainingError", "reconstruction_loss", "training_step"]
+__all__ = [
+    "LOSS_REGIONS",
+    "L1_WEIGHT",
+    "Learner",
+    "TrainingError",
+    "reconstruction_loss",
+    "training_step",
+    "stage_learning_rate",
+    "set_learning_rate",
+]
 
 #: where ``L_SN`` is evaluated: the foreground mask (the paper's choice) or every pixel
 LOSS_REGIONS = ("foreground", "image")
@@ -114,3 +125,25 @@ def training_step(learner: Learner, batch: Mapping[str, Any], device: torch.devi
     loss.backward()
     learner.optimiser.step()
     return {"loss": float(loss.item()), **record}
+
+
+def stage_learning_rate(st: StageConfig, step: int, total_steps: int) -> float:
+    """The learning rate of the stage's step ``step`` (0-based) of ``total_steps``.
+
+    Derived from the step alone, so a resumed run continues the schedule exactly.
+
+    Example:
+        >>> st = StageConfig(epochs=1, lr=1e-3, lr_schedule="cosine")
+        >>> [round(stage_learning_rate(st, k, 4), 6) for k in range(4)]
+        [0.001, 0.000854, 0.0005, 0.000146]
+    """
+    if st.lr_schedule == "constant":
+        return st.lr
+    return st.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+
+
+def set_learning_rate(optimiser: torch.optim.Optimizer, st: StageConfig, step: int, total_steps: int) -> None:
+    """Set every parameter group of ``optimiser`` to :func:`stage_learning_rate`."""
+    lr = stage_learning_rate(st, step, total_steps)
+    for group in optimiser.param_groups:
+        group["lr"] = lr

@@ -51,7 +51,7 @@ from recon_lib.models.inference import reconstruct
 from recon_lib.physics.masks import MaskFunc
 from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config
 from recon_lib.training.runtime import EpochSampler, Processes, RunLog
-from recon_lib.training.steps import Learner, TrainingError, training_step
+from recon_lib.training.steps import Learner, TrainingError, set_learning_rate, training_step
 
 __all__ = ["TrainingError", "STAGE_FILES", "run_stage", "run_pipeline", "main"]
 
@@ -350,28 +350,6 @@ def _save_last(run: _StageRun) -> None:
         ts["discriminator"] = {k: v.detach().cpu() for k, v in disc.state_dict().items()}
         ts["d_optimiser"] = learner.d_optimiser.state_dict()
     save_checkpoint(run.last_path, run.model, run.metadata(), training_state=ts)
-
-
-def stage_learning_rate(st: StageConfig, step: int, total_steps: int) -> float:
-    """The learning rate of the stage's step ``step`` (0-based) of ``total_steps``.
-
-    Derived from the step alone, so a resumed run continues the schedule exactly.
-
-    Example:
-        >>> st = StageConfig(epochs=1, lr=1e-3, lr_schedule="cosine")
-        >>> [round(stage_learning_rate(st, k, 4), 6) for k in range(4)]
-        [0.001, 0.000854, 0.0005, 0.000146]
-    """
-    if st.lr_schedule == "constant":
-        return st.lr
-    return st.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
-
-
-def set_learning_rate(optimiser: torch.optim.Optimizer, st: StageConfig, step: int, total_steps: int) -> None:
-    """Set every parameter group of ``optimiser`` to :func:`stage_learning_rate`."""
-    lr = stage_learning_rate(st, step, total_steps)
-    for group in optimiser.param_groups:
-        group["lr"] = lr
 
 
 def _train_epoch(run: _StageRun, progress: bool) -> None:
