@@ -323,6 +323,10 @@ def test_ctrl_c_stops_a_real_preparation_run(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell starting `make test` in the background (`make test &`, nohup, some CI runners) sets
+        # SIGINT to "ignore", children inherit it and Python then installs no Ctrl-C handler: give the
+        # child the terminal's default, as an interactive user has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while not (folder.is_dir() and any(p.suffix == ".h5" for p in folder.iterdir())) and time.time() < deadline:
