@@ -21,7 +21,7 @@ tests skip and say so.
 
 from __future__ import annotations
 
-import shutil
+import json
 import socket
 import time
 import urllib.request
@@ -99,13 +99,22 @@ def _exercise_slider(page, watcher: PageWatcher) -> None:
     )
 
 
+def _copy_through_explorer(source: Path, target: Path) -> None:
+    """Copy the notebook's cells up to and including the explorer's: the cells after it (sweeps, the
+    triangle) are nbval's to run, and on a loaded machine they would only delay the slider test."""
+    nb = json.loads(source.read_text())
+    cut = next(i for i, c in enumerate(nb["cells"]) if "AlphaExplorer.from_checkpoints" in "".join(c["source"]))
+    nb["cells"] = nb["cells"][: cut + 1]
+    target.write_text(json.dumps(nb))
+
+
 def test_lab_notebook_slider(workdir: Path) -> None:
     """JupyterLab: run all cells, the explorer renders, keyboard and drag update image and metrics."""
     root = workdir / "root"
     root.mkdir()
     if LAB_NOTEBOOK.is_file() and _real_models_available():
         notebook = root / LAB_NOTEBOOK.name
-        shutil.copy(LAB_NOTEBOOK, notebook)
+        _copy_through_explorer(LAB_NOTEBOOK, notebook)
     else:
         notebook = standin_notebook(root / "explorer_fixture.ipynb")
     t0 = [time.monotonic()]
