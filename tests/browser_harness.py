@@ -149,12 +149,13 @@ def make_standin(
 TRIANGLE_STANDIN = dict(coils=8, shape=(128, 144), target_shape=(128, 128), num_cascades=2, features=8)
 
 
-def make_triangle_standin() -> tuple[list[torch.nn.Module], dict[str, Any]]:
+def make_triangle_standin(**sizes: Any) -> tuple[list[torch.nn.Module], dict[str, Any]]:
     """Three stand-in models of one architecture (pre-trained SN, SN, SN-GAN) and one item: the
-    :func:`make_standin` pair, and the SN perturbed (seeded) as the pre-trained corner."""
+    :func:`make_standin` pair (``sizes``, default :data:`TRIANGLE_STANDIN`), and the SN perturbed
+    (seeded) as the pre-trained corner."""
     import copy
 
-    sn, gan, item = make_standin(**TRIANGLE_STANDIN)
+    sn, gan, item = make_standin(**(sizes or TRIANGLE_STANDIN))
     pre = copy.deepcopy(sn)
     g = torch.Generator().manual_seed(7)
     with torch.no_grad():

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
-from browser_harness import make_standin
+from browser_harness import make_triangle_standin
+from test_explorer import SMALL, one_thread  # noqa: F401 (one_thread: an autouse fixture)
 
 from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 from recon_lib.models.inference import reconstruct
@@ -15,28 +14,11 @@ from recon_lib.models.interpolation import interpolate_state_dicts
 from recon_lib.models.sensitivity_network import SensitivityNetwork
 from recon_lib.teaching.triangle import TriangleExplorer, TriangleModel, snap
 
-SMALL = dict(coils=4, shape=(48, 56), target_shape=(48, 48), num_cascades=2, features=4)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def three():
-    """Pre-trained SN, SN and SN-GAN stand-ins: the second and third are the first perturbed."""
-    sn, gan, item = make_standin(**SMALL)
-    pre = copy.deepcopy(sn)
-    g = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in pre.parameters():
-            scale = p.std() if p.numel() > 1 else p.abs().mean()
-            p.add_(0.3 * scale * torch.randn(p.shape, generator=g))
-    return [pre, sn, gan], item
+    """Pre-trained SN, SN and SN-GAN stand-ins (the SN perturbed as the pre-trained corner)."""
+    return make_triangle_standin(**SMALL)
 
 
 def _output(model, item) -> np.ndarray:

@@ -33,7 +33,16 @@ from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metric
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import ModelInterpolator, check_alpha
 
-__all__ = ["ExplorerModel", "SliceSource", "View", "METRICS", "check_same_architecture", "as_batch"]
+__all__ = [
+    "ExplorerModel",
+    "SliceSource",
+    "View",
+    "METRICS",
+    "check_same_architecture",
+    "as_batch",
+    "run_on_slice",
+    "slice_metrics",
+]
 
 #: the metrics shown, in table order: key -> (label, format, which way is better)
 METRICS: dict[str, tuple[str, str, str]] = {
@@ -131,6 +140,22 @@ def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
         "max": float(data_range) if data_range is not None else float(target.max()),
         "label": slice_label(sample),
     }
+
+
+def run_on_slice(model: nn.Module, batch: Mapping[str, Any], device: torch.device) -> np.ndarray:
+    """One forward pass of ``model`` on an :func:`as_batch` slice: complex ``(rh, rw)`` (cropped)."""
+    with torch.inference_mode():
+        out = reconstruct(model, {k: batch[k] for k in ("kspace", "maps", "mask", "target")}, device)
+    return out[0].detach().cpu().numpy().astype(np.complex128)
+
+
+def slice_metrics(batch: Mapping[str, Any], magnitude: np.ndarray) -> dict[str, float]:
+    """:data:`METRICS` of ``magnitude`` against an :func:`as_batch` slice's reference (foreground;
+    the volume maximum as data range)."""
+    ref, fg = batch["reference"], batch["foreground"]
+    values = volume_metrics(ref, magnitude, mask=fg, data_range=batch["max"])
+    values["hf_energy_ratio"] = high_frequency_energy_ratio(ref, magnitude, mask=fg)
+    return values
 
 
 def slice_label(sample: Mapping[str, Any]) -> str:
@@ -307,8 +332,8 @@ class ExplorerModel:
         self.crop_box = box
         # End-model outputs (complex, cropped to the target), computed once per slice. At alpha = 0 / 1
         # the live model holds the end model's weights bit for bit, so these are the end models' outputs.
-        self._x_sn = self._run(self._interpolator.set_alpha(0.0))
-        self._x_gan = self._run(self._interpolator.set_alpha(1.0))
+        self._x_sn = run_on_slice(self._interpolator.set_alpha(0.0), batch, self.device)
+        self._x_gan = run_on_slice(self._interpolator.set_alpha(1.0), batch, self.device)
         # Display scales, fixed for every alpha so that brightness and errors are comparable.
         ref = batch["reference"]
         self._ref_peak = float(np.abs(ref).max()) or 1.0
@@ -370,19 +395,6 @@ class ExplorerModel:
         return (top, left, h, w)
 
     # ---- computation --------------------------------------------------------------------------
-    def _run(self, model: nn.Module) -> np.ndarray:
-        """One forward pass of ``model`` on the slice: complex ``(rh, rw)`` (cropped)."""
-        batch = self._batch
-        with torch.inference_mode():
-            out = reconstruct(model, {k: batch[k] for k in ("kspace", "maps", "mask", "target")}, self.device)
-        return out[0].detach().cpu().numpy().astype(np.complex128)  # (rh, rw)
-
-    def _slice_metrics(self, magnitude: np.ndarray) -> dict[str, float]:
-        ref, fg = self._batch["reference"], self._batch["foreground"]
-        values = volume_metrics(ref, magnitude, mask=fg, data_range=self._batch["max"])
-        values["hf_energy_ratio"] = high_frequency_energy_ratio(ref, magnitude, mask=fg)
-        return values
-
     @staticmethod
     def _key(alpha: float) -> float:
         return round(float(alpha), 4)
@@ -403,10 +415,11 @@ class ExplorerModel:
             x = self._x_gan
         else:
             self._interpolator.set_alpha(key)
-            x = self._run(self._live)
+            x = run_on_slice(self._live, self._batch, self.device)
         network = np.abs(x)
         blend = np.abs((1.0 - key) * self._x_sn + key * self._x_gan)
-        view = View(key, network, blend, self._slice_metrics(network), self._slice_metrics(blend), 0.0)
+        metrics = [slice_metrics(self._batch, m) for m in (network, blend)]
+        view = View(key, network, blend, metrics[0], metrics[1], 0.0)
         view.compute_ms = 1000.0 * (time.perf_counter() - start)
         self._cache[key] = view
         while len(self._cache) > self.cache_size:  # evict the least recently used, never an end point

@@ -31,10 +31,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
-from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import ModelInterpolator, check_simplex
-from recon_lib.teaching.explorer_model import METRICS, SliceSource, as_batch, check_same_architecture, nice_ceiling
+from recon_lib.teaching.explorer_model import (
+    METRICS,
+    SliceSource,
+    as_batch,
+    check_same_architecture,
+    nice_ceiling,
+    run_on_slice,
+    slice_metrics,
+)
 
 __all__ = ["VERTICES", "GRID", "snap", "TriangleModel", "triangle_picker", "TriangleExplorer"]
 
@@ -58,13 +64,6 @@ def snap(weights: Sequence[float]) -> tuple[float, float, float]:
     if a + b > 1.0:  # both rounded up past the edge
         b = 1.0 - a
     return (round(a, 2), round(b, 2), round(max(0.0, 1.0 - a - b), 2))
-
-
-def _slice_metrics(batch: Mapping[str, Any], magnitude: np.ndarray) -> dict[str, float]:
-    ref, fg = batch["reference"], batch["foreground"]
-    values = volume_metrics(ref, magnitude, mask=fg, data_range=batch["max"])
-    values["hf_energy_ratio"] = high_frequency_energy_ratio(ref, magnitude, mask=fg)
-    return values
 
 
 class TriangleModel:
@@ -129,11 +128,8 @@ class TriangleModel:
             self._cache.move_to_end(weights)
             return hit
         self._interpolator.set_weights(list(weights))
-        batch = self._batch
-        with torch.inference_mode():
-            out = reconstruct(self._live, {k: batch[k] for k in ("kspace", "maps", "mask", "target")}, self.device)
-        magnitude = np.abs(out[0].detach().cpu().numpy().astype(np.complex128))
-        entry = (magnitude, _slice_metrics(batch, magnitude))
+        magnitude = np.abs(run_on_slice(self._live, self._batch, self.device))
+        entry = (magnitude, slice_metrics(self._batch, magnitude))
         self._cache[weights] = entry
         while len(self._cache) > self.cache_size:
             del self._cache[next(k for k in self._cache if k not in self._corners)]
