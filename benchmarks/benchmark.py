@@ -8,7 +8,8 @@ removal, 160 x 160 reference):
 * weight interpolation alone (``interpolate_alpha`` and the in-place ``ModelInterpolator``),
 * the alpha-slider round trip (interpolate weights, forward, render PNGs) -- target <= 250 ms,
 * inference time per slice and training throughput (slices/s) per model,
-* metric throughput: recon_lib's NMSE/PSNR/SSIM vs the skimage reference on the same volume,
+* metric throughput: recon_lib's NMSE/PSNR/SSIM vs the skimage reference on the same volume
+  (float32 and float64 volumes; both compute SSIM in the inputs' precision),
 * what bounds the slider: the SN's forward FLOPs (torch's FLOP counter: convolutions and matrix
   products; the FFTs are not counted) against the convolution throughput this CPU reaches,
 * peak RSS of a training run and of a slider session (each in a fresh subprocess).
@@ -184,22 +185,33 @@ def bench_conv_throughput(repeats: int) -> list[tuple[str, float]]:
     return out
 
 
-def bench_metrics(repeats: int) -> tuple[float, float]:
+def bench_metrics(repeats: int) -> dict[str, tuple[float, float]]:
+    """(recon_lib, numpy + skimage reference) seconds on one 8-slice volume, for float32 and float64
+    inputs (both compute SSIM in the inputs' precision: scikit-image keeps float32 images float32)."""
     from skimage.metrics import structural_similarity
 
     from recon_lib.metrics.quality import volume_metrics
 
     rng = np.random.default_rng(0)
-    gt = rng.random((8, RH, RW)).astype(np.float32)
-    pred = (gt + 0.05 * rng.standard_normal(gt.shape)).astype(np.float32)
+    gt64 = rng.random((8, RH, RW))
+    pred64 = gt64 + 0.05 * rng.standard_normal(gt64.shape)
+    out = {}
+    for name, (gt, pred) in {
+        "float32": (gt64.astype(np.float32), pred64.astype(np.float32)),
+        "float64": (gt64, pred64),
+    }.items():
 
-    def reference() -> None:
-        dr = gt.max()
-        np.linalg.norm(gt - pred) ** 2 / np.linalg.norm(gt) ** 2
-        10 * np.log10(dr**2 / np.mean((gt - pred) ** 2))
-        np.mean([structural_similarity(g, p, data_range=dr) for g, p in zip(gt, pred, strict=True)])
+        def reference(gt: np.ndarray = gt, pred: np.ndarray = pred) -> None:
+            dr = gt.max()
+            np.linalg.norm(gt - pred) ** 2 / np.linalg.norm(gt) ** 2
+            10 * np.log10(dr**2 / np.mean((gt - pred) ** 2))
+            np.mean([structural_similarity(g, p, data_range=dr) for g, p in zip(gt, pred, strict=True)])
 
-    return timeit(lambda: volume_metrics(gt, pred), repeats * 2), timeit(reference, repeats * 2)
+        out[name] = (
+            timeit(lambda gt=gt, pred=pred: volume_metrics(gt, pred), repeats * 2),
+            timeit(reference, repeats * 2),
+        )
+    return out
 
 
 _PEAK_RSS_PROBE = """
@@ -295,12 +307,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| α-slider new α / SN convolution floor (same run) | {ratio:.1f}× | ≤ 3× |")
         results["slider_floor_ratio"] = ratio
 
-    ours, ref = bench_metrics(args.repeats)
-    print(f"\n| metrics on an 8 x {RH} x {RW} volume | time |\n|---|---:|")
-    print(f"| recon_lib volume_metrics (NMSE, PSNR, SSIM) | {ours * 1e3:.1f} ms |")
-    print(f"| numpy + skimage reference (fastMRI's evaluate) | {ref * 1e3:.1f} ms |")
-    print(f"| ratio reference / recon_lib | {ref / ours:.2f}x |")
-    results["metrics_s"], results["metrics_reference_s"] = ours, ref
+    timings = bench_metrics(args.repeats)
+    print(f"\n| metrics on an 8 x {RH} x {RW} volume | float32 | float64 |\n|---|---:|---:|")
+    rows = (("recon_lib volume_metrics (NMSE, PSNR, SSIM)", 0), ("numpy + skimage reference (fastMRI's evaluate)", 1))
+    for label, i in rows:
+        print(f"| {label} | {timings['float32'][i] * 1e3:.1f} ms | {timings['float64'][i] * 1e3:.1f} ms |")
+    ratios = {k: ref / ours for k, (ours, ref) in timings.items()}
+    print(f"| ratio reference / recon_lib (same run) | {ratios['float32']:.2f}x | {ratios['float64']:.2f}x |")
+    results["metrics_s"], results["metrics_reference_s"] = timings["float32"]
+    results["metrics_float64_s"], results["metrics_reference_float64_s"] = timings["float64"]
 
     threads, checkpoints = args.threads, str(args.checkpoints)
     train_code = "\n".join(

@@ -67,6 +67,26 @@ def test_metrics_match_fastmri_definitions_without_mask_and_with_ones_mask():
     assert m["ssim"] == pytest.approx(ref_ssim(gt, pred), abs=1e-5)
 
 
+def test_ssim_runs_in_the_inputs_precision_as_scikit_image_does():
+    """Two float32 volumes: SSIM in float32, matching scikit-image on the same float32 arrays (it keeps
+    float32 too); float64 (or mixed) inputs: float64. The other metrics always sum in float64."""
+    gt, fg = volume()
+    pred = gt + 0.05 * np.random.default_rng(1).standard_normal(gt.shape)
+    g32, p32 = gt.astype(np.float32), pred.astype(np.float32)
+    sk32 = np.mean([structural_similarity(g, p, data_range=g32.max(), **SK) for g, p in zip(g32, p32, strict=True)])
+    ours32 = volume_metrics(g32, p32)
+    assert ours32["ssim"] == pytest.approx(sk32, abs=1e-6)
+    assert ssim_volume(torch.from_numpy(g32), torch.from_numpy(p32)) == ours32["ssim"]
+    # float64 of the same float32 values is the exact reference; float32 moves the fourth decimal by far less
+    exact = ssim_volume(g32.astype(np.float64), p32.astype(np.float64))
+    assert exact == pytest.approx(ref_ssim(g32.astype(np.float64), p32.astype(np.float64)), abs=1e-8)
+    assert abs(ours32["ssim"] - exact) < 1e-6
+    assert volume_metrics(g32, p32.astype(np.float64))["ssim"] == exact  # mixed precision -> float64
+    # masked, too; NMSE and PSNR are float64 sums whatever the input precision
+    assert ssim_volume(g32, p32, mask=fg) == pytest.approx(ssim_volume(gt, pred, mask=fg), abs=1e-6)
+    assert ours32["nmse"] == pytest.approx(ref_nmse(g32.astype(np.float64), p32.astype(np.float64)), rel=1e-12)
+
+
 def test_data_range_is_the_volume_max_not_the_slice_max():
     gt, _ = volume()
     gt[0] *= 3.0  # one bright slice sets the volume max

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["ArrayLike", "as_volume", "as_pair", "as_mask", "resolve_data_range"]
+__all__ = ["ArrayLike", "as_volume", "as_pair", "as_mask", "resolve_data_range", "input_precision"]
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -66,3 +66,14 @@ def resolve_data_range(gt: np.ndarray, data_range: float | None) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"data_range must be positive and finite (default gt.max()), got {value}")
     return value
+
+
+def input_precision(*values: object) -> type[np.floating]:
+    """``np.float32`` when every value is a float32 array or tensor, else ``np.float64``.
+
+    SSIM's window moments are computed in this precision, as scikit-image's
+    ``structural_similarity`` does (float32 images stay float32); sums such as NMSE and the MSE of
+    PSNR always accumulate in float64.
+    """
+    single = (np.dtype(np.float32), torch.float32)
+    return np.float32 if values and all(getattr(v, "dtype", None) in single for v in values) else np.float64

@@ -7,7 +7,8 @@ Conventions (``fastmri/evaluate.py``), for real magnitude volumes ``gt``, ``pred
 * ``psnr = 20 log10(L) - 10 log10(mean((gt - pred)^2))`` with ``L = gt.max()`` of the volume
   (scikit-image's ``peak_signal_noise_ratio(gt, pred, data_range=gt.max())``);
 * ``ssim``: SSIM of each slice with the volume's ``L`` (uniform 7x7 window, see
-  :mod:`recon_lib.metrics.ssim`), averaged over slices.
+  :mod:`recon_lib.metrics.ssim`), averaged over slices; computed in the inputs' precision as
+  scikit-image does (two float32 volumes in float32, anything else in float64).
 
 Foreground masks (the paper evaluates "only on foreground regions"): with a boolean mask
 ``(slices, H, W)``, NMSE and the MSE of PSNR use only the foreground pixels (``L`` stays the
@@ -36,7 +37,7 @@ import math
 import numpy as np
 import torch
 
-from recon_lib.metrics.inputs import ArrayLike, as_mask, as_pair, resolve_data_range
+from recon_lib.metrics.inputs import ArrayLike, as_mask, as_pair, input_precision, resolve_data_range
 from recon_lib.metrics.ssim import crop_mask_to_ssim_map, ssim
 from recon_lib.physics.fft import fft2c, ifft2c
 
@@ -62,13 +63,7 @@ def nmse(gt: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None = None) -> fl
         NMSE as a float (lower is better).
     """
     g, p = as_pair(gt, pred)
-    m = as_mask(mask, g.shape)
-    if m is not None:
-        g, p = g[m], p[m]
-    denom = float(np.sum(g**2))
-    if denom == 0:
-        raise ValueError("gt has zero energy (inside the mask): NMSE is undefined")
-    return float(np.sum((g - p) ** 2)) / denom
+    return _nmse(g, p, as_mask(mask, g.shape))
 
 
 def psnr(gt: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None = None, data_range: float | None = None) -> float:
@@ -84,14 +79,7 @@ def psnr(gt: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None = None, data_
         PSNR as a float (``inf`` when ``pred == gt`` on the evaluated pixels).
     """
     g, p = as_pair(gt, pred)
-    L = resolve_data_range(g, data_range)
-    m = as_mask(mask, g.shape)
-    if m is not None:
-        g, p = g[m], p[m]
-    mse = float(np.mean((g - p) ** 2))
-    if mse == 0:
-        return math.inf
-    return 20 * math.log10(L) - 10 * math.log10(mse)
+    return _psnr(g, p, resolve_data_range(g, data_range), as_mask(mask, g.shape))
 
 
 def ssim_volume(
@@ -111,9 +99,33 @@ def ssim_volume(
         SSIM as a float (higher is better, 1 for identical volumes).
     """
     g, p = as_pair(gt, pred)
-    L = resolve_data_range(g, data_range)
-    m = as_mask(mask, g.shape)
-    G, P = torch.from_numpy(g), torch.from_numpy(p)  # (S, H, W) float64
+    return _ssim_volume(g, p, resolve_data_range(g, data_range), as_mask(mask, g.shape), input_precision(gt, pred))
+
+
+# The checked forms: volumes from as_pair, a mask from as_mask, L from resolve_data_range.
+# volume_metrics checks its inputs once and calls these (the checks cost as much as NMSE itself).
+def _nmse(g: np.ndarray, p: np.ndarray, m: np.ndarray | None) -> float:
+    if m is not None:
+        g, p = g[m], p[m]
+    denom = float(np.sum(g**2))
+    if denom == 0:
+        raise ValueError("gt has zero energy (inside the mask): NMSE is undefined")
+    return float(np.sum((g - p) ** 2)) / denom
+
+
+def _psnr(g: np.ndarray, p: np.ndarray, L: float, m: np.ndarray | None) -> float:
+    if m is not None:
+        g, p = g[m], p[m]
+    mse = float(np.mean((g - p) ** 2))
+    if mse == 0:
+        return math.inf
+    return 20 * math.log10(L) - 10 * math.log10(mse)
+
+
+def _ssim_volume(
+    g: np.ndarray, p: np.ndarray, L: float, m: np.ndarray | None, precision: type[np.floating] = np.float64
+) -> float:
+    G, P = (torch.from_numpy(v.astype(precision, copy=False)) for v in (g, p))  # (S, H, W)
     if m is None:
         return float(ssim(P, G, L, reduction="mean"))
     M = torch.from_numpy(m)
@@ -136,11 +148,9 @@ def volume_metrics(
     """
     g, p = as_pair(gt, pred)
     L = resolve_data_range(g, data_range)
-    return {
-        "nmse": nmse(g, p, mask=mask),
-        "psnr": psnr(g, p, data_range=L, mask=mask),
-        "ssim": ssim_volume(g, p, data_range=L, mask=mask),
-    }
+    m = as_mask(mask, g.shape)
+    precision = input_precision(gt, pred)
+    return {"nmse": _nmse(g, p, m), "psnr": _psnr(g, p, L, m), "ssim": _ssim_volume(g, p, L, m, precision)}
 
 
 # ---- texture measures -------------------------------------------------------------------------

@@ -162,10 +162,11 @@ def ssim(
     # Local moments: a uniform (box) filter over five maps, separable: rows, then columns.
     # (Sliding-window views + mean are faster on CPU than avg_pool2d, forward and backward.)
     stack = torch.cat((X, Y, X * X, Y * Y, X * Y), dim=1)  # (B, 5, H, W)
-    moments = stack.unfold(-2, win_size, 1).mean(dim=-1)  # (B, 5, h, W)
-    moments = moments.unfold(-1, win_size, 1).mean(dim=-1)  # (B, 5, h, w)
-    ux, uy, uxx, uyy, uxy = moments.unbind(dim=1)  # each (B, h, w)
+    # Window sums, then one division (a mean in each pass measured ~10 % slower on CPU).
     n_p = win_size * win_size
+    moments = stack.unfold(-2, win_size, 1).sum(dim=-1)  # (B, 5, h, W)
+    moments = moments.unfold(-1, win_size, 1).sum(dim=-1).mul_(1.0 / n_p)  # (B, 5, h, w)
+    ux, uy, uxx, uyy, uxy = moments.unbind(dim=1)  # each (B, h, w)
     cov_norm = n_p / (n_p - 1)  # sample (co)variance
     vx = cov_norm * (uxx - ux * ux)
     vy = cov_norm * (uyy - uy * uy)
