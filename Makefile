@@ -18,12 +18,13 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(TEST_HOME)/jupyter-config JUPYTER_DATA_DIR=$(TE
 	JUPYTER_RUNTIME_DIR=$(TEST_HOME)/jupyter-runtime IPYTHONDIR=$(TEST_HOME)/ipython \
 	MPLCONFIGDIR=$(TEST_HOME)/matplotlib MPLBACKEND=Agg RECON_QUICK=1 RECON_SOLUTIONS=1 PYTHONHASHSEED=0
 
-.PHONY: setup data suite lint test test-unit train sn-seed1 evaluate shared-init explorer benchmark html clean-data help
+.PHONY: setup data suite lint test test-unit train sn-seed1 evaluate shared-init alpha-validation explorer benchmark html clean-data help
 
 help:
 	@echo "make suite   - set up, prepare the embedded dataset, open JupyterLab on notebooks/ (HEADLESS=1: execute them)"
 	@echo "make test    - set up, lint/format/type checks, prepare data, run every test (unit, doctests, notebooks via nbval, browser)"
 	@echo "make train | evaluate | explorer | benchmark - the pipeline pieces (see README)"
+	@echo "make alpha-validation - the validation-split sweep behind the explorer's automatic alpha"
 	@echo "make sn-seed1 | shared-init - the shared-initialisation lesson: an SN from seed 1, then its sweep"
 	@echo "make html    - export the notebooks (with their outputs) to outputs/html/"
 
@@ -79,6 +80,10 @@ sn-seed1: data
 
 shared-init: data
 	MPLBACKEND=Agg $(PY) -m recon_lib.training.shared_init --data $(DATA) --checkpoints checkpoints --out docs/results
+
+# The automatic alpha's validation sweep (read by the explorer's "go to alpha*" row; about a minute).
+alpha-validation: data
+	$(PY) -m recon_lib.training.alpha_validation --data $(DATA) --checkpoints checkpoints --out docs/results/alpha_validation.json
 
 evaluate: data
 	MPLBACKEND=Agg $(PY) -m recon_lib.evaluate --data $(DATA) --checkpoints checkpoints --out docs/results --device auto

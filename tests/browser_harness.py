@@ -715,3 +715,37 @@ def screenshot(page: Any, name: str, full_page: bool = False) -> Path:
         page.locator(".alpha-explorer").first.scroll_into_view_if_needed()
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# ---- the explorer's other controls ---------------------------------------------------------------
+def image_src(page: Any, selector: str) -> str:
+    """The ``src`` (a blob URL, new for every new PNG) of the first image matching ``selector``."""
+    return page.evaluate("(sel) => document.querySelector(sel).src", selector)
+
+
+def wait_for_new_image(watcher: PageWatcher, selector: str, old_src: str, what: str, timeout: float = 30.0) -> None:
+    """Wait until the image ``selector`` shows a new PNG (its blob URL changed) and has loaded."""
+    watcher.until(
+        "([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old && i.complete; }",
+        f"{what} to change the image {selector}",
+        timeout,
+        [selector, old_src],
+    )
+
+
+def network_psnr(page: Any) -> float:
+    """The PSNR the metrics table shows for the interpolated network."""
+    return page.evaluate(
+        "() => parseFloat(document.querySelector("
+        "'.alpha-explorer-metrics td.col-network[data-metric=\"psnr\"]').textContent)"
+    )
+
+
+def press_on(page: Any, selector: str, key: str, count: int, handle: int = 0) -> None:
+    """Focus handle number ``handle`` of the slider ``selector`` and press ``key`` ``count`` times."""
+    target = page.locator(f"{selector} .noUi-handle").nth(handle)
+    target.scroll_into_view_if_needed()
+    target.focus()
+    for _ in range(count):
+        page.keyboard.press(key)
+        time.sleep(0.05)

@@ -39,14 +39,18 @@ from browser_harness import (
     PageWatcher,
     code_notebook,
     drag_slider,
+    image_src,
     launch_chromium,
     make_triangle_standin,
+    network_psnr,
     press_arrows,
+    press_on,
     screenshot,
     shown,
     standin_notebook,
     triangle_notebook,
     wait_for_alpha_change,
+    wait_for_new_image,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
@@ -97,6 +101,43 @@ def _exercise_slider(page, watcher: PageWatcher) -> None:
     assert f"{after_drag['alpha']:.2f}" in after_drag["readout"], (
         f"slider readout {after_drag['readout']!r} vs alpha {after_drag['alpha']}"
     )
+
+
+def _exercise_controls(page, watcher: PageWatcher, library=None) -> None:
+    """The rows around the slider: automatic alpha, window, zoom box, acceleration. Each changes the
+    images; the PSNR shown equals the library's (``library``: the same explorer built in this process)
+    for that setting. The window and zoom change no number."""
+    network, zoom = "img.alpha-explorer-network-image", "img.alpha-explorer-network-zoom"
+    if library is not None and page.locator(".alpha-explorer-auto-go").count():
+        start = shown(page)
+        expected = float(page.get_attribute(".alpha-explorer-auto-text", "data-alpha"))
+        assert expected == library.suggest_alpha(0.3, "haarpsi")["alpha"]
+        page.locator(".alpha-explorer-auto-go").click()
+        if abs(expected - start["alpha"]) > 1e-6:
+            wait_for_alpha_change(watcher, start["alpha"])
+        assert shown(page)["alpha"] == pytest.approx(expected)
+        assert network_psnr(page) == pytest.approx(library.metrics(expected)["psnr"], abs=0.006)
+
+    psnr = network_psnr(page)
+    old = image_src(page, network)
+    press_on(page, ".alpha-explorer-window", "ArrowLeft", 4, handle=1)  # white level 100 % -> 80 %
+    wait_for_new_image(watcher, network, old, "the window")
+    assert network_psnr(page) == psnr
+
+    old = image_src(page, zoom)
+    press_on(page, ".alpha-explorer-zoom-row", "ArrowRight", 6)  # the zoom box 6 rows down
+    wait_for_new_image(watcher, zoom, old, "the zoom box")
+    assert network_psnr(page) == psnr
+
+    if library is not None and page.locator(".alpha-explorer-acceleration select").count():
+        old = image_src(page, network)
+        page.select_option(".alpha-explorer-acceleration select", label="4x")
+        wait_for_new_image(watcher, network, old, "the acceleration")
+        watcher.until(
+            "() => document.querySelector('.alpha-explorer-title').textContent.includes('4x')", "AF 4 in the title"
+        )
+        library.select(acceleration=4)
+        assert network_psnr(page) == pytest.approx(library.metrics(shown(page)["alpha"])["psnr"], abs=0.006)
 
 
 def _copy_through_explorer(source: Path, target: Path) -> None:
@@ -151,9 +192,22 @@ def test_lab_notebook_slider(workdir: Path) -> None:
 
 
 def test_voila_app_slider(workdir: Path) -> None:
-    """Voila: the app renders without code, keyboard and drag update image and metrics."""
+    """Voila: the app renders without code; the automatic alpha, window, zoom and acceleration controls
+    and the slider (keyboard and drag) update the images, and the PSNR shown is the library's."""
+    library = None
     if VOILA_NOTEBOOK.is_file() and _real_models_available():
         root, name = VOILA_NOTEBOOK.parent, VOILA_NOTEBOOK.name
+        from recon_lib.teaching.explorer import AlphaExplorer
+
+        sweep = REPO / "docs" / "results" / "alpha_validation.json"
+        library = AlphaExplorer.from_checkpoints(  # what the app shows, computed here
+            REPO / "checkpoints",
+            REPO / "data" / "knee",
+            volume=0,
+            acceleration=8,
+            warm_up=False,
+            validation_sweep=sweep if sweep.is_file() else None,
+        )
     else:
         root = workdir / "root"
         root.mkdir()
@@ -172,6 +226,8 @@ def test_voila_app_slider(workdir: Path) -> None:
         _phase("app executed, explorer rendered", t0)
         visible_text = page.inner_text("body")
         assert "import" not in visible_text and "AlphaExplorer" not in visible_text, "Voila shows code"
+        _exercise_controls(page, watcher, library)
+        _phase("controls moved (automatic alpha, window, zoom, AF)", t0)
         _exercise_slider(page, watcher)
         _phase("slider moved (keys, drag)", t0)
         path = screenshot(page, "voila_explorer.png", full_page=True)

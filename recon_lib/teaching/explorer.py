@@ -62,8 +62,10 @@ from torch import nn
 from recon_lib.models.interpolation import check_alpha
 from recon_lib.teaching.explorer_curve import curve_svg
 from recon_lib.teaching.explorer_figures import ExplorerFigures
-from recon_lib.teaching.explorer_model import METRICS, SliceSource, View
-from recon_lib.teaching.explorer_render import PAGE_STYLE, TABLE_STYLE, draw_box, enlarge, lut, png, to_uint8
+from recon_lib.teaching.explorer_model import METRICS, View
+from recon_lib.teaching.explorer_render import GAP, TABLE_STYLE, draw_box, enlarge, lut, png, to_uint8
+from recon_lib.teaching.slices import SliceSource
+from recon_lib.training.sweep import load_sweep_records
 
 __all__ = ["AlphaExplorer"]
 
@@ -78,7 +80,6 @@ _VIEW_IMAGES = (
     "blend_error",
     "blend_difference",
 )
-_GAP = 10  # CSS pixels between the grid columns
 
 
 class AlphaExplorer(ExplorerFigures):
@@ -94,6 +95,11 @@ class AlphaExplorer(ExplorerFigures):
         panel_width: display width of one image panel in CSS pixels.
         title: the heading shown above the slider (``None``/empty: no heading).
         export_dir: where the app's "Export view" button writes (:meth:`export`).
+        background: after each move, compute the slider positions nearest the new alpha in a
+            background thread (:meth:`~recon_lib.teaching.explorer_model.ExplorerModel.prefetch`),
+            nearest first, so that the next moves are cache hits and the curve fills in.
+        validation_sweep: records of :func:`~recon_lib.training.sweep.alpha_sweep` on the
+            validation split (or a JSON file of them): enables the automatic-alpha row.
 
     Example::
 
@@ -118,6 +124,8 @@ class AlphaExplorer(ExplorerFigures):
         source: SliceSource | None = None,
         selection: Mapping[str, Any] | None = None,
         export_dir: str | os.PathLike = "outputs/explorer",
+        background: bool = False,
+        validation_sweep: Sequence[Mapping[str, Any]] | str | os.PathLike | None = None,
     ) -> None:
         if not (isinstance(step, (int, float)) and not isinstance(step, bool) and 0 < step <= 1):
             raise ValueError(f"step must be a number in (0, 1], got {step!r}")
@@ -137,6 +145,11 @@ class AlphaExplorer(ExplorerFigures):
         self._widgets: dict[str, Any] = {}
         self._error_lut = lut("inferno")
         self._difference_lut = lut("RdBu_r")
+        self.background = bool(background)
+        self.auto_score = "haarpsi"
+        self.auto_budget_db = 0.3
+        if isinstance(validation_sweep, (str, os.PathLike)):
+            validation_sweep = load_sweep_records(validation_sweep)
         super().__init__(
             sn_model,
             gan_model,
@@ -148,7 +161,9 @@ class AlphaExplorer(ExplorerFigures):
             warm_up=warm_up,
             source=source,
             selection=selection,
+            validation_sweep=validation_sweep,
         )
+        self.on_prefetched = self._prefetched
 
     # ---- construction from the shipped checkpoints ---------------------------------------------
     @classmethod
@@ -200,8 +215,12 @@ class AlphaExplorer(ExplorerFigures):
         return explorer
 
     # ---- rendering -----------------------------------------------------------------------------
+    def _grey(self, magnitude: np.ndarray) -> np.ndarray:
+        low, high = self.display_range()
+        return to_uint8(magnitude, high, low)
+
     def _png_full(self, magnitude: np.ndarray) -> bytes:
-        grey = to_uint8(magnitude, self._display_max)
+        grey = self._grey(magnitude)
         rgb = np.repeat(grey[:, :, None], 3, axis=2)
         return png(draw_box(rgb, self.crop_box))
 
@@ -210,7 +229,7 @@ class AlphaExplorer(ExplorerFigures):
 
     def _png_zoom(self, magnitude: np.ndarray) -> bytes:
         top, left, h, w = self.crop_box
-        crop = to_uint8(magnitude[top : top + h, left : left + w], self._display_max)
+        crop = self._grey(magnitude[top : top + h, left : left + w])
         return png(enlarge(crop, self._zoom_factor()))
 
     def _png_error(self, magnitude: np.ndarray) -> bytes:
@@ -224,7 +243,7 @@ class AlphaExplorer(ExplorerFigures):
         return png(self._difference_lut[to_uint8(percent + limit, 2 * limit)])
 
     def _x_sn_magnitude(self) -> np.ndarray:
-        return self._cache[0.0].network
+        return self._view(0.0).network
 
     def _rendered(self, view: View) -> View:
         """``view`` with its PNGs (encoded once, on first display)."""
@@ -272,7 +291,7 @@ class AlphaExplorer(ExplorerFigures):
     def _show(self, alpha: float) -> None:
         """Compute (or fetch) ``alpha`` and push it into the widgets; records the round-trip time."""
         start = time.perf_counter()
-        was_cached = self._key(alpha) in self._cache
+        was_cached = self.is_cached(alpha)
         view = self._view(alpha)
         self._alpha = view.alpha
         if self._widgets:
@@ -290,29 +309,82 @@ class AlphaExplorer(ExplorerFigures):
                 f'<span class="alpha-explorer-status-text">&alpha; = {view.alpha:.2f} &middot; {source} in '
                 f"{self.last_update_ms:.0f} ms</span>"
             )
+        if self.background:  # the positions nearest this alpha first
+            self.prefetch(sorted(self.slider_positions(), key=lambda a: (abs(a - view.alpha), a)))
+
+    def _prefetched(self) -> None:
+        """The background queue drained (worker thread): show the completed curve."""
+        curve = self._widgets.get("curve")
+        if curve is not None:
+            curve.value = self.curve_html()
 
     def curve_html(self) -> str:
         """The metric curves against alpha (every alpha computed so far) with the current alpha marked."""
-        points = [(v.alpha, v.network_metrics, v.blend_metrics) for v in self._cache.values()]
-        return curve_svg(points, self._alpha, width=self.panel_width)
+        points = [(v.alpha, v.network_metrics, v.blend_metrics) for v in self.cached_views()]
+        choice = self._auto_choice(report=False) if self.validation_sweep else None
+        suggested = None if choice is None else float(choice["alpha"])
+        return curve_svg(points, self._alpha, width=self.panel_width, suggested=suggested)
+
+    # ---- display settings and the automatic alpha -------------------------------------------------
+    def set_window(self, low: float, high: float) -> tuple[float, float]:
+        window = super().set_window(low, high)
+        self._redisplay()
+        return window
+
+    def set_crop_box(self, box: Sequence[int]) -> tuple[int, int, int, int]:
+        crop = super().set_crop_box(box)
+        self._redisplay()
+        return crop
+
+    def _redisplay(self) -> None:
+        """The display changed (window, zoom box): re-encode the images, nothing is recomputed."""
+        for view in self.cached_views():
+            view.png = {}
+        if self._widgets:
+            w = self._widgets
+            w["reference"].value, w["reference_zoom"].value = self._reference_pngs()
+            self._show(self._alpha)
+
+    def _auto_choice(self, report: bool = True) -> dict[str, Any] | None:
+        """:meth:`suggest_alpha` with the app's score and budget (None, and a status line, if it fails)."""
+        try:
+            return self.suggest_alpha(self.auto_budget_db, self.auto_score)
+        except ValueError as err:
+            if report and "status" in self._widgets:
+                self._widgets[
+                    "status"
+                ].value = f'<span class="alpha-explorer-status-text">{html.escape(str(err))}</span>'
+            return None
+
+    def _refresh_auto(self) -> None:
+        """Show the automatic alpha for the current AF, score and budget (readout and curve marker)."""
+        if "auto_readout" not in self._widgets:
+            return
+        choice = self._auto_choice()
+        self._widgets["auto_readout"].value = (
+            ""
+            if choice is None
+            else f'<span class="alpha-explorer-auto-text" data-alpha="{choice["alpha"]:.2f}">&alpha;* = '
+            f"{choice['alpha']:.2f} (validation split, AF {choice['acceleration']}: PSNR "
+            f"{0.0 - choice['psnr_drop'] + 0.0:+.2f} dB vs the SN)</span>"
+        )
+        self._widgets["curve"].value = self.curve_html()
 
     # ---- widgets -----------------------------------------------------------------------------
     def _column_widths(self) -> tuple[int, int]:
-        """(row-label column, image column) widths in CSS pixels; the grid gap is ``_GAP``."""
+        """(row-label column, image column) widths in CSS pixels; the grid gap is ``GAP``."""
         return 100, self.panel_width
 
     def _metrics_html(self, view: View) -> str:
         label_w, pw = self._column_widths()
-        sn, gan = self._cache[0.0].network_metrics, self._cache[1.0].network_metrics
+        sn, gan = self._view(0.0).network_metrics, self._view(1.0).network_metrics
         columns = [  # (css key, header, values, width)
-            ("sn", "SN<br>&alpha; = 0", sn, (pw + _GAP) / 2),
-            ("gan", "SN-GAN<br>&alpha; = 1", gan, (pw + _GAP) / 2),
-            ("network", f"network &theta;(&alpha;)<br>&alpha; = {view.alpha:.2f}", view.network_metrics, pw + _GAP),
+            ("sn", "SN<br>&alpha; = 0", sn, (pw + GAP) / 2),
+            ("gan", "SN-GAN<br>&alpha; = 1", gan, (pw + GAP) / 2),
+            ("network", f"network &theta;(&alpha;)<br>&alpha; = {view.alpha:.2f}", view.network_metrics, pw + GAP),
             ("blend", f"image blend<br>&alpha; = {view.alpha:.2f}", view.blend_metrics, pw),
         ]
-        cols = f'<col style="width:{label_w + _GAP}px">' + "".join(
-            f'<col style="width:{w:.0f}px">' for *_, w in columns
-        )
+        cols = f'<col style="width:{label_w + GAP}px">' + "".join(f'<col style="width:{w:.0f}px">' for *_, w in columns)
         head = "".join(f'<th class="col-{key}">{header}</th>' for key, header, _, _ in columns)
         rows = []
         for metric, (label, fmt, better) in METRICS.items():
@@ -329,7 +401,7 @@ class AlphaExplorer(ExplorerFigures):
                 for key, _, values, _ in columns
             )
             rows.append(f'<tr><th scope="row">{label}<span class="hint">{better} is better</span></th>{cells}</tr>')
-        total = label_w + 3 * (pw + _GAP)
+        total = label_w + 3 * (pw + GAP)
         return (
             f"{TABLE_STYLE}"
             f'<table class="alpha-explorer-metrics-table" data-alpha="{view.alpha:.4f}" style="width:{total}px">'
@@ -343,8 +415,8 @@ class AlphaExplorer(ExplorerFigures):
     def _reference_pngs(self) -> tuple[bytes, bytes]:
         top, left, h, w = self.crop_box
         ref = self._batch["reference"]
-        full = png(draw_box(np.repeat(to_uint8(ref, self._display_max)[:, :, None], 3, axis=2), self.crop_box))
-        zoom = png(enlarge(to_uint8(ref[top : top + h, left : left + w], self._display_max), self._zoom_factor()))
+        full = png(draw_box(np.repeat(self._grey(ref)[:, :, None], 3, axis=2), self.crop_box))
+        zoom = png(enlarge(self._grey(ref[top : top + h, left : left + w]), self._zoom_factor()))
         return full, zoom
 
     def _scale_html(self, kind: str, height: int) -> str:
@@ -381,237 +453,16 @@ class AlphaExplorer(ExplorerFigures):
         for kind in ("error", "difference"):
             w[f"{kind}_scale"].value = self._scale_html(kind, w[f"{kind}_scale"].bar_height)
         w["title"].value = self._title_html()
+        if "zoom_row" in w:  # the zoom box may have been re-centred for the new slice
+            top, left, h, wd = self.crop_box
+            w["zoom_row"].value, w["zoom_col"].value = top + h // 2, left + wd // 2
+        self._refresh_auto()
         self._show(self._alpha)
-
-    def _selection_controls(self, widgets: Any, label_w: int) -> Any:
-        """Acceleration, volume and slice pickers (only when the explorer has a slice source)."""
-        assert self.source is not None
-        sel = self.selection
-        volumes = self.source.volumes
-        acceleration = widgets.Dropdown(
-            options=[(f"{a}x", a) for a in self.source.accelerations],
-            value=sel["acceleration"],
-            description="AF",
-            style={"description_width": "initial"},
-            layout=widgets.Layout(width="110px"),
-        )
-        volume = widgets.Dropdown(
-            options=[
-                (f"{name} ({acq.replace('COR', '').replace('_FBK', '')})", i)
-                for i, (name, acq, _) in enumerate(volumes)
-            ],
-            value=sel["volume"],
-            description="volume",
-            style={"description_width": "initial"},
-            layout=widgets.Layout(width="300px"),
-        )
-        slice_ = widgets.IntSlider(
-            value=sel["slice"],
-            min=0,
-            max=volumes[sel["volume"]][2] - 1,
-            description="slice",
-            style={"description_width": "initial"},
-            continuous_update=False,
-            layout=widgets.Layout(width="260px"),
-        )
-        for control, css in ((acceleration, "acceleration"), (volume, "volume"), (slice_, "slice")):
-            control.add_class(f"alpha-explorer-{css}")
-            self._widgets[css] = control
-        busy = {"on": False}
-
-        def changed(change: Any) -> None:
-            if busy["on"]:
-                return
-            busy["on"] = True
-            try:
-                if change["owner"] is volume:  # a new volume starts at its middle slice
-                    new = self.select(acceleration=acceleration.value, volume=volume.value)
-                    slice_.max = volumes[new["volume"]][2] - 1
-                    slice_.value = new["slice"]
-                else:
-                    self.select(acceleration=acceleration.value, volume=volume.value, slice=slice_.value)
-                self._refresh_slice()
-            except ValueError as err:  # nothing changed; say why
-                self._widgets[
-                    "status"
-                ].value = f'<span class="alpha-explorer-status-text">{html.escape(str(err))}</span>'
-            finally:
-                busy["on"] = False
-
-        for control in (acceleration, volume, slice_):
-            control.observe(changed, names="value")
-        box = widgets.HBox(
-            [acceleration, volume, slice_], layout=widgets.Layout(grid_gap=f"{_GAP}px", margin=f"0 0 4px {label_w}px")
-        )
-        box.add_class("alpha-explorer-selection")
-        return box
 
     def _build_widget(self) -> Any:
-        import ipywidgets as widgets
+        from recon_lib.teaching.explorer_app import build_app
 
-        label_w, pw = self._column_widths()
-        rh, rw = self._batch["reference"].shape
-        top, left, h, w = self.crop_box
-        ph = int(round(pw * rh / rw))  # displayed height of a full slice
-        zh = int(round(pw * h / w))  # displayed height of a zoom
-
-        def image(name: str, value: bytes, height: int, css: str | None = None) -> Any:
-            img = widgets.Image(value=value, format="png", layout=widgets.Layout(width=f"{pw}px", height=f"{height}px"))
-            if css:
-                img.add_class(css)
-            self._widgets[name] = img
-            return img
-
-        def text(content: str, css: str) -> Any:
-            return widgets.HTML(f'<div class="{css}">{content}</div>')
-
-        def legend(kind: str, lut: np.ndarray) -> Any:
-            bar_h = max(ph - 24, 40)
-            colourbar = widgets.Image(
-                value=self._png_colourbar(lut), format="png", layout=widgets.Layout(width="16px", height=f"{bar_h}px")
-            )
-            scale = widgets.HTML(self._scale_html(kind, bar_h))
-            scale.bar_height = bar_h
-            self._widgets[f"{kind}_scale"] = scale
-            return widgets.HBox(
-                [colourbar, scale],
-                layout=widgets.Layout(
-                    width=f"{pw}px", height=f"{ph}px", align_items="center", justify_content="center"
-                ),
-            )
-
-        slider = widgets.FloatSlider(
-            value=self._alpha,
-            min=0.0,
-            max=1.0,
-            step=self.step,
-            description="",
-            continuous_update=False,
-            readout=True,
-            readout_format=".2f",
-            layout=widgets.Layout(width=f"{pw * 2 + _GAP}px"),
-        )
-        slider.add_class("alpha-explorer-slider")
-        self._widgets["slider"] = slider
-        slider.observe(lambda change: self._show(float(change["new"])), names="value")
-
-        view = self._rendered(self._view(self._alpha))
-        ref_full, ref_zoom = self._reference_pngs()
-        columns = [
-            (
-                "reference",
-                "Reference",
-                "fully sampled SENSE target",
-                [
-                    image("reference", ref_full, ph),
-                    image("reference_zoom", ref_zoom, zh),
-                    legend("error", self._error_lut),
-                    legend("difference", self._difference_lut),
-                ],
-            ),
-            *(
-                (
-                    kind,
-                    name,
-                    sub,
-                    [
-                        image(kind, view.png[kind], ph, f"alpha-explorer-{kind}-image"),
-                        image(f"{kind}_zoom", view.png[f"{kind}_zoom"], zh, f"alpha-explorer-{kind}-zoom"),
-                        image(f"{kind}_error", view.png[f"{kind}_error"], ph, f"alpha-explorer-{kind}-error"),
-                        image(
-                            f"{kind}_difference",
-                            view.png[f"{kind}_difference"],
-                            ph,
-                            f"alpha-explorer-{kind}-difference",
-                        ),
-                    ],
-                )
-                for kind, name, sub in (
-                    (
-                        "network",
-                        "Network interpolation",
-                        "weights (1&minus;&alpha;)&theta;<sub>SN</sub> + &alpha;&theta;<sub>SN-GAN</sub>",
-                    ),
-                    ("blend", "Image blending", "pixels |(1&minus;&alpha;)x<sub>SN</sub> + &alpha;x<sub>SN-GAN</sub>|"),
-                )
-            ),
-        ]
-        row_labels = [
-            "full slice",
-            f"zoom &times;{rw / w:.1f}<br>(yellow box)",
-            "error map",
-            "change from<br>SN (&alpha; = 0)",
-        ]
-        children = [text("", "alpha-explorer-rowhead")]
-        children += [
-            text(f"<b>{name}</b><br><span class='sub'>{sub}</span>", f"alpha-explorer-colhead head-{key}")
-            for key, name, sub, _ in columns
-        ]
-        for r, row_label in enumerate(row_labels):
-            children.append(text(row_label, "alpha-explorer-rowhead"))
-            children.extend(column[3][r] for column in columns)
-        metrics = widgets.HTML(
-            self._metrics_html(view), layout=widgets.Layout(grid_column="1 / span 4", margin="6px 0 0 0")
-        )
-        metrics.add_class("alpha-explorer-metrics")
-        self._widgets["metrics"] = metrics
-        children.append(metrics)
-        grid = widgets.GridBox(
-            children,
-            layout=widgets.Layout(
-                grid_template_columns=f"{label_w}px repeat(3, {pw}px)", grid_gap=f"4px {_GAP}px", align_items="center"
-            ),
-        )
-
-        status = widgets.HTML("")
-        status.add_class("alpha-explorer-status")
-        self._widgets["status"] = status
-        title = widgets.HTML(self._title_html())
-        self._widgets["title"] = title
-        export = widgets.Button(description="Export view", icon="download", layout=widgets.Layout(width="130px"))
-        export.add_class("alpha-explorer-export")
-        self._widgets["export"] = export
-
-        def on_export(_: Any) -> None:
-            try:
-                paths = self.export(self.export_dir)
-            except OSError as err:
-                message = f"export failed: {err}"
-            else:
-                message = "wrote " + ", ".join(p.name for p in paths) + f" to {paths[0].parent}"
-            status.value = f'<span class="alpha-explorer-status-text">{html.escape(message)}</span>'
-
-        export.on_click(on_export)
-        slider_row = widgets.HBox(
-            [text("&alpha;", "alpha-explorer-rowhead slider-label"), slider, status],
-            layout=widgets.Layout(align_items="center", grid_gap=f"{_GAP}px"),
-        )
-        ends = text(
-            "0 = SN (trained with L1 + SSIM) &emsp;&larr;&ensp;&alpha;&ensp;&rarr;&emsp; "
-            "1 = SN-GAN (adversarial fine-tuning)",
-            "alpha-explorer-ends",
-        )
-        ends.layout.margin = f"0 0 6px {label_w + 2 * _GAP}px"
-        rows = [widgets.HTML(PAGE_STYLE), title]
-        if self.source is not None:
-            rows.append(self._selection_controls(widgets, label_w))
-        curve = widgets.HTML(
-            self.curve_html(), layout=widgets.Layout(width=f"{3 * pw + 2 * _GAP + 40}px", margin=f"8px 0 0 {label_w}px")
-        )
-        curve.add_class("alpha-explorer-curve-panel")
-        self._widgets["curve"] = curve
-        rows += [
-            slider_row,
-            ends,
-            grid,
-            curve,
-            widgets.HBox([export], layout=widgets.Layout(margin=f"6px 0 0 {label_w}px")),
-        ]
-        container = widgets.VBox(rows, layout=widgets.Layout(padding="4px 0"))
-        container.add_class("alpha-explorer")
-        self._widgets["container"] = container
-        self._show(self._alpha)
-        return container
+        return build_app(self)
 
     @property
     def widget(self) -> Any:

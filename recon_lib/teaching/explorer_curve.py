@@ -34,6 +34,7 @@ def curve_svg(
     metrics: Sequence[str] = tuple(CURVE_METRICS),
     width: int = 200,
     height: int = 120,
+    suggested: float | None = None,
 ) -> str:
     """One small SVG chart per metric: value against alpha for the network and the blend.
 
@@ -42,6 +43,8 @@ def curve_svg(
         alpha: the current alpha (the vertical marker).
         metrics: keys of :data:`CURVE_METRICS` to draw.
         width, height: size of one chart in CSS pixels.
+        suggested: the automatic alpha (:func:`~recon_lib.training.sweep.select_alpha` on the
+            validation split), drawn as a dashed green marker (``line.alpha-suggested``); None: none.
 
     Returns:
         An HTML string: a ``div.alpha-explorer-curves`` holding one ``svg`` per metric, each with a
@@ -106,22 +109,34 @@ def curve_svg(
                 parts.extend(
                     f'<circle cx="{x_of(a):.1f}" cy="{y_of(v):.1f}" r="2" fill="{_COLOURS[path]}"/>' for a, v in xy
                 )
+        if suggested is not None:
+            parts.append(
+                f'<line x1="{x_of(suggested):.1f}" x2="{x_of(suggested):.1f}" y1="{top}" y2="{top + ph}" '
+                f'class="alpha-suggested" data-alpha="{suggested:.2f}"/>'
+            )
         parts.append(
             f'<line x1="{x_of(alpha):.1f}" x2="{x_of(alpha):.1f}" y1="{top}" y2="{top + ph}" '
             f'class="alpha-marker" data-alpha="{alpha:.2f}"/>'
         )
         parts.append("</svg>")
         charts.append("".join(parts))
+    auto = (
+        '<span style="color:#2ca02c">&#9482; automatic &alpha;* (validation)</span> &emsp; '
+        if suggested is not None
+        else ""
+    )
     legend = (
         '<div class="curve-legend"><span style="color:#1f77b4">&#9473; network interpolation</span> &emsp; '
         '<span style="color:#ff7f0e">&#9476; image blending</span> &emsp; '
-        '<span style="color:#d62728">&#9474; current &alpha;</span> &emsp; '
+        f'<span style="color:#d62728">&#9474; current &alpha;</span> &emsp; {auto}'
         f'<span class="curve-hint">{len(pts)} &alpha; computed so far</span></div>'
     )
     style = (
         "<style>.alpha-explorer-curves{display:flex;flex-wrap:wrap;gap:6px 14px;font:11px sans-serif}"
         ".curve-title{font-size:11px;font-weight:600;fill:#333}.curve-hint{font-weight:normal;fill:#888;color:#888}"
         ".curve-frame{fill:#fafafa;stroke:#ccc}.curve-tick{font-size:9px;fill:#666}"
-        ".alpha-marker{stroke:#d62728;stroke-width:1.5}.curve-legend{width:100%;color:#444}</style>"
+        ".alpha-marker{stroke:#d62728;stroke-width:1.5}"
+        ".alpha-suggested{stroke:#2ca02c;stroke-width:1.5;stroke-dasharray:3 2}"
+        ".curve-legend{width:100%;color:#444}</style>"
     )
     return f'{style}<div class="alpha-explorer-curves">{"".join(charts)}{legend}</div>'

@@ -8,19 +8,22 @@ torch, tested without a browser; :class:`recon_lib.teaching.explorer.AlphaExplor
 widgets and the PNG rendering on top.
 
 Switching the slice (acceleration, volume, slice index) through a :class:`SliceSource` keeps the
-models: only the two end outputs of the new slice are computed.
+models: only the two end outputs of the new slice are computed. The display settings (the
+grey-level window, the zoom box) change no computation. :meth:`ExplorerModel.prefetch` fills the
+cache from a background thread (the slider's neighbours), so that the next moves are cache hits;
+:meth:`ExplorerModel.suggest_alpha` is :func:`~recon_lib.training.sweep.select_alpha` on the
+validation sweep the explorer was given.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,21 +31,10 @@ import torch
 from torch import nn
 
 from recon_lib.core.checks import state_dict_mismatch
-from recon_lib.core.tensors import squeeze_leading
-from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
-from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import ModelInterpolator, check_alpha
+from recon_lib.teaching.slices import SliceSource, as_batch, run_on_slice, slice_metrics
 
-__all__ = [
-    "ExplorerModel",
-    "SliceSource",
-    "View",
-    "METRICS",
-    "check_same_architecture",
-    "as_batch",
-    "run_on_slice",
-    "slice_metrics",
-]
+__all__ = ["ExplorerModel", "View", "METRICS", "check_same_architecture", "nice_ceiling"]
 
 #: the metrics shown, in table order: key -> (label, format, which way is better)
 METRICS: dict[str, tuple[str, str, str]] = {
@@ -51,8 +43,6 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "nmse": ("NMSE", "{:.4f}", "lower"),
     "hf_energy_ratio": ("HF-energy ratio", "{:.3f}", "closer to 1"),
 }
-#: the dataset's split folders
-SPLITS = ("train", "val", "test")
 
 
 def nice_ceiling(value: float) -> float:
@@ -88,98 +78,6 @@ def check_same_architecture(sn_model: nn.Module, gan_model: nn.Module) -> None:
         raise ValueError(f"sn_model and gan_model must share one architecture: {problem}")
 
 
-def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
-    """A one-slice batch: k-space/maps ``(1, C, H, W)``, mask ``(1, 1, 1, W)``, target ``(rh, rw)``."""
-    if not isinstance(sample, Mapping):
-        raise TypeError(
-            f"sample_batch must be a mapping (a dataset item or a collated batch), got {type(sample).__name__}"
-        )
-    for key in ("kspace", "maps", "mask", "target"):
-        if key not in sample:
-            raise ValueError(f"sample_batch has no {key!r} entry (keys: {sorted(sample)})")
-        if not isinstance(sample[key], torch.Tensor):
-            raise TypeError(f"sample_batch[{key!r}] must be a torch.Tensor, got {type(sample[key]).__name__}")
-    kspace, maps, mask = sample["kspace"], sample["maps"], sample["mask"]
-    if kspace.ndim == 3:  # one dataset item: add the batch dimension
-        kspace, maps, mask = kspace[None], maps[None], mask[None]
-    if kspace.ndim != 4 or kspace.shape[0] != 1:
-        raise ValueError(
-            "sample_batch['kspace'] must be (C, H, W) or (1, C, H, W) (one slice), "
-            f"got shape {tuple(sample['kspace'].shape)}"
-        )
-    if maps.shape != kspace.shape:
-        raise ValueError(f"sample_batch['maps'] of shape {tuple(maps.shape)} must match kspace {tuple(kspace.shape)}")
-    target = sample["target"].detach().cpu()
-    target = squeeze_leading(target, 2)
-    if target.ndim != 2 or target.is_complex():
-        raise ValueError(
-            "sample_batch['target'] must be a real (rh, rw) image, "
-            f"got {tuple(sample['target'].shape)} {sample['target'].dtype}"
-        )
-    foreground = sample.get("foreground")
-    if foreground is not None:
-        foreground = torch.as_tensor(foreground).detach().cpu()
-        foreground = squeeze_leading(foreground, 2)
-        if tuple(foreground.shape) != tuple(target.shape):
-            raise ValueError(
-                f"sample_batch['foreground'] of shape {tuple(foreground.shape)} must match target {tuple(target.shape)}"
-            )
-        foreground = foreground.numpy().astype(bool)
-        if not foreground.any():
-            foreground = None
-    data_range = sample.get("max")
-    if isinstance(data_range, torch.Tensor):
-        data_range = float(data_range.reshape(-1)[0])
-    return {
-        "kspace": kspace,
-        "maps": maps,
-        "mask": mask,
-        "target": target[None],  # (1, rh, rw): reconstruct() crops to target.shape[-2:]
-        "reference": target.numpy().astype(np.float64),
-        "foreground": foreground,
-        "max": float(data_range) if data_range is not None else float(target.max()),
-        "label": slice_label(sample),
-    }
-
-
-def run_on_slice(model: nn.Module, batch: Mapping[str, Any], device: torch.device) -> np.ndarray:
-    """One forward pass of ``model`` on an :func:`as_batch` slice: complex ``(rh, rw)`` (cropped)."""
-    with torch.inference_mode():
-        out = reconstruct(model, {k: batch[k] for k in ("kspace", "maps", "mask", "target")}, device)
-    return out[0].detach().cpu().numpy().astype(np.complex128)
-
-
-def slice_metrics(batch: Mapping[str, Any], magnitude: np.ndarray) -> dict[str, float]:
-    """:data:`METRICS` of ``magnitude`` against an :func:`as_batch` slice's reference (foreground;
-    the volume maximum as data range)."""
-    ref, fg = batch["reference"], batch["foreground"]
-    values = volume_metrics(ref, magnitude, mask=fg, data_range=batch["max"])
-    values["hf_energy_ratio"] = high_frequency_energy_ratio(ref, magnitude, mask=fg)
-    return values
-
-
-def slice_label(sample: Mapping[str, Any]) -> str:
-    """``"file1000.h5, slice 17, CORPD_FBK"`` from a dataset item's metadata (what is there)."""
-
-    def scalar(value: Any) -> Any:
-        if isinstance(value, (list, tuple)) and len(value) == 1:
-            value = value[0]
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        return value
-
-    parts = []
-    if "fname" in sample:
-        parts.append(str(scalar(sample["fname"])))
-    if "slice" in sample:
-        parts.append(f"slice {scalar(sample['slice'])}")
-    if "acquisition" in sample:
-        parts.append(str(scalar(sample["acquisition"])))
-    if "acceleration" in sample:
-        parts.append(f"{float(scalar(sample['acceleration'])):g}x undersampled")
-    return ", ".join(parts)
-
-
 @dataclass
 class View:
     """Everything shown for one alpha: magnitudes, metrics and the encoded PNGs."""
@@ -191,77 +89,6 @@ class View:
     blend_metrics: dict[str, float]
     compute_ms: float
     png: dict[str, bytes] = field(default_factory=dict)
-
-
-class SliceSource:
-    """Slices of one prepared dataset split, by (acceleration, volume, slice), for the explorer.
-
-    The masks are the evaluation's (seeded by the file name), so a slice shown here is the one the
-    test split scores. Datasets are opened once per acceleration.
-
-    Args:
-        data_root: the prepared dataset folder (with ``train/``, ``val/``, ``test/``).
-        split: the split the slices come from.
-        accelerations: the accelerations offered.
-    """
-
-    def __init__(
-        self, data_root: str | os.PathLike, split: str = "test", accelerations: Sequence[int] = (4, 8)
-    ) -> None:
-        from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
-
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        unknown = [a for a in accelerations if a not in DEFAULT_CENTER_FRACTIONS]
-        if not accelerations or unknown:
-            raise ValueError(
-                f"accelerations must be among {sorted(DEFAULT_CENTER_FRACTIONS)}, got {list(accelerations)}"
-            )
-        self.root = Path(data_root) / split
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"no {split} split at {self.root}: run `make data` (or prepare your dataset)")
-        self.split = split
-        self.accelerations = tuple(int(a) for a in accelerations)
-        self._datasets: dict[int, Any] = {}
-
-    def dataset(self, acceleration: int) -> Any:
-        """The split's :class:`~recon_lib.data.dataset.KneeDataset` under masks of ``acceleration``."""
-        from recon_lib.data.dataset import KneeDataset
-        from recon_lib.physics.masks import MaskFunc
-
-        if acceleration not in self.accelerations:
-            raise ValueError(f"acceleration must be one of {self.accelerations}, got {acceleration!r}")
-        if acceleration not in self._datasets:
-            self._datasets[acceleration] = KneeDataset(self.root, MaskFunc([acceleration]), train=False)
-        return self._datasets[acceleration]
-
-    @property
-    def volumes(self) -> list[tuple[str, str, int]]:
-        """``(file name, acquisition, number of slices)`` of every volume of the split."""
-        ds = self.dataset(self.accelerations[-1])
-        return [(r.fname, r.acquisition, r.num_slices) for r in ds.volumes]
-
-    def resolve(self, volume: int | str, slice: int | None) -> tuple[int, int]:
-        """``(volume index, slice index)`` for a volume index or file name; default slice: the middle one."""
-        names = [v[0] for v in self.volumes]
-        if isinstance(volume, str):
-            if volume not in names:
-                raise ValueError(f"volume {volume!r} is not in the {self.split} split (volumes: {', '.join(names)})")
-            volume = names.index(volume)
-        if isinstance(volume, bool) or not isinstance(volume, (int, np.integer)) or not 0 <= volume < len(names):
-            raise ValueError(f"volume must be a file name or an index in [0, {len(names)}), got {volume!r}")
-        num_slices = self.volumes[int(volume)][2]
-        if slice is None:
-            slice = num_slices // 2
-        if isinstance(slice, bool) or not isinstance(slice, (int, np.integer)) or not 0 <= slice < num_slices:
-            raise ValueError(f"slice must be an int in [0, {num_slices}) for {names[int(volume)]}, got {slice!r}")
-        return int(volume), int(slice)
-
-    def item(self, acceleration: int, volume: int | str, slice: int | None = None) -> dict[str, Any]:
-        """The dataset item of ``(volume, slice)`` under the acceleration's evaluation mask."""
-        v, s = self.resolve(volume, slice)
-        ds = self.dataset(acceleration)
-        return ds[ds.examples.index((v, s))]
 
 
 class ExplorerModel:
@@ -297,12 +124,26 @@ class ExplorerModel:
         warm_up: bool = True,
         source: SliceSource | None = None,
         selection: Mapping[str, Any] | None = None,
+        validation_sweep: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         check_same_architecture(sn_model, gan_model)
         alpha = check_alpha(alpha)
         if not (isinstance(cache_size, int) and cache_size >= 2):
             raise ValueError(f"cache_size must be an int >= 2 (the two end models stay cached), got {cache_size!r}")
         self.cache_size = cache_size
+        self.validation_sweep = [dict(r) for r in validation_sweep] if validation_sweep is not None else None
+        #: grey-level window of the magnitude images, in % of the slice's white level
+        self.window = (0.0, 100.0)
+        # One thread at a time runs the live model (_compute_lock); the cache's dictionary is touched
+        # under _cache_lock only, briefly, so a cache hit never waits for a background computation.
+        self._compute_lock = threading.RLock()
+        self._cache_lock = threading.Lock()
+        self._generation = 0  # bumped per slice: background work for an older slice is dropped
+        self._queue: list[float] = []
+        self._wake = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._busy = False
+        self.on_prefetched: Any = None  # called (from the worker thread) when a prefetch queue drains
         if device is None:
             first = next(iter(sn_model.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
@@ -328,6 +169,13 @@ class ExplorerModel:
         batch = as_batch(sample_batch)
         rh, rw = batch["reference"].shape
         box = self._check_box(crop_box, (rh, rw))
+        with self._wake:  # queued background work belongs to the old slice
+            self._queue.clear()
+        with self._compute_lock:
+            self._generation += 1
+            self._install_slice(batch, box)
+
+    def _install_slice(self, batch: dict[str, Any], box: tuple[int, int, int, int]) -> None:
         self._batch = batch
         self.crop_box = box
         # End-model outputs (complex, cropped to the target), computed once per slice. At alpha = 0 / 1
@@ -344,7 +192,8 @@ class ExplorerModel:
         )
         diff = np.abs(np.abs(self._x_gan) - np.abs(self._x_sn))
         self.difference_vmax_percent = nice_ceiling(100.0 * float(np.percentile(diff, 99.5)) / self._display_max)
-        self._cache: OrderedDict[float, View] = OrderedDict()
+        with self._cache_lock:
+            self._cache: OrderedDict[float, View] = OrderedDict()
         for end in self._pinned:  # alpha = 0 / 1 are the end models' own outputs, kept for the whole slice
             self._view(end)
         if self._warm_up:  # the paper's interpSN; also pays the live model's first-call costs up front
@@ -399,15 +248,27 @@ class ExplorerModel:
     def _key(alpha: float) -> float:
         return round(float(alpha), 4)
 
+    def _cached(self, key: float) -> View | None:
+        with self._cache_lock:
+            view = self._cache.get(key)
+            if view is not None:
+                self._cache.move_to_end(key)
+            return view
+
     def _view(self, alpha: float) -> View:
         """The cached view of ``alpha`` (computed and stored on a miss)."""
         key = self._key(alpha)
-        view = self._cache.get(key)
-        if view is not None:
-            self._cache.move_to_end(key)
-            self.cache_hits += 1
-            return view
-        self.cache_misses += 1
+        view = self._cached(key)
+        if view is None:
+            with self._compute_lock:
+                view = self._cached(key)  # a background prefetch may have computed it meanwhile
+                if view is None:
+                    self.cache_misses += 1
+                    return self._compute(key)
+        self.cache_hits += 1
+        return view
+
+    def _compute(self, key: float) -> View:
         start = time.perf_counter()
         if key == 0.0:
             x = self._x_sn
@@ -421,11 +282,136 @@ class ExplorerModel:
         metrics = [slice_metrics(self._batch, m) for m in (network, blend)]
         view = View(key, network, blend, metrics[0], metrics[1], 0.0)
         view.compute_ms = 1000.0 * (time.perf_counter() - start)
-        self._cache[key] = view
-        while len(self._cache) > self.cache_size:  # evict the least recently used, never an end point
-            oldest = next(k for k in self._cache if k not in self._pinned)
-            del self._cache[oldest]
+        with self._cache_lock:
+            self._cache[key] = view
+            while len(self._cache) > self.cache_size:  # evict the least recently used, never an end point
+                oldest = next(k for k in self._cache if k not in self._pinned)
+                del self._cache[oldest]
         return view
+
+    def cached_views(self) -> list[View]:
+        """Every view computed so far for this slice (a snapshot; safe while a prefetch runs)."""
+        with self._cache_lock:
+            return list(self._cache.values())
+
+    def is_cached(self, alpha: float) -> bool:
+        """Whether ``alpha`` is in the cache (a move there answers without running the network)."""
+        with self._cache_lock:
+            return self._key(alpha) in self._cache
+
+    # ---- background prefetch ---------------------------------------------------------------------
+    def prefetch(self, alphas: Sequence[float]) -> None:
+        """Compute ``alphas`` in a background thread, in order (replacing what was still queued).
+
+        The widget queues the slider's positions nearest the current alpha first, so the next
+        moves are cache hits. A move to an uncomputed alpha waits for at most the one forward pass
+        in progress. :attr:`on_prefetched` (if set) is called from the worker when the queue drains.
+        """
+        keys = [self._key(check_alpha(a)) for a in alphas]
+        with self._wake:
+            self._queue[:] = [k for k in dict.fromkeys(keys) if not self.is_cached(k)]
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._prefetch_loop, name="explorer-prefetch", daemon=True)
+                self._worker.start()
+            self._wake.notify()
+
+    def wait_prefetched(self, timeout: float | None = None) -> bool:
+        """Block until the prefetch queue is empty and no background computation runs; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._wake:
+            while self._queue or self._busy:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._wake.wait(left)
+        return True
+
+    def _prefetch_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue:
+                    self._wake.wait()
+                key, generation = self._queue.pop(0), self._generation
+                self._busy = True
+            try:
+                with self._compute_lock:  # skipped when the slice changed or a move computed it first
+                    if generation == self._generation and self._cached(key) is None:
+                        self._compute(key)
+            except Exception:  # noqa: BLE001 - a failed prefetch only means a later cache miss
+                pass
+            finally:
+                with self._wake:
+                    self._busy = False
+                    drained = not self._queue
+                    self._wake.notify_all()
+            callback = self.on_prefetched
+            if drained and callback is not None:
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 - a display hook must not stop the worker
+                    pass
+
+    # ---- display settings (no computation) ----------------------------------------------------
+    def set_window(self, low: float, high: float) -> tuple[float, float]:
+        """The grey-level window of the magnitude images, in % of the slice's white level.
+
+        The white level is the reference's 99.5th percentile; ``(0, 100)`` (the default) shows
+        black to white over ``[0, white]``. Error and difference maps keep their own scales.
+
+        Raises:
+            ValueError: not ``0 <= low < high <= 400``; nothing changes.
+        """
+        values = (low, high)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise ValueError(f"window must be two finite numbers (low, high) in % of the white level, got {values!r}")
+        if not 0.0 <= low < high <= 400.0:
+            raise ValueError(f"window must satisfy 0 <= low < high <= 400 (% of the white level), got {values!r}")
+        self.window = (float(low), float(high))
+        return self.window
+
+    def display_range(self) -> tuple[float, float]:
+        """``(black, white)`` of the magnitude images in image units (from :attr:`window`)."""
+        low, high = self.window
+        return low / 100.0 * self._display_max, high / 100.0 * self._display_max
+
+    def set_crop_box(self, box: Sequence[int]) -> tuple[int, int, int, int]:
+        """Move or resize the zoomed region ``(top, left, height, width)``; nothing is recomputed.
+
+        Raises:
+            ValueError: a box that is not four ints inside the target; nothing changes.
+        """
+        self.crop_box = self._check_box(box, self._batch["reference"].shape)
+        return self.crop_box
+
+    def centre_crop_on(self, row: int, col: int) -> tuple[int, int, int, int]:
+        """Centre the zoom box (same size) on pixel ``(row, col)``, kept inside the image."""
+        rh, rw = self._batch["reference"].shape
+        for name, v, n in (("row", row, rh), ("col", col, rw)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < n:
+                raise ValueError(f"{name} must be an int in [0, {n}), got {v!r}")
+        _, _, h, w = self.crop_box
+        top = min(max(int(row) - h // 2, 0), rh - h)
+        left = min(max(int(col) - w // 2, 0), rw - w)
+        return self.set_crop_box((top, left, h, w))
+
+    # ---- automatic alpha ---------------------------------------------------------------------------
+    def suggest_alpha(self, budget_db: float = 0.3, score: str = "haarpsi") -> dict[str, Any]:
+        """:func:`~recon_lib.training.sweep.select_alpha` on the validation sweep, at the current AF.
+
+        Raises:
+            ValueError: the explorer has no validation sweep, or select_alpha rejects the request.
+        """
+        from recon_lib.training.sweep import select_alpha
+
+        if not self.validation_sweep:
+            raise ValueError(
+                "this explorer has no validation sweep: pass validation_sweep= (records of alpha_sweep on "
+                "the val split, e.g. docs/results/alpha_validation.json)"
+            )
+        acceleration = self.selection.get("acceleration")
+        if acceleration is None:
+            raise ValueError("the current slice's acceleration is unknown (build the explorer with from_checkpoints)")
+        return select_alpha(self.validation_sweep, int(acceleration), budget_db=budget_db, score=score)
 
     # ---- public API ---------------------------------------------------------------------------
     @property
@@ -451,7 +437,7 @@ class ExplorerModel:
         if kind not in ("network", "blend"):
             raise ValueError(f"kind must be 'network' or 'blend', got {kind!r}")
         view = self._view(check_alpha(alpha))
-        return (view.network if kind == "network" else view.blend) - self._cache[0.0].network
+        return (view.network if kind == "network" else view.blend) - self._view(0.0).network
 
     def metrics(self, alpha: float | None = None, kind: str = "network") -> dict[str, float]:
         """Slice metrics at ``alpha`` (default: the current one), on the foreground if given.
@@ -488,6 +474,7 @@ class ExplorerModel:
             "selection": dict(self.selection),
             "slice": self._batch["label"],
             "crop_box": list(self.crop_box),
+            "window_percent": list(self.window),
             "metrics": {"network": self.metrics(), "blend": self.metrics(kind="blend")},
             "metrics_note": "foreground of the slice; PSNR/SSIM with the volume maximum as data range",
         }

@@ -11,8 +11,9 @@ import io
 
 import numpy as np
 
-__all__ = ["lut", "to_uint8", "png", "enlarge", "draw_box", "TABLE_STYLE", "PAGE_STYLE", "BOX_COLOUR"]
+__all__ = ["GAP", "lut", "to_uint8", "png", "enlarge", "draw_box", "TABLE_STYLE", "PAGE_STYLE", "BOX_COLOUR"]
 
+GAP = 10  # CSS pixels between the explorer grid's columns and controls
 BOX_COLOUR = np.array([255, 204, 0], dtype=np.uint8)  # the crop box, as in plotting.zoom_crop
 
 
@@ -24,9 +25,9 @@ def lut(cmap: str) -> np.ndarray:
     return np.round(colours * 255).astype(np.uint8)
 
 
-def to_uint8(image: np.ndarray, vmax: float) -> np.ndarray:
-    """``image / vmax`` clipped to [0, 1] as uint8 (0..255)."""
-    scaled = np.clip(image * (255.0 / vmax), 0.0, 255.0)
+def to_uint8(image: np.ndarray, vmax: float, vmin: float = 0.0) -> np.ndarray:
+    """``(image - vmin) / (vmax - vmin)`` clipped to [0, 1] as uint8 (0..255)."""
+    scaled = np.clip((image - vmin) * (255.0 / (vmax - vmin)), 0.0, 255.0)
     return (scaled + 0.5).astype(np.uint8)
 
 

@@ -32,15 +32,8 @@ import torch
 from torch import nn
 
 from recon_lib.models.interpolation import ModelInterpolator, check_simplex
-from recon_lib.teaching.explorer_model import (
-    METRICS,
-    SliceSource,
-    as_batch,
-    check_same_architecture,
-    nice_ceiling,
-    run_on_slice,
-    slice_metrics,
-)
+from recon_lib.teaching.explorer_model import METRICS, check_same_architecture, nice_ceiling
+from recon_lib.teaching.slices import SliceSource, as_batch, run_on_slice, slice_metrics
 
 __all__ = ["VERTICES", "GRID", "snap", "TriangleModel", "triangle_picker", "TriangleExplorer"]
 

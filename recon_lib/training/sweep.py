@@ -11,6 +11,7 @@ stratified bootstrap interval over volumes and an exact sign-flip test
 from __future__ import annotations
 
 import math
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "alpha_sweep",
     "network_vs_blend",
     "select_alpha",
+    "load_sweep_records",
     "schedule_scores",
     "SWEEP_DIFFERENCES",
 ]
@@ -286,3 +288,22 @@ def schedule_scores(
                         }
                     )
     return rows
+
+
+def load_sweep_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Sweep records from a JSON file (a list, or ``{"records": [...]}`` as ``make alpha-validation``
+    writes); a clear error names the file when it is missing or not sweep records."""
+    import json
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no validation sweep at {file}: run `make alpha-validation` to make it")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{file} is not JSON: {err}") from None
+    records = data.get("records") if isinstance(data, dict) else data
+    needed = {"mode", "acceleration", "alpha", "psnr"}
+    if not (isinstance(records, list) and records and all(isinstance(r, dict) and needed <= set(r) for r in records)):
+        raise ValueError(f"{file} holds no sweep records (a list of dicts with {', '.join(sorted(needed))})")
+    return records

@@ -1,0 +1,189 @@
+"""One slice for the explorers: a dataset item as a one-slice batch, a forward pass on it, its metrics,
+and :class:`SliceSource` (slices of a prepared split by acceleration, volume and slice index).
+
+Shared by the alpha explorer (:mod:`recon_lib.teaching.explorer_model`) and the triangle
+(:mod:`recon_lib.teaching.triangle`): one forward-pass helper and one metric set for both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from recon_lib.core.tensors import squeeze_leading
+from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
+from recon_lib.models.inference import reconstruct
+
+__all__ = ["SPLITS", "SliceSource", "as_batch", "run_on_slice", "slice_metrics", "slice_label"]
+
+#: the dataset's split folders
+SPLITS = ("train", "val", "test")
+
+
+def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
+    """A one-slice batch: k-space/maps ``(1, C, H, W)``, mask ``(1, 1, 1, W)``, target ``(rh, rw)``."""
+    if not isinstance(sample, Mapping):
+        raise TypeError(
+            f"sample_batch must be a mapping (a dataset item or a collated batch), got {type(sample).__name__}"
+        )
+    for key in ("kspace", "maps", "mask", "target"):
+        if key not in sample:
+            raise ValueError(f"sample_batch has no {key!r} entry (keys: {sorted(sample)})")
+        if not isinstance(sample[key], torch.Tensor):
+            raise TypeError(f"sample_batch[{key!r}] must be a torch.Tensor, got {type(sample[key]).__name__}")
+    kspace, maps, mask = sample["kspace"], sample["maps"], sample["mask"]
+    if kspace.ndim == 3:  # one dataset item: add the batch dimension
+        kspace, maps, mask = kspace[None], maps[None], mask[None]
+    if kspace.ndim != 4 or kspace.shape[0] != 1:
+        raise ValueError(
+            "sample_batch['kspace'] must be (C, H, W) or (1, C, H, W) (one slice), "
+            f"got shape {tuple(sample['kspace'].shape)}"
+        )
+    if maps.shape != kspace.shape:
+        raise ValueError(f"sample_batch['maps'] of shape {tuple(maps.shape)} must match kspace {tuple(kspace.shape)}")
+    target = sample["target"].detach().cpu()
+    target = squeeze_leading(target, 2)
+    if target.ndim != 2 or target.is_complex():
+        raise ValueError(
+            "sample_batch['target'] must be a real (rh, rw) image, "
+            f"got {tuple(sample['target'].shape)} {sample['target'].dtype}"
+        )
+    foreground = sample.get("foreground")
+    if foreground is not None:
+        foreground = torch.as_tensor(foreground).detach().cpu()
+        foreground = squeeze_leading(foreground, 2)
+        if tuple(foreground.shape) != tuple(target.shape):
+            raise ValueError(
+                f"sample_batch['foreground'] of shape {tuple(foreground.shape)} must match target {tuple(target.shape)}"
+            )
+        foreground = foreground.numpy().astype(bool)
+        if not foreground.any():
+            foreground = None
+    data_range = sample.get("max")
+    if isinstance(data_range, torch.Tensor):
+        data_range = float(data_range.reshape(-1)[0])
+    return {
+        "kspace": kspace,
+        "maps": maps,
+        "mask": mask,
+        "target": target[None],  # (1, rh, rw): reconstruct() crops to target.shape[-2:]
+        "reference": target.numpy().astype(np.float64),
+        "foreground": foreground,
+        "max": float(data_range) if data_range is not None else float(target.max()),
+        "label": slice_label(sample),
+    }
+
+
+def run_on_slice(model: nn.Module, batch: Mapping[str, Any], device: torch.device) -> np.ndarray:
+    """One forward pass of ``model`` on an :func:`as_batch` slice: complex ``(rh, rw)`` (cropped)."""
+    with torch.inference_mode():
+        out = reconstruct(model, {k: batch[k] for k in ("kspace", "maps", "mask", "target")}, device)
+    return out[0].detach().cpu().numpy().astype(np.complex128)
+
+
+def slice_metrics(batch: Mapping[str, Any], magnitude: np.ndarray) -> dict[str, float]:
+    """:data:`METRICS` of ``magnitude`` against an :func:`as_batch` slice's reference (foreground;
+    the volume maximum as data range)."""
+    ref, fg = batch["reference"], batch["foreground"]
+    values = volume_metrics(ref, magnitude, mask=fg, data_range=batch["max"])
+    values["hf_energy_ratio"] = high_frequency_energy_ratio(ref, magnitude, mask=fg)
+    return values
+
+
+def slice_label(sample: Mapping[str, Any]) -> str:
+    """``"file1000.h5, slice 17, CORPD_FBK"`` from a dataset item's metadata (what is there)."""
+
+    def scalar(value: Any) -> Any:
+        if isinstance(value, (list, tuple)) and len(value) == 1:
+            value = value[0]
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        return value
+
+    parts = []
+    if "fname" in sample:
+        parts.append(str(scalar(sample["fname"])))
+    if "slice" in sample:
+        parts.append(f"slice {scalar(sample['slice'])}")
+    if "acquisition" in sample:
+        parts.append(str(scalar(sample["acquisition"])))
+    if "acceleration" in sample:
+        parts.append(f"{float(scalar(sample['acceleration'])):g}x undersampled")
+    return ", ".join(parts)
+
+
+class SliceSource:
+    """Slices of one prepared dataset split, by (acceleration, volume, slice), for the explorer.
+
+    The masks are the evaluation's (seeded by the file name), so a slice shown here is the one the
+    test split scores. Datasets are opened once per acceleration.
+
+    Args:
+        data_root: the prepared dataset folder (with ``train/``, ``val/``, ``test/``).
+        split: the split the slices come from.
+        accelerations: the accelerations offered.
+    """
+
+    def __init__(
+        self, data_root: str | os.PathLike, split: str = "test", accelerations: Sequence[int] = (4, 8)
+    ) -> None:
+        from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
+
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        unknown = [a for a in accelerations if a not in DEFAULT_CENTER_FRACTIONS]
+        if not accelerations or unknown:
+            raise ValueError(
+                f"accelerations must be among {sorted(DEFAULT_CENTER_FRACTIONS)}, got {list(accelerations)}"
+            )
+        self.root = Path(data_root) / split
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no {split} split at {self.root}: run `make data` (or prepare your dataset)")
+        self.split = split
+        self.accelerations = tuple(int(a) for a in accelerations)
+        self._datasets: dict[int, Any] = {}
+
+    def dataset(self, acceleration: int) -> Any:
+        """The split's :class:`~recon_lib.data.dataset.KneeDataset` under masks of ``acceleration``."""
+        from recon_lib.data.dataset import KneeDataset
+        from recon_lib.physics.masks import MaskFunc
+
+        if acceleration not in self.accelerations:
+            raise ValueError(f"acceleration must be one of {self.accelerations}, got {acceleration!r}")
+        if acceleration not in self._datasets:
+            self._datasets[acceleration] = KneeDataset(self.root, MaskFunc([acceleration]), train=False)
+        return self._datasets[acceleration]
+
+    @property
+    def volumes(self) -> list[tuple[str, str, int]]:
+        """``(file name, acquisition, number of slices)`` of every volume of the split."""
+        ds = self.dataset(self.accelerations[-1])
+        return [(r.fname, r.acquisition, r.num_slices) for r in ds.volumes]
+
+    def resolve(self, volume: int | str, slice: int | None) -> tuple[int, int]:
+        """``(volume index, slice index)`` for a volume index or file name; default slice: the middle one."""
+        names = [v[0] for v in self.volumes]
+        if isinstance(volume, str):
+            if volume not in names:
+                raise ValueError(f"volume {volume!r} is not in the {self.split} split (volumes: {', '.join(names)})")
+            volume = names.index(volume)
+        if isinstance(volume, bool) or not isinstance(volume, (int, np.integer)) or not 0 <= volume < len(names):
+            raise ValueError(f"volume must be a file name or an index in [0, {len(names)}), got {volume!r}")
+        num_slices = self.volumes[int(volume)][2]
+        if slice is None:
+            slice = num_slices // 2
+        if isinstance(slice, bool) or not isinstance(slice, (int, np.integer)) or not 0 <= slice < num_slices:
+            raise ValueError(f"slice must be an int in [0, {num_slices}) for {names[int(volume)]}, got {slice!r}")
+        return int(volume), int(slice)
+
+    def item(self, acceleration: int, volume: int | str, slice: int | None = None) -> dict[str, Any]:
+        """The dataset item of ``(volume, slice)`` under the acceleration's evaluation mask."""
+        v, s = self.resolve(volume, slice)
+        ds = self.dataset(acceleration)
+        return ds[ds.examples.index((v, s))]
