@@ -149,6 +149,32 @@ def _copy_through_explorer(source: Path, target: Path) -> None:
     target.write_text(json.dumps(nb))
 
 
+def _run_in_lab(
+    page, watcher: PageWatcher, server: JupyterServer, notebook: Path, ready_js: str, t0: list[float]
+) -> None:
+    """Open ``notebook`` in JupyterLab, run all cells, wait for ``ready_js`` and for every cell to finish."""
+    page.goto(server.page_url(notebook.name))
+    watcher.until(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+        " return !!(k && k.status === 'idle' && w.content && w.content.widgets && w.content.widgets.length); }",
+        "the notebook and an idle kernel",
+        timeout=60,
+    )
+    _phase("notebook open, kernel idle", t0)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    watcher.until(ready_js, "the widget to render", timeout=90)
+    # let the remaining cells finish, so widget messages do not queue behind them
+    watcher.until(
+        "() => { const w = window.jupyterapp.shell.currentWidget; const k = w.sessionContext.session.kernel;"
+        " const prompts = [...document.querySelectorAll('.jp-InputPrompt')].map(p => p.textContent);"
+        " return k.status === 'idle' && !prompts.some(t => t.includes('*')); }",
+        "all cells to finish",
+        timeout=90,
+    )
+    _phase("cells run, widget rendered", t0)
+
+
 def test_lab_notebook_slider(workdir: Path) -> None:
     """JupyterLab: run all cells, the explorer renders, keyboard and drag update image and metrics."""
     root = workdir / "root"
@@ -164,26 +190,7 @@ def test_lab_notebook_slider(workdir: Path) -> None:
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(30_000)
         watcher = PageWatcher(page, server)
-        page.goto(server.page_url(notebook.name))
-        watcher.until(
-            "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-            " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
-            " return !!(k && k.status === 'idle' && w.content && w.content.widgets && w.content.widgets.length); }",
-            "the notebook and an idle kernel",
-            timeout=60,
-        )
-        _phase("notebook open, kernel idle", t0)
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        watcher.until(EXPLORER_READY_JS, "the explorer widget to render", timeout=90)
-        # let the remaining cells finish, so slider messages do not queue behind them
-        watcher.until(
-            "() => { const w = window.jupyterapp.shell.currentWidget; const k = w.sessionContext.session.kernel;"
-            " const prompts = [...document.querySelectorAll('.jp-InputPrompt')].map(p => p.textContent);"
-            " return k.status === 'idle' && !prompts.some(t => t.includes('*')); }",
-            "all cells to finish",
-            timeout=90,
-        )
-        _phase("cells run, explorer rendered", t0)
+        _run_in_lab(page, watcher, server, notebook, EXPLORER_READY_JS, t0)
         _exercise_slider(page, watcher)
         _phase("slider moved (keys, drag)", t0)
         path = screenshot(page, "lab_slider.png")
@@ -235,18 +242,15 @@ def test_voila_app_slider(workdir: Path) -> None:
         watcher.check()
 
 
-def test_voila_triangle_picker(workdir: Path) -> None:
-    """Voila: click, arrow keys and drag inside the triangle move the weights; the image changes
-    and the PSNR shown equals the library's at the weights shown."""
+def _exercise_triangle(page, watcher: PageWatcher) -> None:
+    """Click, arrow keys and drag inside the triangle move the weights; the image changes and the PSNR
+    shown equals the library's at the weights shown."""
     from recon_lib.teaching.triangle import TriangleModel
 
-    root = workdir / "root"
-    root.mkdir()
-    name = triangle_notebook(root / "triangle_fixture.ipynb").name
     models, item = make_triangle_standin()
     library = TriangleModel(models, item)
 
-    def settled(watcher: PageWatcher, old: str) -> dict:
+    def settled(old: str) -> dict:
         # settled: the kernel has answered the picker's latest weights (the last point of a drag included)
         watcher.until(
             "(old) => { const t = document.querySelector('table.triangle-metrics');"
@@ -261,12 +265,46 @@ def test_voila_triangle_picker(workdir: Path) -> None:
             "the image",
             10,
         )
-        now = watcher.page.evaluate(TRIANGLE_SHOWN_JS)
+        now = page.evaluate(TRIANGLE_SHOWN_JS)
         weights = [float(v) for v in now["weights"].split(",")]
         assert sum(weights) == pytest.approx(1.0) and min(weights) >= 0
         assert now["psnr"] == pytest.approx(library.metrics(weights)["psnr"], abs=0.006), now
         return now
 
+    start = page.evaluate(TRIANGLE_SHOWN_JS)
+    assert start["weights"] == "0.00,1.00,0.00" and "SN-GAN 0.00" in start["readout"]
+    svg = page.locator(".triangle-picker-svg").first
+    svg.scroll_into_view_if_needed()
+    box = svg.bounding_box()
+    page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.62 * box["height"])  # near the centroid
+    clicked = settled(start["weights"])
+    assert all(w > 0.1 for w in map(float, clicked["weights"].split(","))), clicked
+    assert clicked["hash"] != start["hash"]
+
+    svg.focus()
+    for _ in range(2):
+        page.keyboard.press("ArrowRight")  # 0.05 of weight from the SN to the SN-GAN, twice
+        time.sleep(0.1)
+    keyed = settled(clicked["weights"])
+    before, after = (list(map(float, x["weights"].split(","))) for x in (clicked, keyed))
+    assert after[1] == pytest.approx(before[1] - 0.1) and after[2] == pytest.approx(before[2] + 0.1)
+
+    box = svg.bounding_box()  # the page may have scrolled
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.62 * box["height"])
+    page.mouse.down()
+    for k in range(1, 9):  # towards the SN-GAN corner (bottom right)
+        page.mouse.move(box["x"] + (0.5 + 0.04 * k) * box["width"], box["y"] + (0.62 + 0.02 * k) * box["height"])
+        time.sleep(0.05)
+    page.mouse.up()
+    dragged = settled(keyed["weights"])
+    assert float(dragged["weights"].split(",")[2]) > after[2] and dragged["hash"] != keyed["hash"]
+
+
+def test_voila_triangle_picker(workdir: Path) -> None:
+    """Voila: the triangle picker by click, keys and drag (see :func:`_exercise_triangle`)."""
+    root = workdir / "root"
+    root.mkdir()
+    name = triangle_notebook(root / "triangle_fixture.ipynb").name
     with (
         JupyterServer("voila", workdir, root, notebook=name) as server,
         launch_chromium(workdir / "chromium") as context,
@@ -276,33 +314,26 @@ def test_voila_triangle_picker(workdir: Path) -> None:
         watcher = PageWatcher(page, server)
         page.goto(server.page_url(), wait_until="commit")
         watcher.until(TRIANGLE_READY_JS, "the triangle explorer to render in Voila", timeout=90)
-        start = page.evaluate(TRIANGLE_SHOWN_JS)
-        assert start["weights"] == "0.00,1.00,0.00" and "SN-GAN 0.00" in start["readout"]
-
-        svg = page.locator(".triangle-picker-svg").first
-        box = svg.bounding_box()
-        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.62 * box["height"])  # near the centroid
-        clicked = settled(watcher, start["weights"])
-        assert all(w > 0.1 for w in map(float, clicked["weights"].split(","))), clicked
-        assert clicked["hash"] != start["hash"]
-
-        svg.focus()
-        for _ in range(2):
-            page.keyboard.press("ArrowRight")  # 0.05 of weight from the SN to the SN-GAN, twice
-            time.sleep(0.1)
-        keyed = settled(watcher, clicked["weights"])
-        before, after = (list(map(float, x["weights"].split(","))) for x in (clicked, keyed))
-        assert after[1] == pytest.approx(before[1] - 0.1) and after[2] == pytest.approx(before[2] + 0.1)
-
-        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.62 * box["height"])
-        page.mouse.down()
-        for k in range(1, 9):  # towards the SN-GAN corner (bottom right)
-            page.mouse.move(box["x"] + (0.5 + 0.04 * k) * box["width"], box["y"] + (0.62 + 0.02 * k) * box["height"])
-            time.sleep(0.05)
-        page.mouse.up()
-        dragged = settled(watcher, keyed["weights"])
-        assert float(dragged["weights"].split(",")[2]) > after[2] and dragged["hash"] != keyed["hash"]
+        _exercise_triangle(page, watcher)
         path = screenshot(page, "voila_triangle.png", full_page=True)
+        assert path.stat().st_size > 10_000
+        watcher.check()
+
+
+def test_lab_triangle_picker(workdir: Path) -> None:
+    """JupyterLab: the same triangle picker, run as a notebook cell."""
+    root = workdir / "root"
+    root.mkdir()
+    notebook = triangle_notebook(root / "triangle_fixture.ipynb")
+    t0 = [time.monotonic()]
+    with JupyterServer("lab", workdir, root) as server, launch_chromium(workdir / "chromium") as context:
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(30_000)
+        watcher = PageWatcher(page, server)
+        _run_in_lab(page, watcher, server, notebook, TRIANGLE_READY_JS, t0)
+        _exercise_triangle(page, watcher)
+        page.locator(".triangle-picker-svg").first.scroll_into_view_if_needed()
+        path = screenshot(page, "lab_triangle.png")
         assert path.stat().st_size > 10_000
         watcher.check()
 
