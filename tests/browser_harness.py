@@ -704,15 +704,15 @@ def drag_slider(page: Any, fraction: float) -> None:
     page.mouse.up()
 
 
-def screenshot(page: Any, name: str, full_page: bool = False) -> Path:
-    """Save a screenshot under ``outputs/screenshots/``: the viewport with the explorer scrolled
-    into view (JupyterLab scrolls inside its panel), or the whole page (``full_page``, Voila)."""
+def screenshot(page: Any, name: str, full_page: bool = False, element: str = ".alpha-explorer") -> Path:
+    """Save a screenshot under ``outputs/screenshots/``: the viewport with ``element`` (the explorer)
+    scrolled into view (JupyterLab scrolls inside its panel), or the whole page (``full_page``, Voila)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
     if full_page:
         page.evaluate("() => window.scrollTo(0, 0)")
     else:
-        page.locator(".alpha-explorer").first.scroll_into_view_if_needed()
+        page.locator(element).first.scroll_into_view_if_needed()
     page.screenshot(path=str(path), full_page=full_page)
     return path
 

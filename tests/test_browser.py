@@ -239,6 +239,8 @@ def test_voila_app_slider(workdir: Path) -> None:
         _phase("slider moved (keys, drag)", t0)
         path = screenshot(page, "voila_explorer.png", full_page=True)
         assert path.stat().st_size > 10_000
+        page.evaluate("() => document.querySelector('.alpha-explorer').scrollIntoView({block: 'start'})")
+        assert screenshot(page, "voila_explorer_controls.png", full_page=True).stat().st_size > 10_000
         watcher.check()
 
 
@@ -332,8 +334,7 @@ def test_lab_triangle_picker(workdir: Path) -> None:
         watcher = PageWatcher(page, server)
         _run_in_lab(page, watcher, server, notebook, TRIANGLE_READY_JS, t0)
         _exercise_triangle(page, watcher)
-        page.locator(".triangle-picker-svg").first.scroll_into_view_if_needed()
-        path = screenshot(page, "lab_triangle.png")
+        path = screenshot(page, "lab_triangle.png", element=".triangle-picker-svg")
         assert path.stat().st_size > 10_000
         watcher.check()
 
