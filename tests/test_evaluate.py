@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -188,7 +189,10 @@ def test_command_line_writes_every_output(tiny_setup, tmp_path):
     assert {"acquisition", "acceleration", "method", "psnr_mean", "psnr_std"} <= set(payload["summary"][0])
     diffs = {(d["a"], d["b"], d["metric"]): d for d in payload["paired_differences"]}
     sn_cg = diffs[("SN", "CG-SENSE", "psnr")]
-    assert sn_cg["ci_low"] <= sn_cg["mean"] <= sn_cg["ci_high"] and sn_cg["volumes"] == 2 and sn_cg["masks"] == 2
+    assert sn_cg["volumes"] == 2 and sn_cg["masks"] == 2 and sn_cg["strata"] == {"PD": 1, "PDFS": 1}
+    # one volume per contrast: nothing to resample within a stratum, so no interval (null, "n/a")
+    assert sn_cg["ci_low"] is None and sn_cg["ci_high"] is None and math.isfinite(sn_cg["mean"])
+    assert "n/a (a stratum of one volume)" in (out / "table1.md").read_text()
     assert ("interpSN (α=0.5)", "SN", "hf_energy_ratio") in diffs
     assert ("SN", "L1-wavelet", "psnr") in diffs  # the L1-wavelet row, its weight chosen on val/
     timing = json.loads((out / "timing.json").read_text())

@@ -57,3 +57,13 @@ def test_rejects_real_input_and_low_rank(fn):
         fn(np.zeros((4, 4), dtype=np.complex64))
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         fn(torch.zeros(4, dtype=torch.complex64))
+
+
+def test_a_size_first_seen_in_inference_mode_still_trains():
+    """The cached modulation of a size first transformed under inference_mode (the explorer) must not
+    be an inference tensor: a later training step on that size would fail to save it for backward."""
+    with torch.inference_mode():
+        fft2c(torch.ones(1, 2, 38, 42, dtype=torch.complex64))  # a size no other test uses
+    x = torch.randn(1, 2, 38, 42, dtype=torch.complex64, requires_grad=True)
+    ifft2c(fft2c(x)).abs().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad.abs()).all()

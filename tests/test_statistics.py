@@ -95,3 +95,15 @@ def test_sign_flip_p_value_is_exact_for_few_volumes():
     assert 0.2 < sign_flip_p_value(np.random.default_rng(0).standard_normal(20)) <= 1  # Monte Carlo beyond 16
     with pytest.raises(ValueError, match="finite"):
         sign_flip_p_value([1.0, float("nan")])
+
+
+def test_a_stratum_of_one_volume_has_no_interval():
+    """With one volume in a stratum every bootstrap sample repeats it: the interval is undefined, not
+    a zero-width certainty (the notebooks' two-volume runs, one PD and one PDFS)."""
+    from recon_lib.metrics.statistics import format_interval, stratified_bootstrap
+
+    mean, low, high = stratified_bootstrap([0.05, 0.07], ["PD", "PDFS"], reps=500)
+    assert mean == pytest.approx(0.06) and np.isnan(low) and np.isnan(high)
+    mean, low, high = stratified_bootstrap([0.05, 0.07, 0.02, 0.03], ["PD", "PDFS", "PD", "PDFS"], reps=500)
+    assert low <= mean <= high and low < high
+    assert format_interval(low, high).startswith("[") and format_interval(None, None).startswith("n/a")

@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "sign_flip_p_value",
     "paired_differences",
     "differences_markdown",
+    "format_interval",
 ]
 
 
@@ -80,6 +82,10 @@ def stratified_bootstrap(
 ) -> tuple[float, float, float]:
     """Mean of ``values`` and its percentile bootstrap interval, resampling within each stratum.
 
+    A stratum of one value has no spread to resample: every bootstrap sample repeats it, and the
+    interval would look certain where nothing is known. The interval is then undefined
+    (``low = high = nan``); :func:`format_interval` prints it as "n/a".
+
     Returns:
         ``(mean, low, high)``.
 
@@ -96,8 +102,10 @@ def stratified_bootstrap(
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ValueError(f"reps must be a positive integer, got {reps!r}")
-    rng = np.random.default_rng(seed)
     labels = np.asarray(strata)
+    if min(int(np.sum(labels == s)) for s in set(strata)) < 2:
+        return float(x.mean()), math.nan, math.nan
+    rng = np.random.default_rng(seed)
     totals = np.zeros(reps)
     for stratum in sorted(set(strata)):
         group = x[labels == stratum]
@@ -206,6 +214,19 @@ def differences_markdown(
         name = names.get(r["metric"], r["metric"].upper())
         lines.append(
             f"| {r['acceleration']} | {r['a']} − {r['b']} | {name} | {r['mean']:+.{d}f}{unit} | "
-            f"[{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}] | {r['p_value']:.3f} |"
+            f"{format_interval(r['ci_low'], r['ci_high'], d)} | {r['p_value']:.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def format_interval(low: float | None, high: float | None, decimals: int = 2) -> str:
+    """``"[+0.12, +0.34]"``, or ``"n/a (a stratum of one volume)"`` for an undefined interval
+    (NaN, or None as the JSON results files store it).
+
+    Example:
+        >>> format_interval(0.123, 0.4), format_interval(float("nan"), float("nan"))
+        ('[+0.12, +0.40]', 'n/a (a stratum of one volume)')
+    """
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return "n/a (a stratum of one volume)"
+    return f"[{low:+.{decimals}f}, {high:+.{decimals}f}]"

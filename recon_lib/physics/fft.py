@@ -64,11 +64,15 @@ def ifft2c(k: torch.Tensor) -> torch.Tensor:
 @lru_cache(maxsize=32)
 def _modulations(h: int, w: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """The checkerboard ``c = (-1)^(h + w)`` of shape ``(h, w)`` for the input, and
-    ``(-1)^(h/2 + w/2) c`` for the output (see :func:`_centred`); cached per size and device."""
-    rows = 1 - 2 * (torch.arange(h) % 2)
-    cols = 1 - 2 * (torch.arange(w) % 2)
-    c = (rows[:, None] * cols[None, :]).to(device=device, dtype=dtype)
-    return c, (-c if (h // 2 + w // 2) % 2 else c)
+    ``(-1)^(h/2 + w/2) c`` for the output (see :func:`_centred`); cached per size and device.
+
+    Made outside inference mode even when the first call comes from inside it (the explorer's
+    forward passes): a cached inference tensor would break every later autograd use (training)."""
+    with torch.inference_mode(False):
+        rows = 1 - 2 * (torch.arange(h) % 2)
+        cols = 1 - 2 * (torch.arange(w) % 2)
+        c = (rows[:, None] * cols[None, :]).to(device=device, dtype=dtype)
+        return c, (-c if (h // 2 + w // 2) % 2 else c)
 
 
 def _centred(x: torch.Tensor, transform) -> torch.Tensor:

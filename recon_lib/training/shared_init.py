@@ -37,6 +37,7 @@ from recon_lib.core.devices import select_device
 from recon_lib.data.dataset import DatasetNotPreparedError
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.metrics.panel import BETTER
+from recon_lib.metrics.statistics import format_interval
 from recon_lib.models.checkpoint import CheckpointError, load_model
 from recon_lib.training.sweep import ALPHAS, alpha_sweep_rows, network_vs_blend, summarise_sweep
 
@@ -208,7 +209,7 @@ def lesson_markdown(summary: dict[str, Any]) -> str:
             lines.append(
                 f"| {s['description']} | {af} | {b['barrier']:.2f} | {b['alpha']:g} | {b['at_half']:+.2f} "
                 f"| {vif['barrier']:.3f} | "
-                f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] | {d['p_value']:.3f} |"
+                f"{d['mean']:+.2f} {format_interval(d['ci_low'], d['ci_high'])} | {d['p_value']:.3f} |"
             )
     return "\n".join(lines) + "\n"
 
