@@ -33,9 +33,16 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
         ("hf_energy_ratio", "HF energy ratio (1 = reference)"),
     ]
     metrics = [(k, label) for k, label in candidates if k in records[0]]
-    fig_m, axes = plt.subplots(
-        len(afs), len(metrics), figsize=(3.3 * len(metrics), 2.8 * len(afs)), squeeze=False, dpi=90
+    # three panels a row (legible at notebook width: ~270 px each), one block of rows per AF
+    ncols = min(3, len(metrics))
+    per_af = -(-len(metrics) // ncols)
+    fig_m, grid = plt.subplots(
+        per_af * len(afs), ncols, figsize=(3.1 * ncols, 2.5 * per_af * len(afs)), squeeze=False, dpi=90
     )
+    axes = [[grid[i * per_af + j // ncols][j % ncols] for j in range(len(metrics))] for i in range(len(afs))]
+    for k in range(len(metrics), per_af * ncols):  # unused panels of each block
+        for i in range(len(afs)):
+            grid[i * per_af + k // ncols][k % ncols].axis("off")
     fig_p, paxes = plt.subplots(1, len(afs), figsize=(4.6 * len(afs), 4.0), squeeze=False, dpi=90)
     styles = {
         "network": dict(color="tab:blue", marker="o", label="network interpolation (θ space)"),
@@ -52,7 +59,7 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
             for j, (key, label) in enumerate(metrics):
                 ax = axes[i][j]
                 ax.plot(a, [r[key] for r in rows], ms=3, **style)
-                ax.set_title(f"{label}\nAF {af}", fontsize=9)
+                ax.set_title(f"{label} · AF {af}", fontsize=9)
                 ax.set_xlabel("α  (0 = SN, 1 = SN-GAN)", fontsize=8)
                 ax.grid(alpha=0.3)
             ax = paxes[0][i]

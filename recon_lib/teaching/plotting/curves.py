@@ -114,6 +114,10 @@ def plot_training_log(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(unit)
         if val:
+            epochs = [r.get("epoch", 1) for r in val]
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)  # whole epochs, even for a one-epoch live run
+            if max(epochs) - min(epochs) < 12:  # the locator falls back to fractions below two integers
+                ax.set_xticks(range(int(min(epochs)), int(max(epochs)) + 1))
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no validation records", ha="center", va="center", transform=ax.transAxes)
