@@ -103,6 +103,21 @@ def _exercise_slider(page, watcher: PageWatcher) -> None:
     )
 
 
+def _library_explorer():
+    """The explorer the notebook and the app build (shipped models, AF 8, the first test volume), in this process."""
+    from recon_lib.teaching.explorer import AlphaExplorer
+
+    sweep = REPO / "docs" / "results" / "alpha_validation.json"
+    return AlphaExplorer.from_checkpoints(
+        REPO / "checkpoints",
+        REPO / "data" / "knee",
+        volume=0,
+        acceleration=8,
+        warm_up=False,
+        validation_sweep=sweep if sweep.is_file() else None,
+    )
+
+
 def _exercise_controls(page, watcher: PageWatcher, library=None) -> None:
     """The rows around the slider: automatic alpha, window, zoom box, acceleration. Each changes the
     images; the PSNR shown equals the library's (``library``: the same explorer built in this process)
@@ -176,12 +191,15 @@ def _run_in_lab(
 
 
 def test_lab_notebook_slider(workdir: Path) -> None:
-    """JupyterLab: run all cells, the explorer renders, keyboard and drag update image and metrics."""
+    """JupyterLab: run notebook 06 through its explorer; the automatic alpha, window, zoom and acceleration
+    controls and the slider (keyboard and drag) update the images, and the PSNR shown is the library's."""
     root = workdir / "root"
     root.mkdir()
+    library = None
     if LAB_NOTEBOOK.is_file() and _real_models_available():
         notebook = root / LAB_NOTEBOOK.name
         _copy_through_explorer(LAB_NOTEBOOK, notebook)
+        library = _library_explorer()  # notebook 06's explorer: AF 8, the first test volume
     else:
         notebook = standin_notebook(root / "explorer_fixture.ipynb")
     t0 = [time.monotonic()]
@@ -191,6 +209,8 @@ def test_lab_notebook_slider(workdir: Path) -> None:
         page.set_default_timeout(30_000)
         watcher = PageWatcher(page, server)
         _run_in_lab(page, watcher, server, notebook, EXPLORER_READY_JS, t0)
+        _exercise_controls(page, watcher, library)
+        _phase("controls moved (automatic alpha, window, zoom, AF)", t0)
         _exercise_slider(page, watcher)
         _phase("slider moved (keys, drag)", t0)
         path = screenshot(page, "lab_slider.png")
@@ -204,17 +224,7 @@ def test_voila_app_slider(workdir: Path) -> None:
     library = None
     if VOILA_NOTEBOOK.is_file() and _real_models_available():
         root, name = VOILA_NOTEBOOK.parent, VOILA_NOTEBOOK.name
-        from recon_lib.teaching.explorer import AlphaExplorer
-
-        sweep = REPO / "docs" / "results" / "alpha_validation.json"
-        library = AlphaExplorer.from_checkpoints(  # what the app shows, computed here
-            REPO / "checkpoints",
-            REPO / "data" / "knee",
-            volume=0,
-            acceleration=8,
-            warm_up=False,
-            validation_sweep=sweep if sweep.is_file() else None,
-        )
+        library = _library_explorer()  # what the app shows, computed here
     else:
         root = workdir / "root"
         root.mkdir()

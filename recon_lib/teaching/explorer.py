@@ -366,7 +366,7 @@ class AlphaExplorer(ExplorerFigures):
             if choice is None
             else f'<span class="alpha-explorer-auto-text" data-alpha="{choice["alpha"]:.2f}">&alpha;* = '
             f"{choice['alpha']:.2f} (validation split, AF {choice['acceleration']}: PSNR "
-            f"{0.0 - choice['psnr_drop'] + 0.0:+.2f} dB vs the SN)</span>"
+            f"{choice['psnr_change']:+.2f} dB vs the SN)</span>"
         )
         self._widgets["curve"].value = self.curve_html()
 

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         for score, c in by_score.items():
             print(
                 f"AF {af}: best {score} within {BUDGET_DB} dB of the SN: alpha = {c['alpha']:.2f} "
-                f"(PSNR {0.0 - c['psnr_drop'] + 0.0:+.2f} dB)"
+                f"(PSNR {c['psnr_change']:+.2f} dB)"
             )
     print(f"wrote {args.out} in {document['seconds']} s")
     return 0

@@ -199,8 +199,9 @@ def select_alpha(
         mode: ``"network"`` (interpolation) or ``"image"`` (blending).
 
     Returns:
-        ``{"alpha", "acceleration", "score", "value", "psnr", "psnr_drop", "budget_db", "admissible"}``
-        (``admissible``: the alphas within the budget).
+        ``{"alpha", "acceleration", "score", "value", "psnr", "psnr_drop", "psnr_change", "budget_db",
+        "admissible"}`` (``psnr_change = -psnr_drop``, the chosen alpha's PSNR minus the SN's, for
+        printing with a sign; ``admissible``: the alphas within the budget).
 
     Example:
         >>> recs = [{"mode": "network", "acceleration": 8, "alpha": a, "psnr": p, "vif": v}
@@ -235,6 +236,7 @@ def select_alpha(
         "value": best[score],
         "psnr": best["psnr"],
         "psnr_drop": base["psnr"] - best["psnr"],
+        "psnr_change": best["psnr"] - base["psnr"],
         "budget_db": float(budget_db),
         "admissible": [r["alpha"] for r in admissible],
     }
