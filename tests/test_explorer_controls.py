@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from browser_harness import make_standin
+from test_explorer import SMALL, one_thread  # noqa: F401 (one_thread: an autouse fixture)
 
 from recon_lib.teaching.explorer import AlphaExplorer
 from recon_lib.training.alpha_validation import main as validation_main
@@ -20,20 +20,11 @@ from recon_lib.training.sweep import load_sweep_records, select_alpha
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"
 DATA = ROOT / "data" / "knee"
-SMALL = dict(coils=4, shape=(48, 56), target_shape=(48, 48), num_cascades=2, features=4)
 #: validation records of the shape alpha_sweep writes (AF 8 only): PSNR falls, VIF and HaarPSI peak inside
 RECORDS = [
     {"mode": "network", "acceleration": 8, "alpha": a, "psnr": p, "vif": v, "haarpsi": h}
     for a, p, v, h in [(0.0, 30.0, 0.50, 0.70), (0.3, 29.9, 0.56, 0.72), (0.5, 29.6, 0.58, 0.71), (1.0, 29.0, 0.6, 0.6)]
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -148,6 +148,7 @@ class AlphaExplorer(ExplorerFigures):
         self.background = bool(background)
         self.auto_score = "haarpsi"
         self.auto_budget_db = 0.3
+        self._suggestion: dict[str, Any] | None = None  # select_alpha's choice for the app's settings
         if isinstance(validation_sweep, (str, os.PathLike)):
             validation_sweep = load_sweep_records(validation_sweep)
         super().__init__(
@@ -321,8 +322,7 @@ class AlphaExplorer(ExplorerFigures):
     def curve_html(self) -> str:
         """The metric curves against alpha (every alpha computed so far) with the current alpha marked."""
         points = [(v.alpha, v.network_metrics, v.blend_metrics) for v in self.cached_views()]
-        choice = self._auto_choice(report=False) if self.validation_sweep else None
-        suggested = None if choice is None else float(choice["alpha"])
+        suggested = None if self._suggestion is None else float(self._suggestion["alpha"])
         return curve_svg(points, self._alpha, width=self.panel_width, suggested=suggested)
 
     # ---- display settings and the automatic alpha -------------------------------------------------
@@ -345,22 +345,22 @@ class AlphaExplorer(ExplorerFigures):
             w["reference"].value, w["reference_zoom"].value = self._reference_pngs()
             self._show(self._alpha)
 
-    def _auto_choice(self, report: bool = True) -> dict[str, Any] | None:
-        """:meth:`suggest_alpha` with the app's score and budget (None, and a status line, if it fails)."""
-        try:
-            return self.suggest_alpha(self.auto_budget_db, self.auto_score)
-        except ValueError as err:
-            if report and "status" in self._widgets:
-                self._widgets[
-                    "status"
-                ].value = f'<span class="alpha-explorer-status-text">{html.escape(str(err))}</span>'
-            return None
+    def say(self, message: str) -> None:
+        """Show ``message`` in the app's status line (next to the slider)."""
+        if "status" in self._widgets:
+            self._widgets["status"].value = f'<span class="alpha-explorer-status-text">{html.escape(message)}</span>'
 
     def _refresh_auto(self) -> None:
-        """Show the automatic alpha for the current AF, score and budget (readout and curve marker)."""
+        """Choose the automatic alpha for the current AF, score and budget (once per change of one of
+        them, not per slider move) and show it: readout and curve marker."""
         if "auto_readout" not in self._widgets:
             return
-        choice = self._auto_choice()
+        choice: dict[str, Any] | None = None
+        try:
+            choice = self.suggest_alpha(self.auto_budget_db, self.auto_score)
+        except ValueError as err:
+            self.say(str(err))
+        self._suggestion = choice
         self._widgets["auto_readout"].value = (
             ""
             if choice is None

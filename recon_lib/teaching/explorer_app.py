@@ -14,7 +14,6 @@ then the metrics table, the metric curves against alpha and the export button.
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -160,7 +159,7 @@ def build_app(explorer: AlphaExplorer) -> Any:
             message = f"export failed: {err}"
         else:
             message = "wrote " + ", ".join(p.name for p in paths) + f" to {paths[0].parent}"
-        status.value = f'<span class="alpha-explorer-status-text">{html.escape(message)}</span>'
+        explorer.say(message)
 
     export.on_click(on_export)
     slider_row = widgets.HBox(

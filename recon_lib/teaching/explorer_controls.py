@@ -16,7 +16,6 @@ A request the explorer rejects changes nothing and is reported in the status lin
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any
 
 from recon_lib.teaching.explorer_render import GAP
@@ -35,10 +34,6 @@ AUTO_SCORES = {
     "hf_energy_ratio": "HF-energy ratio",
     "hf_energy_ratio_truth": "HF-energy ratio vs noise-free",
 }
-
-
-def _status(explorer: AlphaExplorer, message: str) -> None:
-    explorer._widgets["status"].value = f'<span class="alpha-explorer-status-text">{html.escape(message)}</span>'
 
 
 def _register(explorer: AlphaExplorer, controls: dict[str, Any]) -> None:
@@ -102,7 +97,7 @@ def selection_controls(explorer: AlphaExplorer, widgets: Any, label_w: int) -> A
                 explorer.select(acceleration=acceleration.value, volume=volume.value, slice=slice_.value)
             explorer._refresh_slice()
         except ValueError as err:  # nothing changed; say why
-            _status(explorer, str(err))
+            explorer.say(str(err))
         finally:
             busy["on"] = False
 
@@ -127,37 +122,33 @@ def display_controls(explorer: AlphaExplorer, widgets: Any, label_w: int) -> Any
         readout_format=".0f",
         layout=widgets.Layout(width="330px"),
     )
-    zoom_row = widgets.IntSlider(
-        value=top + h // 2,
-        min=0,
-        max=rh - 1,
-        description="zoom centre: row",
-        style=style,
-        continuous_update=False,
-        layout=widgets.Layout(width="250px"),
-    )
-    zoom_col = widgets.IntSlider(
-        value=left + w // 2,
-        min=0,
-        max=rw - 1,
-        description="column",
-        style=style,
-        continuous_update=False,
-        layout=widgets.Layout(width="200px"),
-    )
+
+    def centre_slider(value: int, size: int, description: str, width: int) -> Any:
+        return widgets.IntSlider(
+            value=value,
+            min=0,
+            max=size - 1,
+            description=description,
+            style=style,
+            continuous_update=False,
+            layout=widgets.Layout(width=f"{width}px"),
+        )
+
+    zoom_row = centre_slider(top + h // 2, rh, "zoom centre: row", 250)
+    zoom_col = centre_slider(left + w // 2, rw, "column", 200)
     _register(explorer, {"window": window, "zoom_row": zoom_row, "zoom_col": zoom_col})
 
     def window_changed(change: Any) -> None:
         try:
             explorer.set_window(*change["new"])
         except ValueError as err:
-            _status(explorer, str(err))
+            explorer.say(str(err))
 
     def zoom_changed(_: Any) -> None:
         try:
             explorer.centre_crop_on(zoom_row.value, zoom_col.value)
         except ValueError as err:
-            _status(explorer, str(err))
+            explorer.say(str(err))
 
     window.observe(window_changed, names="value")
     zoom_row.observe(zoom_changed, names="value")
@@ -197,9 +188,8 @@ def auto_alpha_controls(explorer: AlphaExplorer, widgets: Any, label_w: int) -> 
         explorer._refresh_auto()
 
     def go_clicked(_: Any) -> None:
-        choice = explorer._auto_choice()
-        if choice is not None:
-            explorer.set_alpha(choice["alpha"])
+        if explorer._suggestion is not None:
+            explorer.set_alpha(explorer._suggestion["alpha"])
 
     score.observe(update, names="value")
     budget.observe(update, names="value")
