@@ -107,3 +107,15 @@ def test_a_stratum_of_one_volume_has_no_interval():
     mean, low, high = stratified_bootstrap([0.05, 0.07, 0.02, 0.03], ["PD", "PDFS", "PD", "PDFS"], reps=500)
     assert low <= mean <= high and low < high
     assert format_interval(low, high).startswith("[") and format_interval(None, None).startswith("n/a")
+
+
+def test_differences_side_by_side_puts_two_sources_in_columns():
+    from recon_lib.metrics.statistics import differences_side_by_side
+
+    here = [{"a": "SN", "b": "CG", "acceleration": 8, "metric": "psnr", "mean": 0.67, "ci_low": 0.44, "ci_high": 0.91}]
+    shipped = [dict(here[0], mean=0.39, ci_low=None, ci_high=None), dict(here[0], metric="ssim")]
+    table = differences_side_by_side({"mine": here, "shipped": shipped}, [("SN", "CG"), ("U", "ZF")], [4, 8])
+    rows = table.splitlines()
+    assert rows[0] == "| PSNR difference | AF | mine (95 % CI) | shipped (95 % CI) |" and len(rows) == 2 + 4
+    assert "| SN − CG | 8 | +0.67 [+0.44, +0.91] | +0.39 n/a (a stratum of one volume) |" in rows
+    assert "| SN − CG | 4 | — | — |" in rows and "| U − ZF | 8 | — | — |" in rows

@@ -34,6 +34,7 @@ __all__ = [
     "paired_differences",
     "differences_markdown",
     "format_interval",
+    "differences_side_by_side",
 ]
 
 
@@ -230,3 +231,47 @@ def format_interval(low: float | None, high: float | None, decimals: int = 2) ->
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return "n/a (a stratum of one volume)"
     return f"[{low:+.{decimals}f}, {high:+.{decimals}f}]"
+
+
+def differences_side_by_side(
+    columns: Mapping[str, Sequence[Mapping[str, Any]]],
+    comparisons: Iterable[tuple[str, str]],
+    accelerations: Iterable[int],
+    metric: str = "psnr",
+) -> str:
+    """A Markdown table of the same paired differences from several sources, one column each.
+
+    For comparing e.g. your own data with the shipped results: ``columns`` maps a column title to
+    :func:`paired_differences` records (a results file's ``paired_differences`` too); a comparison a
+    source lacks shows "—".
+
+    Example:
+        >>> rec = {"a": "SN", "b": "CG", "acceleration": 4, "metric": "psnr", "mean": 1.5,
+        ...        "ci_low": 1.0, "ci_high": 2.0}
+        >>> print(differences_side_by_side({"here": [rec], "there": []}, [("SN", "CG")], [4]))
+        | PSNR difference | AF | here (95 % CI) | there (95 % CI) |
+        |---|---:|---:|---:|
+        | SN − CG | 4 | +1.50 [+1.00, +2.00] | — |
+    """
+    digits = 2 if metric.startswith("psnr") else 4
+    titles = list(columns)
+    lines = [
+        f"| {metric.upper()} difference | AF | " + " | ".join(f"{t} (95 % CI)" for t in titles) + " |",
+        "|---|---:|" + "---:|" * len(titles),
+    ]
+    accelerations = list(accelerations)
+    for a, b in comparisons:
+        for af in accelerations:
+            cells = []
+            for records in columns.values():
+                d = next(
+                    (r for r in records if (r["a"], r["b"], int(r["acceleration"]), r["metric"]) == (a, b, af, metric)),
+                    None,
+                )
+                cells.append(
+                    "—"
+                    if d is None
+                    else f"{d['mean']:+.{digits}f} {format_interval(d['ci_low'], d['ci_high'], digits)}"
+                )
+            lines.append(f"| {a} − {b} | {af} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
