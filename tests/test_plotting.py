@@ -166,6 +166,25 @@ def test_plot_training_log(tmp_path):
         plotting.plot_training_log(tmp_path / "missing.jsonl")
 
 
+def test_a_training_log_with_an_early_spike_keeps_the_curve_readable(tmp_path):
+    """The first steps of a real pre-training log reach ~170 where the rest sits near 1: the loss
+    axis must stop near the bulk of the curve and say what it left out."""
+    log = tmp_path / "log.jsonl"
+    losses = [170.0, 40.0] + [1.0 + 0.1 * np.sin(i) for i in range(400)]
+    log.write_text(
+        "".join(json.dumps({"stage": "pretrain", "step": i + 1, "loss": v}) + "\n" for i, v in enumerate(losses))
+    )
+    ax = plotting.plot_training_log(log).axes[0]
+    assert ax.get_ylim()[1] < 2.0
+    assert "2 steps above the axis (up to 170)" in ax.get_xlabel()
+    calm = tmp_path / "calm.jsonl"
+    calm.write_text(
+        "".join(json.dumps({"stage": "pretrain", "step": i + 1, "loss": 1.0 / (i + 1)}) + "\n" for i in range(50))
+    )
+    ax = plotting.plot_training_log(calm).axes[0]
+    assert ax.get_ylim()[1] >= 1.0 and "above the axis" not in ax.get_xlabel()  # nothing stands out
+
+
 def test_interpolation_schematic_builds():
     fig = plotting.interpolation_schematic()
     assert len(fig.axes) == 2

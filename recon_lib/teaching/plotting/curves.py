@@ -104,8 +104,9 @@ def plot_training_log(
     ax_l.set_title("training loss")
     ax_l.set_xlabel("step (within stage)")
     ax_l.set_ylabel("loss")
-    if train:
-        ax_l.legend(fontsize=7)
+    if train:  # after the x label: a clipped axis says so under it
+        _clip_loss_spikes(ax_l, np.array([r["loss"] for r in train], dtype=float))
+        ax_l.legend(fontsize=7, loc="upper right")
     else:
         ax_l.text(0.5, 0.5, "no training steps logged", ha="center", va="center", transform=ax_l.transAxes)
     for ax, name, unit in ((ax_p, "validation PSNR", "PSNR (dB)"), (ax_s, "validation SSIM", "SSIM")):
@@ -122,6 +123,19 @@ def plot_training_log(
         else:
             ax.text(0.5, 0.5, "no validation records", ha="center", va="center", transform=ax.transAxes)
     return fig
+
+
+def _clip_loss_spikes(ax: Any, losses: np.ndarray) -> None:
+    """Keep the first steps' spikes (a loss of 100+ before the first update) from flattening the
+    curve: the axis stops a little above the 99th percentile, and its label says what it left out."""
+    losses = losses[np.isfinite(losses)]
+    if losses.size == 0:
+        return
+    top = float(np.percentile(losses, 99))
+    if losses.max() > 2 * top > 0:
+        ax.set_ylim(min(0.0, float(losses.min())), 1.15 * top)
+        clipped = int((losses > 1.15 * top).sum())
+        ax.set_xlabel(f"{ax.get_xlabel()}\n{clipped} steps above the axis (up to {losses.max():.3g})")
 
 
 def plot_curves(
