@@ -12,7 +12,7 @@ removal, 160 x 160 reference):
   (float32 and float64 volumes; both compute SSIM in the inputs' precision),
 * what bounds the slider: the SN's forward FLOPs (torch's FLOP counter: convolutions and matrix
   products; the FFTs are not counted) against the convolution throughput this CPU reaches,
-* the reduced-precision lever: SN forward and training step in fp32 and under bf16 autocast,
+* the per-step levers: SN forward and training step in fp32, under bf16 autocast and with channels_last weights,
 * peak RSS of a training run and of a slider session (each in a fresh subprocess).
 """
 
@@ -154,10 +154,16 @@ def bench_models(repeats: int) -> list[tuple[str, float, float, int]]:
     return out
 
 
-def bench_bfloat16(sn: torch.nn.Module, repeats: int) -> dict[str, float]:
-    """The reduced-precision lever: SN forward and training step in fp32 and under CPU bf16 autocast
-    (convolutions in bf16; FFTs and data consistency stay complex64), in one run, and the PSNR change
-    of the forward's output on the synthetic slice."""
+#: the per-step levers beside plain fp32: (name, bf16 autocast, channels_last weights)
+LEVERS = (("fp32", False, False), ("bf16", True, False), ("channels_last", False, True))
+
+
+def bench_levers(sn: torch.nn.Module, repeats: int, rounds: int = 3) -> dict[str, float]:
+    """The CPU levers of the models issue, in one run: SN forward and training step in fp32, under
+    bf16 autocast (convolutions in bf16; FFTs and data consistency stay complex64) and with
+    channels_last weights, and each lever's PSNR change of the forward's output on the synthetic
+    slice. The variants are timed in interleaved rounds (median of the rounds' medians), so a
+    machine warming up or throttling does not favour whichever runs last."""
     import copy
 
     from recon_lib.metrics.quality import psnr
@@ -165,26 +171,34 @@ def bench_bfloat16(sn: torch.nn.Module, repeats: int) -> dict[str, float]:
     from recon_lib.training.steps import Learner, training_step
 
     batch = synthetic_batch()
-    out: dict[str, float] = {}
+    runs: dict[str, Callable[[], Any]] = {}
     images = {}
-    for name, bf16 in (("fp32", False), ("bf16", True)):
+    for name, bf16, channels_last in LEVERS:
+        model = copy.deepcopy(sn).eval()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
 
-        def forward(bf16: bool = bf16) -> torch.Tensor:
+        def forward(model: torch.nn.Module = model, bf16: bool = bf16) -> torch.Tensor:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                return reconstruct(sn, batch)
+                return reconstruct(model, batch)
 
-        out[f"forward_{name}_s"] = timeit(forward, repeats)
         images[name] = forward()[0].abs().float().numpy()
-        model = copy.deepcopy(sn).train()
-        learner = Learner(model, torch.optim.RMSprop(model.parameters(), lr=1e-4))
+        trained = copy.deepcopy(model).train()
+        learner = Learner(trained, torch.optim.RMSprop(trained.parameters(), lr=1e-4))
 
         def step(learner: Learner = learner, bf16: bool = bf16) -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 training_step(learner, batch)
 
-        out[f"step_{name}_s"] = timeit(step, repeats)
+        runs[f"forward_{name}_s"], runs[f"step_{name}_s"] = forward, step
+    times: dict[str, list[float]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, fn in runs.items():
+            times[key].append(timeit(fn, repeats))
+    out = {key: statistics.median(values) for key, values in times.items()}
     target = batch["target"][0].numpy()
-    out["psnr_change_db"] = psnr(target, images["bf16"]) - psnr(target, images["fp32"])
+    for name, _, _ in LEVERS[1:]:
+        out[f"psnr_change_{name}_db"] = psnr(target, images[name]) - psnr(target, images["fp32"])
     return out
 
 
@@ -352,14 +366,18 @@ def main(argv: list[str] | None = None) -> int:
     results["metrics_s"], results["metrics_reference_s"] = timings["float32"]
     results["metrics_float64_s"], results["metrics_reference_float64_s"] = timings["float64"]
 
-    bf = bench_bfloat16(sn, args.repeats)
-    print("\n| reduced precision (CPU bf16 autocast; FFTs and DC in complex64) | fp32 | bf16 | speed-up |")
+    lv = bench_levers(sn, args.repeats)
+    print("\n| per-step lever (same run, interleaved) | fp32 | bf16 autocast | channels_last |")
     print("|---|---:|---:|---:|")
     for label, key in (("SN forward (inference)", "forward"), ("SN training step (L1 + SSIM)", "step")):
-        a, b = bf[f"{key}_fp32_s"], bf[f"{key}_bf16_s"]
-        print(f"| {label} | {a * 1e3:.0f} ms | {b * 1e3:.0f} ms | {a / b:.2f}x |")
-    print(f"| PSNR change of the forward's output (bf16 - fp32) | | {bf['psnr_change_db']:+.3f} dB | |")
-    results["bfloat16"] = bf
+        base = lv[f"{key}_fp32_s"]
+        cells = [
+            f"{lv[f'{key}_{name}_s'] * 1e3:.0f} ms ({base / lv[f'{key}_{name}_s']:.2f}x)" for name, _, _ in LEVERS[1:]
+        ]
+        print(f"| {label} | {base * 1e3:.0f} ms | {' | '.join(cells)} |")
+    changes = [f"{lv[f'psnr_change_{name}_db']:+.3f} dB" for name, _, _ in LEVERS[1:]]
+    print(f"| PSNR change of the forward's output vs fp32 | | {' | '.join(changes)} |")
+    results["levers"] = lv
 
     threads, checkpoints = args.threads, str(args.checkpoints)
     train_code = "\n".join(
