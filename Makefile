@@ -78,7 +78,8 @@ train: train-data
 	$(PY) -m recon_lib.train --config configs/teaching.yaml --set data.root=$(TRAIN_DATA)
 
 # The shared-initialisation lesson (notebook 06): an SN pre-trained from another seed for 6 epochs
-# on the embedded dataset's 12 training volumes (about 5 min on 2 cores), shipped as checkpoints/sn_seed1.pt, and its alpha sweep against SN -> SN-GAN.
+# on the embedded dataset's 12 training volumes (about 5 min on 2 cores), shipped as
+# checkpoints/sn_seed1.pt, and its alpha sweep against SN -> SN-GAN.
 sn-seed1: data
 	$(PY) -m recon_lib.train --config configs/teaching.yaml --stage pretrain --set seed=1 --set data.root=$(DATA) \
 		--set checkpoint_dir=runs/seed1/checkpoints --set output_dir=runs/seed1 --set stages.pretrain.epochs=6 \
