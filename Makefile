@@ -21,7 +21,7 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(TEST_HOME)/jupyter-config JUPYTER_DATA_DIR=$(TE
 	JUPYTER_RUNTIME_DIR=$(TEST_HOME)/jupyter-runtime IPYTHONDIR=$(TEST_HOME)/ipython \
 	MPLCONFIGDIR=$(TEST_HOME)/matplotlib MPLBACKEND=Agg RECON_QUICK=1 RECON_SOLUTIONS=1 PYTHONHASHSEED=0
 
-.PHONY: setup data suite lint test test-unit train-data train sn-seed1 evaluate shared-init alpha-validation explorer benchmark html clean-data help
+.PHONY: setup setup-dev data suite lint test test-unit train-data train sn-seed1 evaluate shared-init alpha-validation explorer benchmark html clean-data help
 
 help:
 	@echo "make suite   - set up, prepare the embedded dataset, open JupyterLab on notebooks/ (HEADLESS=1: execute them)"
@@ -32,15 +32,24 @@ help:
 	@echo "make html    - export the notebooks (with their outputs) to outputs/html/"
 
 # ---- set-up --------------------------------------------------------------------------------
-setup: $(VENV)/.installed
+# One stamp per set of extras (pyproject.toml), so each target installs only what it runs:
+# setup (the suite and the pipeline): [notebooks]; lint, test-unit: + [dev]; test: + [browser].
+setup: $(VENV)/.installed-suite
+setup-dev: $(VENV)/.installed-dev
 
-$(VENV)/.installed: pyproject.toml
+# A larger set also stamps the smaller ones it includes, so `make test` installs once.
+$(VENV)/.installed-suite: EXTRAS := notebooks
+$(VENV)/.installed-dev: EXTRAS := notebooks,dev
+$(VENV)/.installed-dev: INCLUDES := $(VENV)/.installed-suite
+$(VENV)/.installed-test: EXTRAS := notebooks,dev,browser
+$(VENV)/.installed-test: INCLUDES := $(VENV)/.installed-suite $(VENV)/.installed-dev
+$(VENV)/.installed-suite $(VENV)/.installed-dev $(VENV)/.installed-test: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is required, found " + sys.version.split()[0])'
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[notebooks,test]"
-	@touch $@
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@ $(INCLUDES)
 
 # ---- the embedded dataset (generated, then prepared; both steps skip finished volumes) -----
 data: setup
@@ -58,16 +67,17 @@ endif
 # ---- command 2: every test -----------------------------------------------------------------
 # Static checks first (seconds), the same commands as .pre-commit-config.yaml's hooks.
 LINT_CMDS := "ruff check ." "ruff format --check ." "mypy"
-lint: setup
+lint: setup-dev
 	@for cmd in $(LINT_CMDS); do echo "$$cmd"; $(VENV)/bin/$$cmd || exit 1; done
 
 # --doctest-modules over recon_lib runs every Example: in the library's docstrings.
-test: lint data
+test: $(VENV)/.installed-test lint data
 	@bash .ci/ensure_chromium.sh
 	$(TEST_ENV) $(PY) -m pytest tests notebooks recon_lib --doctest-modules --nbval-lax -p no:cacheprovider
 
-test-unit: setup
-	$(TEST_ENV) $(PY) -m pytest tests recon_lib --doctest-modules -p no:cacheprovider
+# The quick loop: no browser, no multi-process training (the markers in pyproject.toml), no notebooks.
+test-unit: setup-dev
+	$(TEST_ENV) $(PY) -m pytest tests recon_lib --doctest-modules -m "not browser and not multiprocess" -p no:cacheprovider
 
 # ---- the rest of the pipeline ------------------------------------------------------------
 train-data: setup

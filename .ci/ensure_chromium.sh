@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make Debian's Chromium available for the browser tests (never `playwright install`).
+# Make Debian's Chromium available for the browser tests (never `playwright install`); their
+# Python side, Playwright, is the [browser] extra of pyproject.toml, which `make test` installs.
 # As root it installs the package when missing; otherwise it only reports, and the browser
 # tests skip with a message saying what to install.
 set -eu
