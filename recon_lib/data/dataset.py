@@ -41,17 +41,18 @@ Masks (fastMRI semantics, :mod:`recon_lib.physics.masks`):
 * The zero-padding columns of the raw data (outside ``[padding_left, padding_right)``) are
   never sampled.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
 import torch
-
 from torch.utils.data import Dataset
 
 from recon_lib.core.checks import check_int
@@ -104,6 +105,62 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, (bytes, np.bytes_)) else str(value)
 
 
+def _check_complete(f: h5py.File, path: Path) -> None:
+    """The sidecar was finished and holds every dataset and attribute a sample is read from."""
+    if not bool(f.attrs.get("complete", False)):
+        raise DataFormatError(f"{path}: attribute 'complete' is not set; re-run prepare_dataset.py")
+    for key in _KEYS:
+        if key not in f:
+            raise DataFormatError(f"{path}: missing dataset {key!r}; re-run prepare_dataset.py")
+    for key in ("max", "padding_left", "padding_right"):
+        if key not in f.attrs:
+            raise DataFormatError(f"{path}: missing attribute {key!r}; re-run prepare_dataset.py")
+    if f["kspace"].ndim != 4:
+        raise DataFormatError(f"{path}: 'kspace' must be (S, C, H, W), got shape {f['kspace'].shape}")
+
+
+def _acs_maps(f: h5py.File, path: Path, center_fractions: Sequence[float]) -> dict[float, str]:
+    """Centre fraction -> the sidecar dataset of its acquired-line maps (or ``"error: <reason>"``)."""
+    ks = f["kspace"]
+    maps: dict[float, str] = {}
+    for cf in center_fractions:
+        key = acs_maps_key(cf)
+        if key in f:
+            if f[key].shape != ks.shape or f[key].dtype != np.complex64:
+                raise DataFormatError(
+                    f"{path}: {key!r} {f[key].shape} {f[key].dtype} must be complex64 of the k-space shape {ks.shape}"
+                )
+            maps[cf] = key
+        elif f"{key}_error" in f.attrs:
+            maps[cf] = "error: " + _text(f.attrs[f"{key}_error"])
+        else:
+            raise DataFormatError(
+                f"{path}: no coil maps for centre fraction {cf:g} ({key!r}); prepare_dataset.py computes them "
+                f"for {', '.join(_text(k) for k in f if _text(k).startswith('maps_cf')) or 'none'}"
+            )
+    return maps
+
+
+def _check_consistent(f: h5py.File, path: Path) -> None:
+    """Shapes, dtypes and attributes agree with each other and make sense."""
+    ks, tg = f["kspace"], f["target"]
+    if tg.ndim != 3 or tg.shape[0] != ks.shape[0] or f["foreground"].shape != tg.shape:
+        raise DataFormatError(f"{path}: 'target' {tg.shape} / 'foreground' {f['foreground'].shape} do not match")
+    for key, dtype in (("kspace", np.complex64), ("target", np.float32)):
+        if f[key].dtype != dtype:
+            raise DataFormatError(f"{path}: {key!r} must be {np.dtype(dtype).name}, got {f[key].dtype}")
+    if ks.shape[0] == 0:
+        raise DataFormatError(f"{path}: holds 0 slices")
+    vmax = float(f.attrs["max"])
+    if not (np.isfinite(vmax) and vmax > 0):
+        raise DataFormatError(f"{path}: attribute 'max' must be a positive finite number, got {vmax}")
+    left, right = int(f.attrs["padding_left"]), int(f.attrs["padding_right"])
+    if not 0 <= left < right <= ks.shape[3]:
+        raise DataFormatError(
+            f"{path}: padding {left}..{right} must satisfy 0 <= left < right <= k-space width {ks.shape[3]}"
+        )
+
+
 def _read_record(raw: Path, center_fractions: Sequence[float]) -> VolumeRecord:
     """Open the sidecar of ``raw``, check it is complete and return its :class:`VolumeRecord`."""
     path = sidecar_path(raw)
@@ -112,53 +169,14 @@ def _read_record(raw: Path, center_fractions: Sequence[float]) -> VolumeRecord:
     except OSError as err:
         raise DataFormatError(f"{path}: not a readable prepared file ({err}); re-run prepare_dataset.py") from None
     with f:
-        if not bool(f.attrs.get("complete", False)):
-            raise DataFormatError(f"{path}: attribute 'complete' is not set; re-run prepare_dataset.py")
-        for key in _KEYS:
-            if key not in f:
-                raise DataFormatError(f"{path}: missing dataset {key!r}; re-run prepare_dataset.py")
-        for key in ("max", "padding_left", "padding_right"):
-            if key not in f.attrs:
-                raise DataFormatError(f"{path}: missing attribute {key!r}; re-run prepare_dataset.py")
+        _check_complete(f, path)
+        maps = _acs_maps(f, path, center_fractions)
+        _check_consistent(f, path)
         ks, tg = f["kspace"], f["target"]
-        if ks.ndim != 4:
-            raise DataFormatError(f"{path}: 'kspace' must be (S, C, H, W), got shape {ks.shape}")
-        maps: dict[float, str] = {}
-        for cf in center_fractions:
-            key = acs_maps_key(cf)
-            if key in f:
-                if f[key].shape != ks.shape or f[key].dtype != np.complex64:
-                    raise DataFormatError(
-                        f"{path}: {key!r} {f[key].shape} {f[key].dtype} must be complex64 of the k-space shape {ks.shape}"
-                    )
-                maps[cf] = key
-            elif f"{key}_error" in f.attrs:
-                maps[cf] = "error: " + _text(f.attrs[f"{key}_error"])
-            else:
-                raise DataFormatError(
-                    f"{path}: no coil maps for centre fraction {cf:g} ({key!r}); prepare_dataset.py computes them "
-                    f"for {', '.join(_text(k) for k in f if _text(k).startswith('maps_cf')) or 'none'}"
-                )
-        if tg.ndim != 3 or tg.shape[0] != ks.shape[0] or f["foreground"].shape != tg.shape:
-            raise DataFormatError(f"{path}: 'target' {tg.shape} / 'foreground' {f['foreground'].shape} do not match")
-        for key, dtype in (("kspace", np.complex64), ("target", np.float32)):
-            if f[key].dtype != dtype:
-                raise DataFormatError(f"{path}: {key!r} must be {np.dtype(dtype).name}, got {f[key].dtype}")
-        if ks.shape[0] == 0:
-            raise DataFormatError(f"{path}: holds 0 slices")
-        vmax = float(f.attrs["max"])
-        if not (np.isfinite(vmax) and vmax > 0):
-            raise DataFormatError(f"{path}: attribute 'max' must be a positive finite number, got {vmax}")
-        left, right = int(f.attrs["padding_left"]), int(f.attrs["padding_right"])
-        if not 0 <= left < right <= ks.shape[3]:
-            raise DataFormatError(
-                f"{path}: padding {left}..{right} must satisfy 0 <= left < right <= k-space width {ks.shape[3]}"
-            )
-        fname = _text(f.attrs.get("source", path.name))
         return VolumeRecord(
             path=path,
             raw=raw,
-            fname=fname,
+            fname=_text(f.attrs.get("source", path.name)),
             acquisition=_text(f.attrs.get("acquisition", "")),
             num_slices=int(ks.shape[0]),
             kspace_shape=(int(ks.shape[1]), int(ks.shape[2]), int(ks.shape[3])),
@@ -173,8 +191,10 @@ class KneeDataset(Dataset):
     """Slices of the prepared knee volumes of one split folder, with undersampling masks.
 
     Args:
-        root: a split folder (e.g. ``data/knee/train``) holding raw ``*.h5`` files and their
-            ``*.prepared.h5`` sidecars (``data_scripts/prepare_dataset.py``).
+        root: a split folder (e.g. ``data/knee/train``) holding raw ``*.h5`` files; their
+            sidecars live in the sibling folder ``<root>.prepared/`` under the same names
+            (e.g. ``data/knee/train.prepared/``, :func:`~recon_lib.data.layout.sidecar_path`),
+            written by ``data_scripts/prepare_dataset.py``.
         mask_func: draws the phase-encode masks (accelerations and centre fractions).
         train: fresh random masks per sample (True) or one fixed mask per volume (False).
         seed: base seed of the training masks (non-negative integer).
@@ -295,7 +315,9 @@ class KneeDataset(Dataset):
             foreground = torch.from_numpy(f["foreground"][sl].astype(bool))  # (rh, rw)
         for key, value in (("kspace", kspace), ("maps", maps), ("target", target)):
             if not bool(torch.isfinite(value).all()):
-                raise DataFormatError(f"{record.path}: {key!r} slice {sl} contains NaN or Inf; re-run prepare_dataset.py")
+                raise DataFormatError(
+                    f"{record.path}: {key!r} slice {sl} contains NaN or Inf; re-run prepare_dataset.py"
+                )
         mask_t = mask_to_tensor(mask, ndim=3)  # (1, 1, W)
         return {
             "kspace": kspace * mask_t,  # (C, H, W), zero where unsampled

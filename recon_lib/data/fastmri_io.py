@@ -1,6 +1,6 @@
 """Reading and writing fastMRI-format multi-coil HDF5 files.
 
-fastMRI multicoil layout (facebookresearch/fastMRI; see REFERENCE.md):
+fastMRI multicoil layout (facebookresearch/fastMRI: ``fastmri/data/mri_data.py``, the dataset's README):
 
 * dataset ``kspace``: complex64 ``(slices, coils, H, W)``; H is the readout (frequency-encode)
   axis with 2x oversampling, W the phase-encode axis (possibly with zero padding columns).
@@ -15,15 +15,16 @@ Every reader here raises :class:`DataFormatError` (a ``ValueError``) naming the 
 key at fault; every writer writes to a temporary name in the target folder and renames it
 into place only once complete, so an interrupted write never leaves a half-written file.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import h5py
 import numpy as np
@@ -128,10 +129,10 @@ def build_ismrmrd_header(
     def space(parent: ET.Element, tag: str, size: tuple[int, int, int], fov: tuple[float, float, float]) -> None:
         sp = sub(parent, tag)
         ms = sub(sp, "matrixSize")
-        for name, v in zip("xyz", size):
+        for name, v in zip("xyz", size, strict=False):
             sub(ms, name, int(v))
         fv = sub(sp, "fieldOfView_mm")
-        for name, mm in zip("xyz", fov):
+        for name, mm in zip("xyz", fov, strict=False):
             sub(fv, name, f"{mm:g}")
 
     root = ET.Element(f"{{{ISMRMRD_NS}}}ismrmrdHeader")
@@ -141,7 +142,11 @@ def build_ismrmrd_header(
     sub(sysinfo, "receiverChannels", "15")
     enc = sub(root, "encoding")
     space(enc, "encodedSpace", encoded_size, field_of_view_mm)
-    recon_fov = (field_of_view_mm[0] / 2, field_of_view_mm[1] * recon_size[1] / max(encoded_size[1], 1), field_of_view_mm[2])
+    recon_fov = (
+        field_of_view_mm[0] / 2,
+        field_of_view_mm[1] * recon_size[1] / max(encoded_size[1], 1),
+        field_of_view_mm[2],
+    )
     space(enc, "reconSpace", recon_size, recon_fov)
     limits = sub(enc, "encodingLimits")
     step1 = sub(limits, "kspace_encoding_step_1")
@@ -271,7 +276,11 @@ def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
             f"{path}: ismrmrd_header reconSpace matrixSize {encoding.recon_size[:2]} is too small "
             f"(each side must be at least {MIN_RECON_SIZE})"
         )
-    if encoding.padding_right > shape[3] or encoding.padding_left < 0 or encoding.padding_left >= encoding.padding_right:
+    if (
+        encoding.padding_right > shape[3]
+        or encoding.padding_left < 0
+        or encoding.padding_left >= encoding.padding_right
+    ):
         raise DataFormatError(
             f"{path}: ismrmrd_header encoding limits (padding {encoding.padding_left}..{encoding.padding_right}) "
             f"do not fit kspace width {shape[3]}"
@@ -287,8 +296,9 @@ def atomic_h5_writer(path: str | os.PathLike) -> Iterator[h5py.File]:
     HDF5 itself never writes to disk here: when its own writes fail (a full disk, a file-size
     limit) it leaves half-closed objects behind that crash the interpreter at exit (a segfault
     was seen). A Ctrl-C during the write is held until the file is complete (h5py's callbacks
-    would swallow it; :func:`~recon_lib.core.atomic.deferred_interrupt`). Plain file I/O turns the same failure into one ``OSError`` naming ``path``, and
-    :func:`recon_lib.core.atomic.atomic_path` removes the temporary file. The price is memory:
+    would swallow it; :func:`~recon_lib.core.atomic.deferred_interrupt`). Plain file I/O turns the
+    same failure into one ``OSError`` naming ``path``, and :func:`recon_lib.core.atomic.atomic_path`
+    removes the temporary file. The price is memory:
     the file is held once in RAM while it is written.
     """
     buffer = io.BytesIO()
@@ -335,9 +345,9 @@ def write_multicoil_volume(
         if noise_free is not None:
             if noise_free.shape != reconstruction_rss.shape:
                 raise ValueError(
-                    f"noise_free {noise_free.shape} must have the shape of reconstruction_rss {reconstruction_rss.shape}"
+                    f"noise_free {noise_free.shape} must have the shape of reconstruction_rss "
+                    f"{reconstruction_rss.shape}"
                 )
             f.create_dataset(NOISE_FREE_KEY, data=noise_free.astype(np.float32))
         for k, v in attrs.items():
             f.attrs[k] = v
-

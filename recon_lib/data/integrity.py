@@ -61,4 +61,6 @@ def verify_sidecar(path: str | os.PathLike) -> None:
         raise DataFormatError(f"{path}: cannot read the sidecar (corrupt?): {err}") from None
     actual = content_digest(arrays)
     if actual != str(stored.decode() if isinstance(stored, bytes) else stored):
-        raise DataFormatError(f"{path}: content checksum mismatch -- the sidecar is corrupted; re-run prepare_dataset.py")
+        raise DataFormatError(
+            f"{path}: content checksum mismatch -- the sidecar is corrupted; re-run prepare_dataset.py"
+        )

@@ -8,7 +8,8 @@ touches the raw file:
 1. **Readout oversampling removed.** The readout H is fully sampled, so a centred 1-D inverse FFT
    along H, keeping the central ``H / 2`` rows, and a forward FFT give k-space on the
    recon field of view: ``kspace`` complex64 ``(S, C, H/2, W)``. Networks then run on a grid half
-   as large (REFERENCE.md).
+   as large; the readout is fully sampled, so nothing is lost (fastMRI's ``reconstruction_rss``
+   is cropped to the same field of view).
 2. **Full-data ESPIRiT maps** per slice (:func:`recon_lib.physics.espirit.espirit_maps`, settings
    :data:`recon_lib.physics.espirit.ESPIRIT_DEFAULTS`, a 24 x 24 block of the *fully sampled*
    k-space): ``maps_full`` complex64 ``(S, C, H/2, W)``, used for the reference only. Calibrated
@@ -46,13 +47,14 @@ one bad file (truncated, corrupt, missing ``kspace``, wrong dtype or rank, bad h
 the run with a :class:`~recon_lib.data.fastmri_io.DataFormatError` naming the file and the key, and
 the folder is left exactly as it was.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import h5py
 import numpy as np
@@ -60,15 +62,15 @@ import torch
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from recon_lib.physics.coils import sens_reduce
-from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, MIN_CALIB_POSITIONS, espirit_maps
-from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, center_lines
 from recon_lib.core.atomic import stale_temporaries
+from recon_lib.core.tensors import center_crop
+from recon_lib.data.fastmri_io import DataFormatError, VolumeInfo, atomic_h5_writer, read_volume_info
 from recon_lib.data.integrity import CHECKSUM_ATTR, content_digest
 from recon_lib.data.layout import acs_maps_key, find_raw_files, legacy_sidecar_path, sidecar_path
-from recon_lib.data.fastmri_io import DataFormatError, VolumeInfo, atomic_h5_writer, read_volume_info
+from recon_lib.physics.coils import sens_reduce
+from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, MIN_CALIB_POSITIONS, espirit_maps
 from recon_lib.physics.fft import remove_readout_oversampling
-from recon_lib.core.tensors import center_crop
+from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, center_lines
 
 __all__ = [
     "PREPARE_VERSION",

@@ -23,6 +23,7 @@ Contrast: relative signal of each tissue in proton-density (CORPD_FBK: fat brigh
 fat-suppressed proton-density (CORPDFS_FBK: fat and fatty marrow dark, fluid bright) fast spin
 echo images, :data:`CONTRAST`.
 """
+
 from __future__ import annotations
 
 import enum
@@ -180,7 +181,9 @@ def _ellipse(u: np.ndarray, v: np.ndarray, cu: float, cv: float, ru: float, rv: 
     return (np.sqrt(((u - cu) / ru) ** 2 + ((v - cv) / rv) ** 2) - 1.0) * min(ru, rv)
 
 
-def _segment(u: np.ndarray, v: np.ndarray, a: tuple[float, float], b: tuple[float, float], half_width: float) -> np.ndarray:
+def _segment(
+    u: np.ndarray, v: np.ndarray, a: tuple[float, float], b: tuple[float, float], half_width: float
+) -> np.ndarray:
     """A band of ``half_width`` around the segment a-b (a capsule)."""
     du, dv = b[0] - a[0], b[1] - a[1]
     t = np.clip(((u - a[0]) * du + (v - a[1]) * dv) / (du * du + dv * dv), 0.0, 1.0)
@@ -189,11 +192,11 @@ def _segment(u: np.ndarray, v: np.ndarray, a: tuple[float, float], b: tuple[floa
 
 def _polygon(u: np.ndarray, v: np.ndarray, pts: list[tuple[float, float]]) -> np.ndarray:
     """Convex polygon (vertices in either order) as the max of its edge half-planes."""
-    area2 = sum(u0 * v1 - u1 * v0 for (u0, v0), (u1, v1) in zip(pts, pts[1:] + pts[:1]))
+    area2 = sum(u0 * v1 - u1 * v0 for (u0, v0), (u1, v1) in zip(pts, pts[1:] + pts[:1], strict=True))
     if area2 < 0:
         pts = pts[::-1]  # counter-clockwise, so that (dv, -du) is the outward normal
     f = None
-    for (u0, v0), (u1, v1) in zip(pts, pts[1:] + pts[:1]):
+    for (u0, v0), (u1, v1) in zip(pts, pts[1:] + pts[:1], strict=True):
         nu, nv = v1 - v0, -(u1 - u0)  # outward normal for counter-clockwise order
         n = np.hypot(nu, nv)
         d = ((u - u0) * nu + (v - v0) * nv) / n
@@ -245,9 +248,7 @@ def _bone_shapes(knee: KneeAnatomy, u: np.ndarray, v: np.ndarray, z: float, pixe
     g = knee.gap
     rum, rvm, rul, rvl = knee.condyle_radii
     off = knee.condyle_offset
-    condyles = np.minimum(
-        _ellipse(u, v, -off, -g / 2 - rvm, rum, rvm), _ellipse(u, v, off, -g / 2 - rvl, rul, rvl)
-    )
+    condyles = np.minimum(_ellipse(u, v, -off, -g / 2 - rvm, rum, rvm), _ellipse(u, v, off, -g / 2 - rvl, rul, rvl))
     base = -g / 2 - max(rvm, rvl)
     # metaphysis: widest at the epicondyles, narrowing (concave) to the shaft superiorly
     above = np.maximum(base - 4.0 - v, 0.0)
@@ -260,9 +261,7 @@ def _bone_shapes(knee: KneeAnatomy, u: np.ndarray, v: np.ndarray, z: float, pixe
     notch_depth = float(np.clip(knee.notch_depth - knee.notch_depth_slope * z, 4.0, max(rvm, rvl) + 8.0))
     nw = knee.notch_half_width
     roof = -g / 2 - notch_depth + 0.8 * nw  # an arch: straight walls under an elliptic roof
-    notch = np.minimum(
-        np.maximum(np.abs(u) - nw, roof - v), _ellipse(u, v, 0.0, roof, nw, 0.8 * nw)
-    )
+    notch = np.minimum(np.maximum(np.abs(u) - nw, roof - v), _ellipse(u, v, 0.0, roof, nw, 0.8 * nw))
     femur = _unit_gradient(_smax(femur, -notch, 2.5), pixel_mm)
 
     plat = knee.plateau_half_width
@@ -281,7 +280,9 @@ def _bone_shapes(knee: KneeAnatomy, u: np.ndarray, v: np.ndarray, z: float, pixe
     fibula, fibula_top = None, None
     if radius > 1.0:
         # the fibular head sits against the posterolateral tibia, below the plateau
-        hw_at = knee.tibia_shaft_half_width + (plat - knee.tibia_shaft_half_width) * np.exp(-max(fv - g / 2 - 6.0, 0.0) / knee.tibia_flare)
+        hw_at = knee.tibia_shaft_half_width + (plat - knee.tibia_shaft_half_width) * np.exp(
+            -max(fv - g / 2 - 6.0, 0.0) / knee.tibia_flare
+        )
         fu = hw_at + radius + du
         fibula = _ellipse(u, v, fu, fv, radius, 1.25 * radius)
         fibula_top = (fu, fv - 1.25 * radius)
@@ -425,7 +426,9 @@ def render_slice(
     heterogeneity = fields.lowpass(corr_mm=6.0)
     physis_f = bones.condyle_base - 0.1 * rv_max - 2.5 * np.cos(u / 12.0)
     physis_t = g / 2 + 15.0 + 3.0 * (np.abs(u) / plat) ** 2 - 1.5 * np.cos(u / 6.0)
-    scar = np.exp(-(((v - physis_f) / 0.7) ** 2)) * (np.abs(u) < bones.femur_half_width) + np.exp(-(((v - physis_t) / 0.7) ** 2))
+    scar = np.exp(-(((v - physis_f) / 0.7) ** 2)) * (np.abs(u) < bones.femur_half_width) + np.exp(
+        -(((v - physis_t) / 0.7) ** 2)
+    )
     depth = 0.45 if not fat_suppressed else 0.35  # trabeculae are dark against fatty marrow
     marrow = (1.0 - depth * trabeculae) * (1.0 + 0.08 * heterogeneity) * (1.0 - 0.45 * np.clip(scar, 0.0, 1.0))
     cortex = 0.9 + 2.4 * _smoothstep(np.abs(v), 28.0, 75.0)  # thin subchondral plate, thick diaphysis

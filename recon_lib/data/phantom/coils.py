@@ -19,6 +19,7 @@ numbered around it), so ``r`` is the correlation coefficient of neighbouring coi
 References:
     P. B. Roemer et al., "The NMR phased array", MRM 16, 1990 (noise correlation, RSS).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,7 +50,9 @@ class CoilArray:
         return int(self.centres.shape[0])
 
 
-def random_coil_array(rng: np.random.Generator, num_coils: int = 15, centre_xz: tuple[float, float] = (0.0, 0.0)) -> CoilArray:
+def random_coil_array(
+    rng: np.random.Generator, num_coils: int = 15, centre_xz: tuple[float, float] = (0.0, 0.0)
+) -> CoilArray:
     """Draw a coil array on an ellipse around the knee (semi-axes ~85 mm left-right, ~80 mm AP).
 
     Args:
@@ -61,14 +64,18 @@ def random_coil_array(rng: np.random.Generator, num_coils: int = 15, centre_xz: 
         raise ValueError(f"num_coils must be >= 1, got {num_coils}")
     semi_x = rng.uniform(82.0, 90.0)
     semi_z = rng.uniform(76.0, 84.0)
-    angles = 2 * np.pi * (np.arange(num_coils) + rng.uniform(-0.15, 0.15, num_coils)) / num_coils + rng.uniform(0, 2 * np.pi)
-    rings = np.array([-45.0, 0.0, 45.0])[np.arange(num_coils) % 3] + rng.uniform(-5, 5, num_coils)
-    centres = np.stack(
-        [rings, centre_xz[0] + semi_x * np.cos(angles), centre_xz[1] + semi_z * np.sin(angles)], axis=1
+    angles = 2 * np.pi * (np.arange(num_coils) + rng.uniform(-0.15, 0.15, num_coils)) / num_coils + rng.uniform(
+        0, 2 * np.pi
     )
+    rings = np.array([-45.0, 0.0, 45.0])[np.arange(num_coils) % 3] + rng.uniform(-5, 5, num_coils)
+    centres = np.stack([rings, centre_xz[0] + semi_x * np.cos(angles), centre_xz[1] + semi_z * np.sin(angles)], axis=1)
     loop_radius = rng.uniform(40.0, 50.0, num_coils)
     phase = np.concatenate(
-        [rng.uniform(-np.pi, np.pi, (num_coils, 1)), rng.normal(0.0, 0.6, (num_coils, 4)), rng.uniform(0.5, 1.5, (num_coils, 1))],
+        [
+            rng.uniform(-np.pi, np.pi, (num_coils, 1)),
+            rng.normal(0.0, 0.6, (num_coils, 4)),
+            rng.uniform(0.5, 1.5, (num_coils, 1)),
+        ],
         axis=1,
     )
     return CoilArray(centres=centres, loop_radius=loop_radius, phase_coeffs=phase)
@@ -95,7 +102,14 @@ def coil_sensitivities(array: CoilArray, y_mm: np.ndarray, x_mm: np.ndarray, z_m
     magnitude = rho**3 / (rho**2 + dist2) ** 1.5
     p = array.phase_coeffs.astype(np.float32)[:, :, None, None]
     u, v = dy / 100.0, dx / 100.0
-    phase = p[:, 0] + p[:, 1] * u + p[:, 2] * v + p[:, 3] * u * v + p[:, 4] * (u**2 - v**2) + p[:, 5] * np.sqrt(dist2) / 100.0
+    phase = (
+        p[:, 0]
+        + p[:, 1] * u
+        + p[:, 2] * v
+        + p[:, 3] * u * v
+        + p[:, 4] * (u**2 - v**2)
+        + p[:, 5] * np.sqrt(dist2) / 100.0
+    )
     maps = magnitude * np.exp(1j * phase)
     maps /= np.sqrt((np.abs(maps) ** 2).sum(axis=0, keepdims=True))
     return maps.astype(np.complex64)
@@ -114,7 +128,9 @@ def noise_covariance(num_coils: int, correlation: float) -> np.ndarray:
     dist = np.minimum(diff, num_coils - diff)
     psi = float(correlation) ** dist.astype(np.float64)
     if np.linalg.eigvalsh(psi).min() <= 1e-9:
-        raise ValueError(f"coil_correlation {correlation} gives a non positive-definite covariance for {num_coils} coils")
+        raise ValueError(
+            f"coil_correlation {correlation} gives a non positive-definite covariance for {num_coils} coils"
+        )
     return psi
 
 

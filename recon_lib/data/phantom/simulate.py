@@ -41,6 +41,7 @@ coefficient ``r`` (``r^d`` at ring distance ``d``). PDFS volumes are acquired at
 
 Intensity scale: magnitudes like fastMRI's (RSS maxima ~2e-4 .. 6e-4 for PD, lower for PDFS).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,13 +52,12 @@ import numpy as np
 import torch
 
 from recon_lib.core.checks import check_int
-
-from recon_lib.physics.coils import rss
+from recon_lib.core.tensors import center_crop
 from recon_lib.data.fastmri_io import ACQUISITIONS, EncodingInfo, build_ismrmrd_header, write_multicoil_volume
-from recon_lib.physics.fft import fft1c, ifft1c, ifft2c, readout_rows
 from recon_lib.data.phantom.anatomy import Tissue, random_knee, render_slice
 from recon_lib.data.phantom.coils import coil_sensitivities, correlated_noise, random_coil_array
-from recon_lib.core.tensors import center_crop
+from recon_lib.physics.coils import rss
+from recon_lib.physics.fft import fft1c, ifft1c, ifft2c, readout_rows
 
 __all__ = [
     "Geometry",
@@ -239,7 +239,9 @@ def rss_reconstruction(kspace: np.ndarray | torch.Tensor, recon_size: tuple[int,
 class _SmoothField3D:
     """A smooth random function of (y, x, z) in mm: a few random plane waves (bias, phase)."""
 
-    def __init__(self, rng: np.random.Generator, terms: int, wavelength_mm: tuple[float, float], amplitude: float) -> None:
+    def __init__(
+        self, rng: np.random.Generator, terms: int, wavelength_mm: tuple[float, float], amplitude: float
+    ) -> None:
         self.k = rng.normal(size=(terms, 3))
         self.k /= np.linalg.norm(self.k, axis=1, keepdims=True)
         self.k *= (2 * np.pi / rng.uniform(*wavelength_mm, size=terms))[:, None]
@@ -248,7 +250,7 @@ class _SmoothField3D:
 
     def __call__(self, y: np.ndarray, x: np.ndarray, z: float) -> np.ndarray:
         out = np.zeros(np.broadcast_shapes(y.shape, x.shape), np.float32)
-        for (ky, kx, kz), ph, a in zip(self.k, self.phase, self.amp):
+        for (ky, kx, kz), ph, a in zip(self.k, self.phase, self.amp, strict=True):
             out += np.float32(a) * np.cos(ky * y + kx * x + kz * z + ph).astype(np.float32)
         return out
 

@@ -16,6 +16,7 @@ spectrum). The same random generator state therefore gives the same continuous f
 synthesis grid, so a phantom drawn 2x finer is the same object as one drawn on the acquisition
 grid, only sampled more densely -- which is what makes an inverse-crime comparison meaningful.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,7 +68,9 @@ class FieldSampler:
         fine = np.fft.irfft2(padded, s=self.shape) * (h * w / (hb * wb))
         return ((fine - mean) / std).astype(np.float32)
 
-    def bandpass(self, period_mm: float, relative_bandwidth: float = 0.35, stretch: float = 1.0, angle_rad: float = 0.0) -> np.ndarray:
+    def bandpass(
+        self, period_mm: float, relative_bandwidth: float = 0.35, stretch: float = 1.0, angle_rad: float = 0.0
+    ) -> np.ndarray:
         """Band-pass filtered Gaussian noise, zero mean and unit standard deviation.
 
         Args:
