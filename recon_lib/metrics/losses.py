@@ -5,7 +5,7 @@
 * ``L_SN-GAN = gamma * L_SN + L_lsgan(m * |x_rec|, m * |x_ref|)`` with ``gamma = 0.1`` and a binary
   foreground mask ``m`` (paper Eq. 2). The discriminator sees :func:`masked_magnitude` images.
 
-L1 convention (REFERENCE.md asks to state it). Errors are first divided by each sample's data
+L1 convention (the implementations differ, so it is stated here). Errors are first divided by each sample's data
 range (by default the maximum of ``|x_ref|``), so the loss does not depend on the intensity
 scale of the data. Then, by default (``l1_reduction="sum"``, Sigma-net's convention,
 khammernik/sigmanet), the absolute errors are **summed** over the foreground pixels (every pixel

@@ -17,7 +17,9 @@ Seeding: a seed gives the same mask every time. fastMRI seeds validation / test 
 file name so every slice of a volume shares one mask (:func:`seed_from_name`; its ``mask_seed``
 gives further masks of the same volume); training draws a fresh mask per sample.
 
-Knee defaults (REFERENCE.md): centre fraction 0.08 at AF 4, 0.04 at AF 8.
+Knee defaults (Zbontar et al., "fastMRI: an open dataset and benchmarks for accelerated MRI",
+arXiv:1811.08839, and fastMRI's ``RandomMaskFunc(center_fractions=[0.08, 0.04], accelerations=[4, 8])``):
+centre fraction 0.08 at AF 4, 0.04 at AF 8.
 """
 
 from __future__ import annotations
