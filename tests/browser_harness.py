@@ -174,7 +174,7 @@ def triangle_notebook(path: Path) -> Path:
             f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
             "torch.set_num_threads(1)\n"
             "from browser_harness import make_triangle_standin\n"
-            "from recon_lib.teaching.triangle import TriangleExplorer\n"
+            "from recon_lib.teaching.explorer import TriangleExplorer\n"
             "models, item = make_triangle_standin()",
             "triangle = TriangleExplorer(models, item)\ntriangle",
         ],

@@ -257,10 +257,10 @@ def test_voila_app_slider(workdir: Path) -> None:
 def _exercise_triangle(page, watcher: PageWatcher) -> None:
     """Click, arrow keys and drag inside the triangle move the weights; the image changes and the PSNR
     shown equals the library's at the weights shown."""
-    from recon_lib.teaching.triangle import TriangleModel
+    from recon_lib.teaching.explorer import TriangleExplorer
 
     models, item = make_triangle_standin()
-    library = TriangleModel(models, item)
+    library = TriangleExplorer(models, item)
 
     def settled(old: str) -> dict:
         # settled: the kernel has answered the picker's latest weights (the last point of a drag included)

@@ -67,8 +67,8 @@ def test_alpha_zero_and_one_are_the_end_models_exactly(standin, explorer):
 
 def test_live_model_at_alpha_zero_reproduces_the_sn(standin, explorer):
     sn, _, item = standin
-    explorer._interpolator.set_alpha(0.0)
-    assert np.array_equal(_output(explorer._live, item), _output(sn, item))
+    explorer.reconstruction(0.3)  # the live model now holds alpha = 0.3
+    assert np.array_equal(_output(explorer.mix.live_at((1.0, 0.0)), item), _output(sn, item))
 
 
 def test_interpolated_network_matches_an_independently_interpolated_model(standin, explorer):
@@ -114,16 +114,16 @@ def test_metrics_follow_recon_lib_metrics(standin, explorer):
 def test_cache_returns_identical_results_without_running_the_network(explorer, monkeypatch):
     first = explorer.reconstruction(0.35)
     metrics = explorer.metrics(0.35)
-    hits = explorer.cache_hits
+    hits = explorer.mix.cache_hits
 
     def boom(*args, **kwargs):
         raise AssertionError("the network ran for a cached alpha")
 
-    monkeypatch.setattr(explorer._live, "forward", boom)
+    monkeypatch.setattr(explorer.mix.live, "forward", boom)
     again = explorer.reconstruction(0.35 + 1e-9)  # rounds to the same key
     assert again is first
     assert explorer.metrics(0.35) == metrics
-    assert explorer.cache_hits == hits + 2
+    assert explorer.mix.cache_hits == hits + 2
     explorer.set_alpha(0.35)
     assert explorer.last_update_cached is True and explorer.alpha == 0.35
 
@@ -133,20 +133,20 @@ def test_lru_evicts_oldest_but_keeps_end_points(standin):
     explorer = AlphaExplorer(sn, gan, item, cache_size=4, warm_up=False)
     for a in (0.1, 0.2, 0.3):
         explorer.reconstruction(a)
-    assert sorted(explorer._cache) == [0.0, 0.2, 0.3, 1.0]
+    assert sorted(explorer.cached_alphas()) == [0.0, 0.2, 0.3, 1.0]
     explorer.reconstruction(0.2)  # refresh 0.2: 0.3 becomes the oldest
     explorer.reconstruction(0.4)
-    assert sorted(explorer._cache) == [0.0, 0.2, 0.4, 1.0]
+    assert sorted(explorer.cached_alphas()) == [0.0, 0.2, 0.4, 1.0]
 
 
 def test_precompute_fills_every_slider_position(standin):
     sn, gan, item = standin
     explorer = AlphaExplorer(sn, gan, item, step=0.25, warm_up=False)
-    assert sorted(explorer._cache) == [0.0, 1.0]  # the end points are always there
+    assert sorted(explorer.cached_alphas()) == [0.0, 1.0]  # the end points are always there
     assert explorer.slider_positions() == [0.0, 0.25, 0.5, 0.75, 1.0]
     explorer.precompute()
-    assert sorted(explorer._cache) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert sorted(AlphaExplorer(sn, gan, item)._cache) == [0.0, 0.5, 1.0]  # warm_up: interpSN
+    assert sorted(explorer.cached_alphas()) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert sorted(AlphaExplorer(sn, gan, item).cached_alphas()) == [0.0, 0.5, 1.0]  # warm_up: interpSN
 
 
 # ---- widgets ----------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_widget_updates_on_alpha_change(explorer):
 
     box = explorer.widget
     assert isinstance(box, widgets.VBox) and "alpha-explorer" in box._dom_classes
-    w = explorer._widgets
+    w = explorer.widgets
     assert "alpha-explorer-slider" in w["slider"]._dom_classes
     assert "alpha-explorer-metrics" in w["metrics"]._dom_classes
     before_png, before_html = w["network"].value, w["metrics"].value
@@ -174,7 +174,7 @@ def test_widget_updates_on_alpha_change(explorer):
 
 def test_rendered_pngs_have_the_target_shape(explorer):
     rh, rw = explorer.reference.shape
-    png = explorer._rendered(explorer._view(0.5)).png
+    png = explorer.rendered(explorer.view(0.5)).png
     full = Image.open(io.BytesIO(png["network"]))
     error = Image.open(io.BytesIO(png["network_error"]))
     assert full.size == (rw, rh) and full.mode == "RGB" and error.size == (rw, rh)
@@ -204,7 +204,7 @@ def test_static_grid_figure(explorer):
         top, left, h, w = explorer.crop_box
         diff_axes = [ax for ax in image_axes if ax.images[0].get_cmap().name == "RdBu_r"]
         assert len(diff_axes) == 3
-        expected = 100 * (explorer.reconstruction(1.0) - explorer.reconstruction(0.0)) / explorer._display_max
+        expected = 100 * (explorer.reconstruction(1.0) - explorer.reconstruction(0.0)) / explorer.display.white
         np.testing.assert_allclose(diff_axes[2].images[0].get_array(), expected[top : top + h, left : left + w])
         assert not np.any(diff_axes[0].images[0].get_array())  # alpha = 0 is the SN itself
         lo, hi = diff_axes[0].images[0].get_clim()
@@ -288,17 +288,17 @@ def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, 
     monkeypatch.setattr(recon_lib.data.dataset, "KneeDataset", FakeDataset)
     explorer = AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume="knee_b.h5", acceleration=4)
     assert (tmp_path / "knee" / "test", [4], False) in [d.args for d in seen]
-    assert "knee_b.h5, slice 2" in explorer._batch["label"]  # the middle slice by default
+    assert "knee_b.h5, slice 2" in explorer.mix.label  # the middle slice by default
     assert explorer.selection == {"acceleration": 4, "volume": 1, "slice": 2}
     assert explorer.checkpoints == {"sn": str(tmp_path / "sn_finetuned.pt"), "sn_gan": str(tmp_path / "sn_gan.pt")}
     first = explorer.reconstruction(0.0).copy()
-    live = explorer._live
+    live = explorer.mix.live
     # switching slice, volume and acceleration keeps the models and recomputes the images
     assert explorer.select(slice=0) == {"acceleration": 4, "volume": 1, "slice": 0}
-    assert "knee_b.h5, slice 0" in explorer._batch["label"] and not np.array_equal(explorer.reconstruction(0.0), first)
+    assert "knee_b.h5, slice 0" in explorer.mix.label and not np.array_equal(explorer.reconstruction(0.0), first)
     assert explorer.select(volume=0) == {"acceleration": 4, "volume": 0, "slice": 1}  # a new volume: middle slice
-    assert explorer.select(acceleration=8)["acceleration"] == 8 and "8x" in explorer._batch["label"]
-    assert explorer._live is live
+    assert explorer.select(acceleration=8)["acceleration"] == 8 and "8x" in explorer.mix.label
+    assert explorer.mix.live is live
     np.testing.assert_array_equal(explorer.difference(0.0), np.zeros_like(first))
     # a bad request changes nothing
     before = dict(explorer.selection)
@@ -318,7 +318,7 @@ def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, 
         AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "nowhere")
     # the widget offers the three controls; moving one shows the new slice
     assert explorer.widget is not None
-    w = explorer._widgets
+    w = explorer.widgets
     before_png = w["reference"].value
     w["slice"].value = 0
     assert explorer.selection["slice"] == 0 and bytes(w["reference"].value) != bytes(before_png)
@@ -355,7 +355,7 @@ def test_difference_view_and_metric_curve(explorer):
     )
     curve = explorer.metric_curve([0.0, 0.5, 1.0])
     assert [c["alpha"] for c in curve] == [0.0, 0.5, 1.0] and curve[1] == explorer.metrics(0.5)
-    png = explorer._rendered(explorer._view(1.0)).png["network_difference"]
+    png = explorer.rendered(explorer.view(1.0)).png["network_difference"]
     assert Image.open(io.BytesIO(png)).mode == "RGB"
 
 
@@ -363,12 +363,12 @@ def test_metric_curve_follows_the_cache_and_marks_the_current_alpha(explorer):
     import re
 
     assert explorer.widget is not None  # builds the widgets; alpha 0 shown
-    first = explorer._widgets["curve"].value
+    first = explorer.widgets["curve"].value
     assert 'data-alpha="0.00"' in first
     explorer.set_alpha(0.3)
-    html = explorer._widgets["curve"].value
+    html = explorer.widgets["curve"].value
     assert 'data-alpha="0.30"' in html and html.count('class="alpha-marker"') == 3  # PSNR, SSIM, HF ratio
-    computed = sorted(explorer._cache)
+    computed = sorted(explorer.cached_alphas())
     for path in ("network", "blend"):
         found = re.findall(rf'data-path="{path}" data-alphas="([^"]*)"', html)
         assert found == [",".join(f"{a:.2f}" for a in computed)] * 3
@@ -380,7 +380,7 @@ def test_metric_curve_follows_the_cache_and_marks_the_current_alpha(explorer):
 
 
 def test_curve_rejects_an_unknown_metric():
-    from recon_lib.teaching.explorer_curve import curve_svg
+    from recon_lib.teaching.explorer.curve import curve_svg
 
     with pytest.raises(ValueError, match="unknown curve metric 'vif'"):
         curve_svg([(0.0, {"psnr": 1.0}, {"psnr": 1.0})], 0.0, metrics=["vif"])

@@ -1,5 +1,5 @@
 """The alpha explorer's display controls (window, zoom box), background prefetch and automatic alpha,
-and the validation sweep behind it (``python -m recon_lib.training.alpha_validation``)."""
+and the validation sweep behind it (``python -m recon_lib.alpha_validation``)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from browser_harness import make_standin
 from test_explorer import SMALL, one_thread  # noqa: F401 (one_thread: an autouse fixture)
 
+from recon_lib.evaluation.alpha_validation import main as validation_main
+from recon_lib.evaluation.sweep import load_sweep_records, select_alpha
 from recon_lib.teaching.explorer import AlphaExplorer
-from recon_lib.training.alpha_validation import main as validation_main
-from recon_lib.training.sweep import load_sweep_records, select_alpha
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"
@@ -40,12 +40,12 @@ def _explorer(standin, **kwargs) -> AlphaExplorer:
 # ---- window and zoom box: the display changes, the numbers do not ---------------------------------
 def test_window_changes_the_images_not_the_metrics(standin):
     explorer = _explorer(standin)
-    w = explorer.widget and explorer._widgets
+    w = explorer.widget and explorer.widgets
     before = {k: bytes(w[k].value) for k in ("reference", "network", "network_zoom", "network_error")}
     metrics = explorer.metrics(0.0)
     w["window"].value = (20.0, 60.0)
     assert explorer.window == (20.0, 60.0)
-    assert explorer.display_range() == pytest.approx((0.2 * explorer._display_max, 0.6 * explorer._display_max))
+    assert explorer.display_range() == pytest.approx((0.2 * explorer.display.white, 0.6 * explorer.display.white))
     for key in ("reference", "network", "network_zoom"):
         assert bytes(w[key].value) != before[key], key
     assert bytes(w["network_error"].value) == before["network_error"]  # error maps keep their own scale
@@ -64,7 +64,7 @@ def test_window_changes_the_images_not_the_metrics(standin):
 
 def test_zoom_box_moves_inside_the_image(standin):
     explorer = _explorer(standin)
-    w = explorer.widget and explorer._widgets
+    w = explorer.widget and explorer.widgets
     top, left, h, wd = explorer.crop_box
     zoom = bytes(w["network_zoom"].value)
     w["zoom_row"].value = 0  # the box is kept inside: its top row becomes 0
@@ -88,15 +88,15 @@ def test_background_prefetch_makes_the_neighbours_cache_hits(standin):
     assert explorer.wait_prefetched(timeout=120)
     positions = explorer.slider_positions()
     assert all(explorer.is_cached(a) for a in positions)
-    misses = explorer.cache_misses
+    misses = explorer.mix.cache_misses
     explorer.set_alpha(0.35)
-    assert explorer.last_update_cached and explorer.cache_misses == misses
+    assert explorer.last_update_cached and explorer.mix.cache_misses == misses
     # the prefetched views are the same numbers a direct computation gives
     direct = _explorer(standin)
     assert explorer.metrics(0.35) == direct.metrics(0.35)
     np.testing.assert_array_equal(explorer.reconstruction(0.35), direct.reconstruction(0.35))
-    assert 'data-metric="psnr"' in explorer._widgets["curve"].value
-    assert f"{len(positions)} &alpha; computed so far" in explorer._widgets["curve"].value
+    assert 'data-metric="psnr"' in explorer.widgets["curve"].value
+    assert f"{len(positions)} &alpha; computed so far" in explorer.widgets["curve"].value
 
 
 def test_a_new_slice_drops_queued_background_work(standin):
@@ -104,17 +104,17 @@ def test_a_new_slice_drops_queued_background_work(standin):
     explorer = AlphaExplorer(sn, gan, item)
     explorer.prefetch([0.05 * k for k in range(1, 20)])
     other = dict(item, target=item["target"].roll(3, dims=-1))
-    explorer._load_slice(other, None)  # what select() does
+    explorer.load_slice(other)  # what select() does
     assert explorer.wait_prefetched(timeout=60)
     # only the new slice's own views are there (ends and the warm-up 0.5), all computed on it
-    assert sorted(v.alpha for v in explorer.cached_views()) == [0.0, 0.5, 1.0]
+    assert sorted(explorer.cached_alphas()) == [0.0, 0.5, 1.0]
     assert np.array_equal(explorer.reference, other["target"].numpy().astype(np.float64))
 
 
 # ---- automatic alpha ------------------------------------------------------------------------------
 def test_automatic_alpha_row_moves_the_slider_to_select_alphas_choice(standin):
     explorer = _explorer(standin, validation_sweep=RECORDS)
-    w = explorer.widget and explorer._widgets
+    w = explorer.widget and explorer.widgets
     assert [o[1] for o in w["auto_score"].options] == ["haarpsi", "vif"]
     expected = select_alpha(RECORDS, 8, budget_db=0.3, score="haarpsi")["alpha"]
     assert expected == 0.3 and explorer.suggest_alpha(0.3, "haarpsi")["alpha"] == expected
@@ -135,7 +135,7 @@ def test_automatic_alpha_needs_a_sweep_of_the_current_acceleration(standin, tmp_
         _explorer(standin).suggest_alpha()
     explorer = _explorer(standin, validation_sweep=[dict(r, acceleration=4) for r in RECORDS])
     explorer.widget  # noqa: B018
-    assert explorer._widgets["auto_readout"].value == ""  # nothing to suggest at AF 8
+    assert explorer.widgets["auto_readout"].value == ""  # nothing to suggest at AF 8
     with pytest.raises(ValueError, match="AF 8"):
         explorer.suggest_alpha()
     # the records file: missing, not JSON, not records -> one error naming the file
@@ -156,7 +156,7 @@ def test_automatic_alpha_needs_a_sweep_of_the_current_acceleration(standin, tmp_
 # ---- the validation sweep's command line -----------------------------------------------------------
 def test_validation_command_line_bad_input_is_one_line(tmp_path, capsys):
     out = subprocess.run(
-        [sys.executable, "-m", "recon_lib.training.alpha_validation", "--data", str(tmp_path)],
+        [sys.executable, "-m", "recon_lib.alpha_validation", "--data", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,

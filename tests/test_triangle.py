@@ -12,7 +12,7 @@ from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metric
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import interpolate_state_dicts
 from recon_lib.models.sensitivity_network import SensitivityNetwork
-from recon_lib.teaching.triangle import TriangleExplorer, TriangleModel, snap
+from recon_lib.teaching.explorer.triangle import TriangleExplorer, snap
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def _output(model, item) -> np.ndarray:
 
 def test_corners_are_the_three_models_exactly(three):
     models, item = three
-    tri = TriangleModel(models, item)
+    tri = TriangleExplorer(models, item)
     for i, model in enumerate(models):
         corner = [1.0 if j == i else 0.0 for j in range(3)]
         np.testing.assert_array_equal(tri.reconstruction(corner), _output(model, item))
@@ -37,7 +37,7 @@ def test_corners_are_the_three_models_exactly(three):
 
 def test_an_inner_point_is_the_weighted_network(three):
     models, item = three
-    tri = TriangleModel(models, item)
+    tri = TriangleExplorer(models, item)
     w = [0.2, 0.5, 0.3]
     fresh = SensitivityNetwork(**models[0].config).eval()
     fresh.load_state_dict(interpolate_state_dicts([m.state_dict() for m in models], w))
@@ -72,7 +72,7 @@ def test_weights_snap_to_the_grid_and_stay_on_the_simplex():
 )
 def test_a_point_off_the_simplex_is_one_clear_error_and_keeps_the_point(three, weights, error, match):
     models, item = three
-    tri = TriangleModel(models, item, weights=(0.1, 0.6, 0.3))
+    tri = TriangleExplorer(models, item, weights=(0.1, 0.6, 0.3))
     with pytest.raises(error, match=match):
         tri.set_weights(weights)
     assert tri.weights == (0.1, 0.6, 0.3)
@@ -81,21 +81,21 @@ def test_a_point_off_the_simplex_is_one_clear_error_and_keeps_the_point(three, w
 def test_models_of_two_architectures_are_refused(three):
     models, item = three
     with pytest.raises(ValueError, match="share one architecture"):
-        TriangleModel([models[0], models[1], SensitivityNetwork(num_cascades=2, features=8)], item)
+        TriangleExplorer([models[0], models[1], SensitivityNetwork(num_cascades=2, features=8)], item)
     with pytest.raises(ValueError, match="three models"):
-        TriangleModel(models[:2], item)
+        TriangleExplorer(models[:2], item)
 
 
 def test_the_widget_follows_the_picker(three):
     pytest.importorskip("anywidget")
     models, item = three
     tri = TriangleExplorer(models, item)
-    tri.widget()
-    before_image, before_table = tri._widget.children[1].children[1].children[1].value, tri._metrics_html()
-    tri._picker.weights = [0.3, 0.3, 0.4]
+    w = tri.widget and tri.widgets
+    before_image, before_table = w["image"].value, tri.metrics_html()
+    w["picker"].weights = [0.3, 0.3, 0.4]
     assert tri.weights == (0.3, 0.3, 0.4)
-    assert 'data-weights="0.30,0.30,0.40"' in tri._widget.children[2].value
-    assert tri._widget.children[1].children[1].children[1].value != before_image
-    assert tri._metrics_html() != before_table
-    tri._picker.weights = [0.9, 0.9, 0.9]  # off the simplex: one message, the point is kept
-    assert tri.weights == (0.3, 0.3, 0.4) and "sum to 1" in tri._widget.children[3].value
+    assert 'data-weights="0.30,0.30,0.40"' in w["metrics"].value
+    assert w["image"].value != before_image
+    assert tri.metrics_html() != before_table
+    w["picker"].weights = [0.9, 0.9, 0.9]  # off the simplex: one message, the point is kept
+    assert tri.weights == (0.3, 0.3, 0.4) and "sum to 1" in w["status"].value

@@ -1,8 +1,9 @@
 """One slice for the explorers: a dataset item as a one-slice batch, a forward pass on it, its metrics,
-and :class:`SliceSource` (slices of a prepared split by acceleration, volume and slice index).
+:class:`SliceSource` (slices of a prepared split by acceleration, volume and slice index) and
+:func:`load_end_models` (the shipped networks by stage).
 
-Shared by the alpha explorer (:mod:`recon_lib.teaching.explorer_model`) and the triangle
-(:mod:`recon_lib.teaching.triangle`): one forward-pass helper and one metric set for both.
+Shared by both explorers through :class:`~recon_lib.teaching.explorer.mixing.NetworkMix`: one
+forward-pass helper and one metric set.
 """
 
 from __future__ import annotations
@@ -17,13 +18,29 @@ import torch
 from torch import nn
 
 from recon_lib.core.tensors import squeeze_leading
+from recon_lib.data.layout import SPLITS
 from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 from recon_lib.models.inference import reconstruct
+from recon_lib.models.stages import get_stage
 
-__all__ = ["SPLITS", "SliceSource", "as_batch", "run_on_slice", "slice_metrics", "slice_label"]
+__all__ = ["SliceSource", "as_batch", "run_on_slice", "slice_metrics", "slice_label", "load_end_models"]
 
-#: the dataset's split folders
-SPLITS = ("train", "val", "test")
+
+def load_end_models(
+    checkpoint_dir: str | os.PathLike, stages: Sequence[str], device: torch.device | str | None = None
+) -> tuple[list[nn.Module], list[Path]]:
+    """The final models of ``stages`` (names of :data:`~recon_lib.models.stages.RECIPE`) from
+    ``checkpoint_dir``, and their files; one ``FileNotFoundError`` names every missing file."""
+    from recon_lib.models.checkpoint import load_model
+
+    paths = [get_stage(name).checkpoint_path(checkpoint_dir) for name in stages]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"checkpoint(s) not found: {', '.join(missing)} (the repository ships them in checkpoints/; "
+            "train your own with make train)"
+        )
+    return [load_model(p, device or "cpu")[0] for p in paths], paths
 
 
 def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
