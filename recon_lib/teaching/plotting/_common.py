@@ -1,4 +1,9 @@
-"""Shared plumbing of the plotting helpers: input conversion, grids, colour bars, lazy pyplot."""
+"""Shared plumbing of the plotting helpers: input conversion, grids, colour bars, lazy pyplot.
+
+The module is private to :mod:`recon_lib.teaching.plotting` (its name starts with ``_``); its
+functions are the plotting modules' shared helpers, so their own names are plain (no module uses
+another module's private name), and the package does not export them.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ ArrayLike = Any  # numpy array or torch tensor
 
 
 # ---- input handling -------------------------------------------------------------------------
-def _to_numpy(name: str, value: ArrayLike) -> np.ndarray:
+def to_numpy(name: str, value: ArrayLike) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
         if value.dtype == torch.bfloat16 or value.dtype == torch.float16:
@@ -41,9 +46,9 @@ def _to_numpy(name: str, value: ArrayLike) -> np.ndarray:
     raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(value).__name__}")
 
 
-def _image2d(name: str, value: ArrayLike, part: str = "abs") -> np.ndarray:
+def image2d(name: str, value: ArrayLike, part: str = "abs") -> np.ndarray:
     """A 2-D real image from an array/tensor with optional leading singleton dims."""
-    arr = _to_numpy(name, value)
+    arr = to_numpy(name, value)
     arr = squeeze_leading(arr, 2)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D image (H, W) (leading size-1 dims allowed), got shape {arr.shape}")
@@ -61,7 +66,7 @@ def _image2d(name: str, value: ArrayLike, part: str = "abs") -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _as_dict(name: str, images: ArrayLike | Mapping[str, ArrayLike], default_title: str) -> dict[str, ArrayLike]:
+def as_dict(name: str, images: ArrayLike | Mapping[str, ArrayLike], default_title: str) -> dict[str, ArrayLike]:
     if isinstance(images, Mapping):
         if len(images) == 0:
             raise ValueError(f"{name} must not be empty")
@@ -69,7 +74,7 @@ def _as_dict(name: str, images: ArrayLike | Mapping[str, ArrayLike], default_tit
     return {default_title: images}
 
 
-def _grid(n: int, ncols: int | None, panel: tuple[float, float], dpi: int, **kw: Any) -> tuple[Figure, list[Any]]:
+def axes_grid(n: int, ncols: int | None, panel: tuple[float, float], dpi: int, **kw: Any) -> tuple[Figure, list[Any]]:
     ncols = n if ncols is None else max(1, min(int(ncols), n))
     nrows = math.ceil(n / ncols)
     fig, axes = pyplot().subplots(
@@ -81,14 +86,14 @@ def _grid(n: int, ncols: int | None, panel: tuple[float, float], dpi: int, **kw:
     return fig, flat[:n]
 
 
-def _colorbar(fig: Figure, im: Any, ax: Any, label: str | None) -> Any:
+def add_colorbar(fig: Figure, im: Any, ax: Any, label: str | None) -> Any:
     cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     if label:
         cb.set_label(label)
     return cb
 
 
-def _resolve_range(
+def resolve_range(
     arrays: Sequence[np.ndarray], vmin: float | str | None, vmax: float | str | None
 ) -> list[tuple[float, float]]:
     """Per-image (vmin, vmax): None = each image's own range (vmin 0 for non-negative data),
@@ -117,7 +122,7 @@ def _resolve_range(
     return out
 
 
-def _check_range_arg(name: str, value: Any) -> None:
+def check_range_arg(name: str, value: Any) -> None:
     if value is None or value == "shared":
         return
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):

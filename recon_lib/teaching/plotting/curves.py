@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from recon_lib.core.checks import check_int
-from recon_lib.teaching.plotting._common import DEFAULT_DPI, ArrayLike, _as_dict, _to_numpy, pyplot
+from recon_lib.teaching.plotting._common import DEFAULT_DPI, ArrayLike, as_dict, pyplot, to_numpy
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -160,11 +160,11 @@ def plot_curves(
     Returns:
         The figure with one axes and one line per curve.
     """
-    items = _as_dict("curves", curves, "curve")
-    xs = None if x is None else np.asarray(_to_numpy("x", x), dtype=float).reshape(-1)
+    items = as_dict("curves", curves, "curve")
+    xs = None if x is None else np.asarray(to_numpy("x", x), dtype=float).reshape(-1)
     fig, ax = pyplot().subplots(figsize=(5.2, 3.2), dpi=dpi, layout="constrained")
     for label, values in items.items():
-        ys = np.squeeze(np.asarray(_to_numpy(f"curves[{label!r}]", values), dtype=float))
+        ys = np.squeeze(np.asarray(to_numpy(f"curves[{label!r}]", values), dtype=float))
         if ys.ndim != 1:
             raise ValueError(f"curves[{label!r}] must be 1-D, got shape {ys.shape}")
         if xs is not None and xs.size != ys.size:

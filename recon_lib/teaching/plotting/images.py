@@ -12,14 +12,14 @@ from recon_lib.core.tensors import squeeze_leading
 from recon_lib.teaching.plotting._common import (
     DEFAULT_DPI,
     ArrayLike,
-    _as_dict,
-    _check_range_arg,
-    _colorbar,
-    _grid,
-    _image2d,
-    _resolve_range,
-    _to_numpy,
+    add_colorbar,
+    as_dict,
+    axes_grid,
+    check_range_arg,
+    image2d,
     pyplot,
+    resolve_range,
+    to_numpy,
 )
 
 if TYPE_CHECKING:
@@ -63,26 +63,26 @@ def show_images(
         The figure: one axes per image, plus one colour-bar axes per image with
         ``colorbar=True`` or a single one with ``colorbar="shared"``.
     """
-    items = _as_dict("images", images, "image")
+    items = as_dict("images", images, "image")
     if colorbar not in (True, False, "shared"):
         raise ValueError(f"colorbar must be True, False or 'shared', got {colorbar!r}")
-    _check_range_arg("vmin", vmin)
-    _check_range_arg("vmax", vmax)
+    check_range_arg("vmin", vmin)
+    check_range_arg("vmax", vmax)
     if colorbar == "shared":
         vmin = "shared" if vmin is None else vmin
         vmax = "shared" if vmax is None else vmax
-    arrays = [_image2d(f"images[{k!r}]", v, part) for k, v in items.items()]
-    ranges = _resolve_range(arrays, vmin, vmax)
+    arrays = [image2d(f"images[{k!r}]", v, part) for k, v in items.items()]
+    ranges = resolve_range(arrays, vmin, vmax)
     aspect = max(a.shape[0] / a.shape[1] for a in arrays)
     width = panel_size * (1.25 if colorbar is True else 1.0)
-    fig, axes = _grid(len(arrays), ncols, (width, panel_size * aspect + 0.45), dpi, layout="constrained")
+    fig, axes = axes_grid(len(arrays), ncols, (width, panel_size * aspect + 0.45), dpi, layout="constrained")
     for ax, (title, arr), (lo, hi) in zip(axes, zip(items, arrays, strict=True), ranges, strict=True):
         im = ax.imshow(arr, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         if colorbar is True:
-            _colorbar(fig, im, ax, units)
+            add_colorbar(fig, im, ax, units)
     if colorbar == "shared":
         cb = fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02, shrink=0.9)
         if units:
@@ -119,9 +119,9 @@ def zoom_crop(
         The figure: for one image, two axes side by side (full, crop); for N images, a 2 x N
         grid (full images on top, crops below).
     """
-    items = _as_dict("images", images, "image")
-    _check_range_arg("vmax", vmax)
-    arrays = [_image2d(f"images[{k!r}]", v) for k, v in items.items()]
+    items = as_dict("images", images, "image")
+    check_range_arg("vmax", vmax)
+    arrays = [image2d(f"images[{k!r}]", v) for k, v in items.items()]
     shape = arrays[0].shape
     if any(a.shape != shape for a in arrays):
         raise ValueError(f"all images must share one shape, got {[a.shape for a in arrays]}")
@@ -130,7 +130,7 @@ def zoom_crop(
     top, left, h, w = (int(v) for v in box)
     if not (h > 0 and w > 0 and 0 <= top and top + h <= shape[0] and 0 <= left and left + w <= shape[1]):
         raise ValueError(f"box {tuple(box)} (top, left, height, width) must lie inside the image of shape {shape}")
-    ranges = _resolve_range(arrays, None, vmax)
+    ranges = resolve_range(arrays, None, vmax)
     n = len(arrays)
     if n == 1:
         fig, axes = pyplot().subplots(
@@ -195,8 +195,8 @@ def error_map(
         The figure: one image axes per reconstruction and one colour bar shared by all
         (the panels share one scale).
     """
-    items = _as_dict("reconstructions", reconstructions, "error")
-    ref_arr = _to_numpy("reference", reference)
+    items = as_dict("reconstructions", reconstructions, "error")
+    ref_arr = to_numpy("reference", reference)
     ref_arr = squeeze_leading(ref_arr, 2)
     if ref_arr.ndim != 2:
         raise ValueError(f"reference must be a 2-D image (H, W), got shape {ref_arr.shape}")
@@ -205,7 +205,7 @@ def error_map(
         raise ValueError("reference is all zeros: the error cannot be expressed in % of its maximum")
     errors = []
     for k, v in items.items():
-        rec = _to_numpy(f"reconstructions[{k!r}]", v)
+        rec = to_numpy(f"reconstructions[{k!r}]", v)
         rec = squeeze_leading(rec, 2)
         if rec.shape != ref_arr.shape:
             raise ValueError(f"reconstructions[{k!r}] has shape {rec.shape}, the reference {ref_arr.shape}")
@@ -224,7 +224,7 @@ def error_map(
     aspect = ref_arr.shape[0] / ref_arr.shape[1]
     n = len(errors)
     extra = 0.35 if n == 1 else 0.8 / max(1, min(n, ncols or n))  # room for the one colour bar
-    fig, axes = _grid(n, ncols, (panel_size * (1 + extra), panel_size * aspect + 0.45), dpi, layout="constrained")
+    fig, axes = axes_grid(n, ncols, (panel_size * (1 + extra), panel_size * aspect + 0.45), dpi, layout="constrained")
     for ax, title, err in zip(axes, items, errors, strict=True):
         im = ax.imshow(err, cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest")
         ax.set_title(title, fontsize=10)

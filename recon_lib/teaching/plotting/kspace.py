@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from recon_lib.core.tensors import squeeze_leading
-from recon_lib.teaching.plotting._common import DEFAULT_DPI, ArrayLike, _as_dict, _colorbar, _grid, _to_numpy, pyplot
+from recon_lib.teaching.plotting._common import (
+    DEFAULT_DPI,
+    ArrayLike,
+    add_colorbar,
+    as_dict,
+    axes_grid,
+    pyplot,
+    to_numpy,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -43,10 +51,10 @@ def log_kspace(
     Returns:
         The figure: one image axes and one colour-bar axes per panel.
     """
-    items = _as_dict("kspace", kspace, title)
+    items = as_dict("kspace", kspace, title)
     panels: dict[str, np.ndarray] = {}
     for name, value in items.items():
-        arr = _to_numpy(f"kspace[{name!r}]" if isinstance(kspace, Mapping) else "kspace", value)
+        arr = to_numpy(f"kspace[{name!r}]" if isinstance(kspace, Mapping) else "kspace", value)
         arr = squeeze_leading(arr, 3)
         if arr.ndim not in (2, 3):
             raise ValueError(f"kspace must be (H, W) or (C, H, W), got shape {arr.shape}")
@@ -68,19 +76,19 @@ def log_kspace(
     lo = min(float(v.min()) for v in logs.values())
     hi = max(float(v.max()) for v in logs.values())
     h, w = next(iter(logs.values())).shape
-    fig, axes = _grid(len(logs), ncols, (panel_size * 1.3, panel_size * h / w + 0.6), dpi, layout="constrained")
+    fig, axes = axes_grid(len(logs), ncols, (panel_size * 1.3, panel_size * h / w + 0.6), dpi, layout="constrained")
     for ax, (name, img) in zip(axes, logs.items(), strict=True):
         im = ax.imshow(img, cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(f"ky (phase encode, W = {w})", fontsize=8)
         ax.set_ylabel(f"kx (readout, H = {h})", fontsize=8)
         ax.tick_params(labelsize=7)
-        _colorbar(fig, im, ax, "log10 |k| (a.u.)")
+        add_colorbar(fig, im, ax, "log10 |k| (a.u.)")
     return fig
 
 
 def _mask_1d(name: str, mask: ArrayLike) -> np.ndarray:
-    arr = _to_numpy(name, mask)
+    arr = to_numpy(name, mask)
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be a real 0/1 mask, got a complex array")
     arr = np.asarray(arr, dtype=np.float64)
@@ -134,7 +142,7 @@ def mask_and_psf(
         The figure: per mask three axes (mask, 1-D PSF, 2-D PSF) plus a colour bar for the
         2-D PSF.
     """
-    items = _as_dict("masks", masks, "mask")
+    items = as_dict("masks", masks, "mask")
     cols = {k: _mask_1d(f"masks[{k!r}]", v) for k, v in items.items()}
     n = len(cols)
     fig, axes = pyplot().subplots(
@@ -184,5 +192,5 @@ def mask_and_psf(
         ax_2.set_xlabel("offset along W", fontsize=8)
         ax_2.set_ylabel("offset along H", fontsize=8)
         ax_2.tick_params(labelsize=7)
-        _colorbar(fig, im, ax_2, "log10 |PSF| / peak")
+        add_colorbar(fig, im, ax_2, "log10 |PSF| / peak")
     return fig
