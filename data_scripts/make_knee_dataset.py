@@ -31,7 +31,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -41,9 +40,10 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from recon_lib.core.atomic import atomic_path
 from recon_lib.data.fastmri_io import NOISE_FREE_KEY, DataFormatError, read_volume_info
 from recon_lib.data.integrity import content_digest
-from recon_lib.data.layout import legacy_sidecar_path, sidecar_folder, sidecar_path
+from recon_lib.data.layout import SPLITS, legacy_sidecar_path, sidecar_folder, sidecar_path
 from recon_lib.data.phantom.simulate import (
     DEFAULT_SNR,
     GEOMETRIES,
@@ -63,7 +63,6 @@ SEED_STREAMS = {"train": 0, "val": 1, "test": 2}
 PREFIXES = {"train": "knee_", "val": "knee_val_", "test": "knee_test_"}
 #: written first, removed once ``dataset.json`` is in place: marks an unfinished run and its arguments
 IN_PROGRESS = ".make_knee_dataset.json"
-SPLITS = ("train", "val", "test")
 _TAGS = {"CORPD_FBK": "pd", "CORPDFS_FBK": "pdfs"}
 #: temporary names left by an interrupted atomic write (recon_lib.data.fastmri_io.atomic_h5_writer)
 _TEMP = re.compile(r"^\.(?P<name>.+\.h5)\..+\.tmp$")
@@ -113,24 +112,9 @@ def plan_dataset(seed: int, counts: dict[str, int]) -> list[PlannedVolume]:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        _make_readable(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _make_readable(path: Path) -> None:
-    """Give a file the permissions a plain ``open`` would (mkstemp creates it 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
 
 
 def _previous_arguments(out: Path) -> dict | None:
@@ -243,9 +227,7 @@ def _generate(task: tuple[str, PlannedVolume, dict]) -> str:
         snr=arguments["snr"],
         coil_correlation=arguments["coil_correlation"],
     )
-    path = Path(out) / planned.file
-    write_volume(path, vol)
-    _make_readable(path)
+    write_volume(Path(out) / planned.file, vol)  # atomic, with the permissions a plain open would give
     return planned.file
 
 

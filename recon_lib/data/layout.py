@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 __all__ = [
+    "SPLITS",
     "SIDECAR_FOLDER_SUFFIX",
     "sidecar_folder",
     "sidecar_path",
@@ -32,6 +33,8 @@ __all__ = [
     "find_raw_files",
 ]
 
+#: a dataset's sub-folders, as written by ``data_scripts/make_knee_dataset.py``
+SPLITS = ("train", "val", "test")
 #: sidecars of the raw files in ``<folder>`` live in ``<folder>.prepared``
 SIDECAR_FOLDER_SUFFIX = ".prepared"
 #: the name sidecars had next to their raw file before (format 2 and older)
@@ -89,6 +92,4 @@ def find_raw_files(root: str | os.PathLike) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist or is not a folder")
-    return sorted(
-        p for p in root.rglob("*.h5") if p.is_file() and not is_sidecar(p) and not p.name.startswith(".")
-    )
+    return sorted(p for p in root.rglob("*.h5") if p.is_file() and not is_sidecar(p) and not p.name.startswith("."))

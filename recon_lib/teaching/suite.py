@@ -32,7 +32,7 @@ import torch
 
 from recon_lib.core.checks import check_int
 from recon_lib.core.devices import select_device
-from recon_lib.data.layout import raw_volumes, unprepared
+from recon_lib.data.layout import SPLITS, raw_volumes, unprepared
 
 __all__ = [
     "QUICK",
@@ -52,9 +52,6 @@ __all__ = [
 
 #: CI's quick mode: live-training cells run only a few iterations.
 QUICK: bool = os.environ.get("RECON_QUICK") == "1"
-
-#: the dataset's sub-folders, as written by ``data_scripts/make_knee_dataset.py``
-SPLITS = ("train", "val", "test")
 
 T = TypeVar("T")
 
