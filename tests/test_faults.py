@@ -13,8 +13,7 @@ import pytest
 import torch
 
 from recon_lib.training import evaluation
-from recon_lib.training.config import ConfigError, config_from_dict, load_config
-from recon_lib.training.trainer import _parse_overrides
+from recon_lib.training.config import ConfigError, config_from_dict, load_config, parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +62,7 @@ def test_cuda_without_cuda_is_a_config_error():
 
 def test_command_line_numbers_are_numbers():
     """YAML reads 1e-4 (no dot) as a string; --set must not."""
-    overrides = _parse_overrides(["stages.pretrain.lr=1e-4", "stages.pretrain.epochs=3", "device=cpu"])
+    overrides = parse_overrides(["stages.pretrain.lr=1e-4", "stages.pretrain.epochs=3", "device=cpu"])
     assert overrides == {"stages": {"pretrain": {"lr": 1e-4, "epochs": 3}}, "device": "cpu"}
     cfg = load_config(ROOT / "configs" / "tiny.yaml", overrides)
     assert cfg.stages["pretrain"].lr == 1e-4 and cfg.stages["pretrain"].epochs == 3

@@ -5,19 +5,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from recon_lib.models.stages import PRETRAIN
 from recon_lib.teaching import notebook as teaching
 from recon_lib.teaching import suite
-from recon_lib.training.trainer import STAGE_FILES
 
 
 def test_live_config_writes_only_to_the_scratch_folder(tmp_path: Path) -> None:
     init = tmp_path / "init"
     init.mkdir()
-    (init / STAGE_FILES["pretrain"]).write_bytes(b"weights")
+    (init / PRETRAIN.checkpoint_name()).write_bytes(b"weights")
     cfg = teaching.live_config("finetune_gan", steps=3, workdir=tmp_path / "work", init_from=init, features=4)
     assert Path(cfg.checkpoint_dir) == tmp_path / "work" / "checkpoints"
     assert Path(cfg.output_dir).is_relative_to(tmp_path / "work")
-    assert (Path(cfg.checkpoint_dir) / STAGE_FILES["pretrain"]).read_bytes() == b"weights"
+    assert (Path(cfg.checkpoint_dir) / PRETRAIN.checkpoint_name()).read_bytes() == b"weights"
     assert cfg.stages["finetune_gan"].max_steps_per_epoch == 3 and cfg.stages["finetune_gan"].epochs == 1
     assert cfg.sn["features"] == 4 and cfg.data.max_val_volumes == 1
 

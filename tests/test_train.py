@@ -18,6 +18,7 @@ from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import prepare_folder
 from recon_lib.models import checkpoint as ckpt_mod
 from recon_lib.models.checkpoint import CheckpointError, load_checkpoint, load_model
+from recon_lib.models.stages import get_stage
 from recon_lib.training import steps
 from recon_lib.training import trainer as train
 from recon_lib.training.config import ConfigError, config_from_dict
@@ -256,7 +257,7 @@ def test_shipped_sn_checkpoints_still_match_the_teaching_config():
 
     cfg = load_config(ROOT / "configs" / "teaching.yaml")
     for stage in ("pretrain", "finetune_sn", "finetune_gan"):
-        stored = load_checkpoint(ROOT / "checkpoints" / train.STAGE_FILES[stage])["metadata"]["settings"]
+        stored = load_checkpoint(get_stage(stage).checkpoint_path(ROOT / "checkpoints"))["metadata"]["settings"]
         assert train._same_settings(stored, train._stage_settings(cfg, stage)), stage
     assert float(re.search(r"lam=([^,]+)", train._training_loss("image")).group(1)) == steps.L1_WEIGHT
     changed = load_config(ROOT / "configs" / "teaching.yaml", {"stages": {"pretrain": {"loss_region": "image"}}})

@@ -2,6 +2,7 @@
 
 The Down-Up block (:mod:`.down_up`), the unrolled sensitivity network (:mod:`.sensitivity_network`),
 fastMRI's U-Net baseline (:mod:`.unet`), the PatchGAN discriminator (:mod:`.discriminator`),
-checkpoints (:mod:`.checkpoint`), inference helpers (:mod:`.inference`) and network interpolation
-(:mod:`.interpolation`). Imports :mod:`recon_lib.core` and :mod:`recon_lib.physics` only.
+checkpoints (:mod:`.checkpoint`), inference helpers (:mod:`.inference`), network interpolation
+(:mod:`.interpolation`) and the recipe's stages, one record each (:mod:`.stages`). Imports
+:mod:`recon_lib.core` and :mod:`recon_lib.physics` only.
 """

@@ -15,10 +15,11 @@ from torch.utils.data import default_collate
 
 from recon_lib.core.checks import check_int
 from recon_lib.data.dataset import KneeDataset
+from recon_lib.models.stages import get_stage
 from recon_lib.physics.masks import MaskFunc
 from recon_lib.teaching import suite
-from recon_lib.training.config import TrainConfig, load_config
-from recon_lib.training.trainer import STAGE_FILES, STAGE_INIT, run_stage
+from recon_lib.training.config import STAGES, TrainConfig, load_config
+from recon_lib.training.trainer import run_stage
 
 __all__ = ["load_slice", "live_config", "live_run"]
 
@@ -81,8 +82,9 @@ def live_config(
     work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix=f"recon_{stage}_"))
     ckpt = work / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
-    if init_from is not None and stage in STAGE_INIT:
-        name = STAGE_FILES[STAGE_INIT[stage]]
+    source = get_stage(stage).init_from if stage in STAGES else None  # an unknown stage: load_config names it
+    if init_from is not None and source is not None:
+        name = get_stage(source).checkpoint_name()
         shutil.copyfile(Path(init_from) / name, ckpt / name)
     overrides: dict[str, Any] = {
         "output_dir": str(work / "run"),

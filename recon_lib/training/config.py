@@ -25,8 +25,28 @@ from typing import Any, Literal
 import yaml
 
 from recon_lib.core.devices import select_device
+from recon_lib.models.stages import RECIPE
+from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 
-__all__ = ["ConfigError", "DataConfig", "StageConfig", "TrainConfig", "load_config", "config_from_dict"]
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "StageConfig",
+    "TrainConfig",
+    "STAGES",
+    "LOSS_REGIONS",
+    "load_config",
+    "config_from_dict",
+    "parse_overrides",
+]
+
+#: the stages' names, in the recipe's order (:data:`recon_lib.models.stages.RECIPE`)
+STAGES = tuple(stage.name for stage in RECIPE)
+#: where ``L_SN`` is evaluated: the foreground mask (the paper's choice) or every pixel
+LossRegion = Literal["foreground", "image"]
+LOSS_REGIONS: tuple[str, ...] = typing.get_args(LossRegion)
+#: the accelerations a run trains on by default (their centre fractions: ``DEFAULT_CENTER_FRACTIONS``)
+DEFAULT_ACCELERATIONS = (4, 8)
 
 
 class ConfigError(ValueError):
@@ -42,8 +62,11 @@ def _range(**bounds: float) -> dict[str, Any]:
 class DataConfig:
     root: str = "data/knee"  # prepared dataset folder with train/ val/ test/ subfolders
     # acceleration factors and their centre fractions, one each, in the same order
-    accelerations: list[float] = field(default_factory=lambda: [4, 8], metadata=_range(min=1))
-    center_fractions: list[float] = field(default_factory=lambda: [0.08, 0.04], metadata=_range(gt=0, lt=1))
+    accelerations: list[float] = field(default_factory=lambda: list(DEFAULT_ACCELERATIONS), metadata=_range(min=1))
+    center_fractions: list[float] = field(
+        default_factory=lambda: [DEFAULT_CENTER_FRACTIONS[af] for af in DEFAULT_ACCELERATIONS],
+        metadata=_range(gt=0, lt=1),
+    )
     num_workers: int = field(default=0, metadata=_range(min=0))  # DataLoader workers; 0 = the main process
     # validate on the first N val volumes (None: all)
     max_val_volumes: int | None = field(default=None, metadata=_range(min=1))
@@ -62,7 +85,7 @@ class StageConfig:
     # SN-GAN only: discriminator learning rate (Adam, betas 0.5/0.999)
     d_lr: float = field(default=1e-4, metadata=_range(gt=0))
     # where L_SN is computed: the foreground (the paper) or every pixel (constrains the background too)
-    loss_region: Literal["foreground", "image"] = "foreground"
+    loss_region: LossRegion = "foreground"
     # learning rate over the stage: constant, or cosine from lr down to 0 at the stage's last step
     lr_schedule: Literal["constant", "cosine"] = "constant"
 
@@ -74,9 +97,6 @@ def _default_stages() -> dict[str, StageConfig]:
         "finetune_gan": StageConfig(epochs=2, lr=5e-5),
         "unet": StageConfig(epochs=10, lr=1e-3),
     }
-
-
-STAGES = ("pretrain", "finetune_sn", "finetune_gan", "unet")
 
 
 @dataclass
@@ -242,3 +262,35 @@ def _merge(base: dict, extra: dict) -> dict:
     for k, v in extra.items():
         out[k] = _merge(out.get(k) or {}, v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+# ---- overrides on the command line: --set key.path=value ------------------------------------------
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["stages.pretrain.lr=1e-4", ...]`` -> the nested dict :func:`load_config` merges on top.
+
+    Example:
+        >>> parse_overrides(["stages.pretrain.lr=1e-4", "device=cpu"])
+        {'stages': {'pretrain': {'lr': 0.0001}}, 'device': 'cpu'}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key.path=value, got {item!r}")
+        key, value = item.split("=", 1)
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = _scalar(yaml.safe_load(value))
+    return out
+
+
+def _scalar(value: Any) -> Any:
+    """YAML reads ``1e-4`` (no dot) as a string; a number written on the command line is a number."""
+    if isinstance(value, str):
+        for convert in (int, float):
+            try:
+                return convert(value)
+            except ValueError:
+                pass
+    return value

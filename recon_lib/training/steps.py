@@ -23,7 +23,7 @@ from torch import nn
 
 from recon_lib.metrics.losses import lsgan_discriminator_loss, masked_magnitude, sn_gan_generator_loss, sn_loss
 from recon_lib.models.inference import reconstruct
-from recon_lib.training.config import StageConfig
+from recon_lib.training.config import LOSS_REGIONS, StageConfig
 
 __all__ = [
     "LOSS_REGIONS",
@@ -36,8 +36,6 @@ __all__ = [
     "set_learning_rate",
 ]
 
-#: where ``L_SN`` is evaluated: the foreground mask (the paper's choice) or every pixel
-LOSS_REGIONS = ("foreground", "image")
 #: weight of the L1 term in ``L_SN`` (paper: 1e-3; L1 summed over the region, Sigma-net's convention)
 L1_WEIGHT = 1e-3
 
@@ -53,7 +51,7 @@ class Learner:
     Attributes:
         model: the reconstruction model (possibly wrapped in ``DistributedDataParallel``).
         optimiser: its optimiser.
-        loss_region: one of :data:`LOSS_REGIONS`.
+        loss_region: one of :data:`~recon_lib.training.config.LOSS_REGIONS`.
         disc: the discriminator (SN-GAN stage only).
         d_optimiser: the discriminator's optimiser (SN-GAN stage only).
         gamma: weight of ``L_SN`` in the SN-GAN generator loss.

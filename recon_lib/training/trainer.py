@@ -48,22 +48,13 @@ from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.metrics.quality import volume_metrics
 from recon_lib.models.checkpoint import CheckpointError, build_model, load_checkpoint, load_state_into, save_checkpoint
 from recon_lib.models.inference import reconstruct
+from recon_lib.models.stages import get_stage
 from recon_lib.physics.masks import MaskFunc
-from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config
+from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config, parse_overrides
 from recon_lib.training.runtime import EpochSampler, Processes, RunLog
-from recon_lib.training.steps import Learner, TrainingError, set_learning_rate, training_step
+from recon_lib.training.steps import L1_WEIGHT, Learner, TrainingError, set_learning_rate, training_step
 
-__all__ = ["TrainingError", "STAGE_FILES", "run_stage", "run_pipeline", "main"]
-
-#: final checkpoint file of each stage, inside ``checkpoint_dir``
-STAGE_FILES = {
-    "pretrain": "sn_pretrained.pt",
-    "finetune_sn": "sn_finetuned.pt",
-    "finetune_gan": "sn_gan.pt",
-    "unet": "unet.pt",
-}
-#: stages that start from another stage's final weights
-STAGE_INIT = {"finetune_sn": "pretrain", "finetune_gan": "pretrain"}
+__all__ = ["TrainingError", "run_stage", "run_pipeline", "main"]
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -105,12 +96,25 @@ def make_val_dataset(cfg: TrainConfig) -> KneeDataset:
 
 # ---- models --------------------------------------------------------------------------------------
 def _stage_model(cfg: TrainConfig, stage: str) -> tuple[str, dict[str, Any]]:
-    return ("UNetReconstructor", dict(cfg.unet)) if stage == "unet" else ("SensitivityNetwork", dict(cfg.sn))
+    """The model class a stage trains and its constructor arguments (the stage's config section)."""
+    record = get_stage(stage)
+    return record.model_class, dict(getattr(cfg, record.model_section))
 
 
 def _training_loss(region: str) -> str:
-    """The ``L_SN`` a stage trains with, as recorded in its checkpoints' settings (``lam`` = ``steps.L1_WEIGHT``)."""
-    return f"sn_loss(mask={region}, lam=1e-3, l1_reduction='sum')"
+    """The ``L_SN`` a stage trains with, as recorded in its checkpoints' settings (``lam`` = ``steps.L1_WEIGHT``).
+
+    Example:
+        >>> _training_loss("foreground")
+        "sn_loss(mask=foreground, lam=1e-3, l1_reduction='sum')"
+    """
+    return f"sn_loss(mask={region}, lam={_scientific(L1_WEIGHT)}, l1_reduction='sum')"
+
+
+def _scientific(value: float) -> str:
+    """``value`` in the short scientific notation the recorded settings use: ``1e-3``, ``2.5e-4``."""
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
 
 
 def _same_settings(stored: Any, current: dict[str, Any]) -> bool:
@@ -156,7 +160,7 @@ def _stage_settings(cfg: TrainConfig, stage: str) -> dict[str, Any]:
         "data": asdict(cfg.data) | {"num_workers": None},
         "loss": _training_loss(cfg.stages[stage].loss_region),
     }
-    if stage == "finetune_gan":
+    if get_stage(stage).adversarial:
         out["discriminator"] = dict(cfg.discriminator)
     return out
 
@@ -195,7 +199,7 @@ class _StageRun:
 
     @property
     def final_path(self) -> Path:
-        return Path(self.cfg.checkpoint_dir) / STAGE_FILES[self.stage]
+        return get_stage(self.stage).checkpoint_path(self.cfg.checkpoint_dir)
 
     def wall_time(self) -> float:
         return self.elapsed + time.time() - self.started
@@ -231,7 +235,7 @@ def run_stage(cfg: TrainConfig, stage: str, *, force: bool = False, progress: bo
     """
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-    final_path = Path(cfg.checkpoint_dir) / STAGE_FILES[stage]
+    final_path = get_stage(stage).checkpoint_path(cfg.checkpoint_dir)
     if _already_trained(final_path, _stage_settings(cfg, stage), force):
         return final_path
     run = _set_up(cfg, stage)
@@ -263,14 +267,15 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
         torch.set_num_threads(cfg.threads)
     dist = Processes(device)
     st = cfg.stages[stage]
+    record = get_stage(stage)
     torch.manual_seed(cfg.seed + STAGES.index(stage))
     model = build_model(*_stage_model(cfg, stage)).to(device)
-    if stage in STAGE_INIT:
-        init_path = Path(cfg.checkpoint_dir) / STAGE_FILES[STAGE_INIT[stage]]
+    if record.init_from is not None:
+        init_path = get_stage(record.init_from).checkpoint_path(cfg.checkpoint_dir)
         load_state_into(model, load_checkpoint(init_path, map_location="cpu")["state_dict"], str(init_path))
     disc: nn.Module | None = None
     d_optimiser: torch.optim.Optimizer | None = None
-    if stage == "finetune_gan":
+    if record.adversarial:
         disc = build_model("PatchDiscriminator", dict(cfg.discriminator)).to(device)
         d_optimiser = torch.optim.Adam(disc.parameters(), lr=st.d_lr, betas=(0.5, 0.999))
     learner = Learner(
@@ -432,33 +437,6 @@ def run_pipeline(
 
 
 # ---- command line -------------------------------------------------------------------------------
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--set expects key.path=value, got {item!r}")
-        key, value = item.split("=", 1)
-        node = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = _scalar(yaml.safe_load(value))
-    return out
-
-
-def _scalar(value: Any) -> Any:
-    """YAML reads ``1e-4`` (no dot) as a string; a number written on the command line is a number."""
-    if isinstance(value, str):
-        for convert in (int, float):
-            try:
-                return convert(value)
-            except ValueError:
-                pass
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recon_lib.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/teaching.yaml")
@@ -468,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.config, _parse_overrides(args.set))
+        cfg = load_config(args.config, parse_overrides(args.set))
         stages = list(STAGES) if args.stage == "all" else [args.stage]
         t0 = time.time()
         paths = run_pipeline(cfg, stages, force=args.force, progress=not args.no_progress)

@@ -1,0 +1,86 @@
+"""The stages of the paper's recipe, one record each: everything the other layers know about a stage.
+
+A :class:`Stage` names the file of the stage's final weights, the stage whose weights it starts
+from, the model it trains (the class :func:`~recon_lib.models.checkpoint.build_model` builds and the
+configuration section that holds its constructor arguments) and whether it is adversarial (trains a
+discriminator beside the model). The trainer, the evaluation and the notebooks read these facts here
+and nowhere else.
+
+Example:
+    >>> [s.name for s in RECIPE]
+    ['pretrain', 'finetune_sn', 'finetune_gan', 'unet']
+    >>> get_stage("finetune_gan").checkpoint_name(), get_stage("finetune_gan").init_from
+    ('sn_gan.pt', 'pretrain')
+    >>> FINETUNE_SN.checkpoint_path("checkpoints").as_posix()
+    'checkpoints/sn_finetuned.pt'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Stage", "PRETRAIN", "FINETUNE_SN", "FINETUNE_GAN", "UNET", "RECIPE", "get_stage"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the recipe.
+
+    Attributes:
+        name: the stage's name in configs and on the command line (``pretrain``, ...).
+        checkpoint: the file of its final weights inside a checkpoint folder.
+        model_class: the model it trains, a name :func:`~recon_lib.models.checkpoint.build_model` takes.
+        model_section: the configuration section holding that model's constructor arguments.
+        init_from: the stage whose final weights it starts from (None: a fresh initialisation).
+        adversarial: whether it trains a discriminator beside the model (the SN-GAN).
+    """
+
+    name: str
+    checkpoint: str
+    model_class: str
+    model_section: str
+    init_from: str | None = None
+    adversarial: bool = False
+
+    def checkpoint_name(self, acceleration: float | None = None) -> str:
+        """The file name of the stage's final weights.
+
+        Args:
+            acceleration: None (today's checkpoints serve every acceleration), or the acceleration
+                of a checkpoint trained for that acceleration alone: ``<stem>_af<acceleration>.pt``.
+                No shipped checkpoint is per acceleration yet.
+
+        Example:
+            >>> FINETUNE_GAN.checkpoint_name(), FINETUNE_GAN.checkpoint_name(acceleration=8)
+            ('sn_gan.pt', 'sn_gan_af8.pt')
+        """
+        if acceleration is None:
+            return self.checkpoint
+        stem, _, suffix = self.checkpoint.rpartition(".")
+        return f"{stem}_af{acceleration:g}.{suffix}"
+
+    def checkpoint_path(self, folder: str | os.PathLike, acceleration: float | None = None) -> Path:
+        """``folder / checkpoint_name(acceleration)``."""
+        return Path(folder) / self.checkpoint_name(acceleration)
+
+
+#: the SN trained from scratch with L_SN
+PRETRAIN = Stage("pretrain", "sn_pretrained.pt", "SensitivityNetwork", "sn")
+#: the SN fine-tuned with L_SN from the pre-trained SN: the interpolation's alpha = 0
+FINETUNE_SN = Stage("finetune_sn", "sn_finetuned.pt", "SensitivityNetwork", "sn", init_from="pretrain")
+#: the SN fine-tuned adversarially from the same pre-trained SN: the interpolation's alpha = 1
+FINETUNE_GAN = Stage("finetune_gan", "sn_gan.pt", "SensitivityNetwork", "sn", init_from="pretrain", adversarial=True)
+#: the U-Net baseline
+UNET = Stage("unet", "unet.pt", "UNetReconstructor", "unet")
+#: every stage, in the order the recipe runs them
+RECIPE: tuple[Stage, ...] = (PRETRAIN, FINETUNE_SN, FINETUNE_GAN, UNET)
+
+
+def get_stage(name: str) -> Stage:
+    """The stage called ``name``; ``ValueError`` naming the known stages otherwise."""
+    for stage in RECIPE:
+        if stage.name == name:
+            return stage
+    raise ValueError(f"unknown stage {name!r} (stages: {', '.join(s.name for s in RECIPE)})")
