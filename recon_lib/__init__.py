@@ -6,12 +6,13 @@ k-space / coil maps ``(B, C, H, W)`` as ``torch.complex64``; see :mod:`recon_lib
 
 The package is layered (see ARCHITECTURE.md); each name below lives in exactly one module:
 ``core`` (checks, atomic writes, tensors, devices) -> ``physics`` (FFTs, coil operators, masks, data
-consistency, ESPIRiT, classical methods) -> ``data`` / ``models`` / ``metrics`` -> ``training``
--> ``teaching`` (notebook helpers, plots, the alpha explorer).
+consistency, ESPIRiT, classical methods) -> ``data`` / ``models`` / ``metrics`` -> ``training`` /
+``evaluation`` -> ``teaching`` (notebook helpers, plots, the alpha explorer).
 """
 
 from recon_lib.core.tensors import center_crop, channels_to_complex, complex_to_channels
 from recon_lib.data.dataset import KneeDataset
+from recon_lib.evaluation.sweep import select_alpha
 from recon_lib.metrics.losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
@@ -47,7 +48,6 @@ from recon_lib.physics.data_consistency import DataConsistency
 from recon_lib.physics.fft import fft2c, ifft2c
 from recon_lib.physics.masks import MaskFunc, sample_mask
 from recon_lib.teaching.explorer import AlphaExplorer
-from recon_lib.training.sweep import select_alpha
 
 __version__ = "0.1.0"
 

@@ -1,12 +1,12 @@
 """Command line of the evaluation: ``python -m recon_lib.evaluate --data data/knee --out docs/results``.
 
-The implementation is :mod:`recon_lib.training.evaluation`; this module only keeps the documented
+The implementation is :mod:`recon_lib.evaluation.table1`; this module only keeps the documented
 entry point.
 """
 
 import sys
 
-from recon_lib.training.evaluation import main
+from recon_lib.evaluation.table1 import main
 
 if __name__ == "__main__":
     sys.exit(main())

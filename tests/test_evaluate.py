@@ -13,13 +13,13 @@ from test_train import tiny_config
 from recon_lib.core.tensors import center_crop
 from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import prepare_folder
+from recon_lib.evaluation import table1 as evaluate
+from recon_lib.evaluation.baselines import L1_FRACTIONS
 from recon_lib.metrics.panel import REFERENCE_METRICS
 from recon_lib.metrics.perceptual import haarpsi, vif
 from recon_lib.metrics.quality import nmse, psnr
 from recon_lib.models.checkpoint import load_model
-from recon_lib.training import evaluation as evaluate
 from recon_lib.training import trainer as train
-from recon_lib.training.baselines import L1_FRACTIONS
 
 
 @pytest.fixture(scope="module")

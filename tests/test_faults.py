@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from recon_lib.training import evaluation
+from recon_lib.evaluation import table1 as evaluation
 from recon_lib.training.config import ConfigError, config_from_dict, load_config, parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]

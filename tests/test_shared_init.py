@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from recon_lib.evaluation.shared_init import interpolation_barrier, lesson_rows, lesson_summary, main
 from recon_lib.models.checkpoint import load_checkpoint, load_model
-from recon_lib.training.shared_init import interpolation_barrier, lesson_rows, lesson_summary, main
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"
@@ -88,7 +88,7 @@ def test_independent_weights_interpolate_worse_than_shared_ones():
 
 def test_command_line_bad_input_is_one_line(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "recon_lib.training.shared_init", "--data", str(tmp_path), "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "recon_lib.shared_init", "--data", str(tmp_path), "--out", str(tmp_path / "o")],
         capture_output=True,
         text=True,
         cwd=ROOT,

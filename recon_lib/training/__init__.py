@@ -1,6 +1,8 @@
-"""Layer 3 -- the paper's recipe: typed configuration, the resumable trainer, the evaluation.
+"""Layer 3 -- the paper's recipe: typed configuration, one optimisation step, the resumable trainer.
 
-:mod:`.config` (settings files), :mod:`.trainer` (``python -m recon_lib.train``) and
-:mod:`.evaluation` (``python -m recon_lib.evaluate``: Table 1 and the alpha sweep). May import
-every lower layer, never :mod:`recon_lib.teaching`.
+:mod:`.config` (settings files), :mod:`.steps` (one step of every stage), :mod:`.runtime`
+(processes, sample order, the log) and :mod:`.trainer` (``python -m recon_lib.train``). What the
+stages are is :mod:`recon_lib.models.stages`; measuring the results is the sibling layer
+:mod:`recon_lib.evaluation`. May import every lower layer, never :mod:`recon_lib.evaluation` or
+:mod:`recon_lib.teaching`.
 """

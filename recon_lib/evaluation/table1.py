@@ -3,7 +3,7 @@
 ``python -m recon_lib.evaluate --data data/knee --checkpoints checkpoints --out docs/results``
 writes ``table1.md`` / ``table1.csv`` / ``table1.json`` (mean +- std over test volumes,
 foreground metrics, fastMRI's per-volume convention), ``alpha_sweep.json``, the paired
-network-vs-blend comparison ``network_vs_blend.md`` / ``.json`` (:mod:`recon_lib.training.sweep`)
+network-vs-blend comparison ``network_vs_blend.md`` / ``.json`` (:mod:`recon_lib.evaluation.sweep`)
 and the plots ``alpha_metrics.png`` and ``perception_distortion.png``.
 
 Every method sees the same masks: ``--mask-seeds N`` fixed masks per (volume, acceleration), the
@@ -30,28 +30,28 @@ from typing import Any
 import torch
 from torch import nn
 
-from recon_lib.core.devices import select_device
-from recon_lib.data.dataset import DatasetNotPreparedError
-from recon_lib.data.fastmri_io import DataFormatError
-from recon_lib.data.layout import raw_volumes, unprepared
+from recon_lib.data.layout import raw_volumes
+from recon_lib.evaluation.baselines import cg_method, choose_cg_iterations, choose_l1_fraction, l1_method
+from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report
+from recon_lib.evaluation.protocol import Reconstructor, has_truth, iter_volumes, run_method, score
+from recon_lib.evaluation.sweep import (
+    alpha_sweep,
+    alpha_sweep_rows,
+    load_end_points,
+    network_vs_blend,
+    schedule_scores,
+    select_alpha,
+    summarise_sweep,
+)
+from recon_lib.evaluation.sweep_plot import plot_alpha_sweep
 from recon_lib.metrics.panel import BETTER, DECIMALS, REFERENCE_METRICS, TRUTH_METRICS
 from recon_lib.metrics.statistics import differences_markdown, paired_differences
 from recon_lib.metrics.table import MetricTable
 from recon_lib.models.checkpoint import CheckpointError, load_model
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
+from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN, UNET
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
-from recon_lib.training.baselines import cg_method, choose_cg_iterations, choose_l1_fraction, l1_method
-from recon_lib.training.protocol import Reconstructor, has_truth, iter_volumes, run_method, score
-from recon_lib.training.sweep import (
-    alpha_sweep,
-    alpha_sweep_rows,
-    network_vs_blend,
-    schedule_scores,
-    select_alpha,
-    summarise_sweep,
-)
-from recon_lib.training.sweep_plot import plot_alpha_sweep
 
 __all__ = [
     "Reconstructor",
@@ -102,18 +102,17 @@ def standard_methods(
 
     ``cg_iters``: CG-SENSE's iteration count, or one per acceleration (:func:`choose_cg_iterations`).
     ``l1_fraction``: L1-wavelet's weight as a fraction of max|E^H y|, or one per acceleration
-    (:func:`~recon_lib.training.baselines.choose_l1_fraction`); None leaves the (slow) row out.
+    (:func:`~recon_lib.evaluation.baselines.choose_l1_fraction`); None leaves the (slow) row out.
     """
-    ckpt = Path(checkpoint_dir)
-    unet, _ = load_model(ckpt / "unet.pt", device, expected_class="UNetReconstructor")
-    sn, _ = load_model(ckpt / "sn_finetuned.pt", device, expected_class="SensitivityNetwork")
-    gan, _ = load_model(ckpt / "sn_gan.pt", device, expected_class="SensitivityNetwork")
-    interp, _ = load_model(ckpt / "sn_finetuned.pt", device)
+    unet, _ = load_model(UNET.checkpoint_path(checkpoint_dir), device, expected_class=UNET.model_class)
+    sn, gan = load_end_points(checkpoint_dir, device)
+    interp, _ = load_model(FINETUNE_SN.checkpoint_path(checkpoint_dir), device)
     try:
         ModelInterpolator(interp, [sn.state_dict(), gan.state_dict()]).set_alpha(alpha)
     except ValueError as err:
         raise CheckpointError(
-            f"{ckpt / 'sn_gan.pt'} cannot be interpolated with {ckpt / 'sn_finetuned.pt'}: {err}"
+            f"{FINETUNE_GAN.checkpoint_path(checkpoint_dir)} cannot be interpolated with "
+            f"{FINETUNE_SN.checkpoint_path(checkpoint_dir)}: {err}"
         ) from None
 
     def net(model: nn.Module) -> Reconstructor:
@@ -175,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m recon_lib.evaluate", description="Table 1 and the α sweep on the test split."
     )
     parser.add_argument("--data", default="data/knee", help="prepared dataset root (uses its test/ split)")
-    parser.add_argument("--checkpoints", default="checkpoints", help="folder with unet.pt, sn_finetuned.pt, sn_gan.pt")
+    parser.add_argument(
+        "--checkpoints",
+        default="checkpoints",
+        help=f"folder with {', '.join(s.checkpoint_name() for s in (UNET, FINETUNE_SN, FINETUNE_GAN))}",
+    )
     parser.add_argument("--out", default="docs/results", help="output folder")
     parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--limit-volumes", type=int, default=None, help="evaluate only the first N test volumes")
@@ -197,9 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device, test_dir, out = _check_arguments(args)
         return _evaluate(args, device, test_dir, out)
-    except (CheckpointError, DataFormatError, DatasetNotPreparedError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except COMMAND_ERRORS as err:
+        return report(err)
 
 
 def table1_markdown(
@@ -248,7 +250,6 @@ def network_vs_blend_markdown(records: list[dict[str, Any]], reps: int) -> str:
 
 def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path]:
     """Every argument checked before anything is loaded or written; ``ValueError`` names the first bad one."""
-    device = select_device(args.device)
     if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
         raise ValueError(f"--alpha must lie in [0, 1], got {args.alpha}")
     unknown = [a for a in args.accelerations if a not in DEFAULT_CENTER_FRACTIONS]
@@ -276,26 +277,14 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
         raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
     if args.bootstrap_reps < 100:
         raise ValueError(f"--bootstrap-reps must be at least 100, got {args.bootstrap_reps}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
-    test_dir = Path(args.data) / "test"
-    raw = raw_volumes(test_dir)
-    if not raw:
-        raise ValueError(f"{test_dir} holds no volumes: run `make data` (or prepare your fastMRI folder) first")
-    missing = [p.name for p in unprepared(raw)]
-    if missing:
-        raise DatasetNotPreparedError(
-            f"{len(missing)} of {len(raw)} volumes in {test_dir} are not prepared ({missing[0]} ...): "
-            f"run `python data_scripts/prepare_dataset.py {args.data}` first"
-        )
+    inputs = check_inputs(args, "test", prepared_volumes=True, out_folder=True)
     for flag, value, example in (("--cg-iters", args.cg_iters, "10"), ("--l1-fraction", args.l1_fraction, "0.004")):
         if value == "auto" and not raw_volumes(Path(args.data) / "val"):
             raise ValueError(
                 f"{flag} auto chooses its value on {Path(args.data) / 'val'}, which holds no volumes "
                 f"(give a number, e.g. {flag} {example})"
             )
-    return device, test_dir, out
+    return inputs.device, inputs.split, Path(args.out)
 
 
 def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, out: Path) -> int:
@@ -333,7 +322,7 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
         "l1_fraction": l1_fraction,
     }
     if not args.no_sweep:
-        sn, gan = (load_model(Path(args.checkpoints) / n, device)[0] for n in ("sn_finetuned.pt", "sn_gan.pt"))
+        sn, gan = load_end_points(args.checkpoints, device)
         rows = alpha_sweep_rows(
             test_dir,
             sn,

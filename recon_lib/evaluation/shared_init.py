@@ -8,14 +8,15 @@ users of DNI and ESRGAN report "interpolated images are dark" for exactly this r
 
 This module measures it. :func:`lesson_rows` sweeps alpha for two pairs on the same volumes and
 masks: the *shared* pair (SN -> SN-GAN) and the *independent* pair (SN -> an SN trained from
-another seed, ``checkpoints/sn_seed1.pt``, re-made by ``make sn-seed1``). Along alpha,
-:func:`interpolation_barrier` gives the largest drop of a measure below the straight line between
-the pair's end points (a "loss barrier"), and :func:`~recon_lib.training.sweep.network_vs_blend`
-compares the interpolated network with the pixel blend of the end points, paired over volumes.
+another seed, ``checkpoints/sn_seed1.pt`` (:data:`UNRELATED_CHECKPOINT`), re-made by
+``make sn-seed1``). Along alpha, :func:`interpolation_barrier` gives the largest drop of a measure
+below the straight line between the pair's end points (a "loss barrier"), and
+:func:`~recon_lib.evaluation.sweep.network_vs_blend` compares the interpolated network with the
+pixel blend of the end points, paired over volumes.
 
 Command line (``make shared-init``)::
 
-    python -m recon_lib.training.shared_init --data data/knee --checkpoints checkpoints --out docs/results
+    python -m recon_lib.shared_init --data data/knee --checkpoints checkpoints --out docs/results
 """
 
 from __future__ import annotations
@@ -33,16 +34,25 @@ import torch
 from torch import nn
 
 from recon_lib.core.atomic import atomic_path
-from recon_lib.core.devices import select_device
-from recon_lib.data.dataset import DatasetNotPreparedError
-from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report
+from recon_lib.evaluation.sweep import ALPHAS, alpha_sweep_rows, load_end_points, network_vs_blend, summarise_sweep
 from recon_lib.metrics.panel import BETTER
 from recon_lib.metrics.statistics import format_interval
-from recon_lib.models.checkpoint import CheckpointError, load_model
-from recon_lib.training.sweep import ALPHAS, alpha_sweep_rows, network_vs_blend, summarise_sweep
+from recon_lib.models.checkpoint import load_model
+from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 
-__all__ = ["PAIRS", "interpolation_barrier", "lesson_rows", "lesson_summary", "plot_lesson", "main"]
+__all__ = [
+    "PAIRS",
+    "UNRELATED_CHECKPOINT",
+    "interpolation_barrier",
+    "lesson_rows",
+    "lesson_summary",
+    "plot_lesson",
+    "main",
+]
 
+#: the independently trained SN inside the checkpoint folder (``make sn-seed1``: pre-training from seed 1)
+UNRELATED_CHECKPOINT = "sn_seed1.pt"
 #: the two pairs of the lesson: name -> what the second end point is
 PAIRS = {
     "shared": "SN -> SN-GAN (fine-tuned from the SN: one initialisation)",
@@ -61,7 +71,7 @@ def interpolation_barrier(
     weights give a large one.
 
     Args:
-        records: :func:`~recon_lib.training.sweep.summarise_sweep` records of one pair.
+        records: :func:`~recon_lib.evaluation.sweep.summarise_sweep` records of one pair.
         metric: a measure of the records (its direction from the panel; PSNR by default).
         mode: ``"network"`` or ``"image"``.
 
@@ -122,7 +132,7 @@ def lesson_rows(
 
     Returns:
         ``{"shared": rows of sn -> related, "independent": rows of sn -> unrelated}``, each as
-        :func:`~recon_lib.training.sweep.alpha_sweep_rows` gives them.
+        :func:`~recon_lib.evaluation.sweep.alpha_sweep_rows` gives them.
     """
     alphas, accelerations, mask_seeds = list(alphas), list(accelerations), list(mask_seeds)
     return {
@@ -215,65 +225,15 @@ def lesson_markdown(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m recon_lib.training.shared_init",
-        description="Interpolate SN -> SN-GAN (shared start) and SN -> SN from another seed; write shared_init.*",
-    )
-    parser.add_argument("--data", default="data/knee", help="prepared dataset root (uses its test/ split)")
-    parser.add_argument("--checkpoints", default="checkpoints", help="folder with sn_finetuned.pt and sn_gan.pt")
-    parser.add_argument(
-        "--unrelated", default=None, help="the independently trained SN (default <checkpoints>/sn_seed1.pt)"
-    )
-    parser.add_argument("--out", default="docs/results", help="output folder")
-    parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--alphas", type=float, nargs="+", default=list(ALPHAS), help="must include 0 and 1")
-    parser.add_argument("--limit-volumes", type=int, default=None, help="only the first N test volumes")
-    parser.add_argument("--mask-seeds", type=int, default=1, help="fixed masks per volume (default 1)")
-    parser.add_argument("--bootstrap-reps", type=int, default=10_000)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
 
     import matplotlib
 
     matplotlib.use("Agg")
     try:
-        if args.limit_volumes is not None and args.limit_volumes < 1:
-            raise ValueError(f"--limit-volumes must be at least 1, got {args.limit_volumes}")
-        if 0.0 not in args.alphas or 1.0 not in args.alphas or not all(0.0 <= a <= 1.0 for a in args.alphas):
-            raise ValueError(f"--alphas must lie in [0, 1] and include 0 and 1 (the end points), got {args.alphas}")
-        if args.mask_seeds < 1:
-            raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
-        if args.bootstrap_reps < 100:
-            raise ValueError(f"--bootstrap-reps must be at least 100, got {args.bootstrap_reps}")
-        test_dir = Path(args.data) / "test"
-        if not test_dir.is_dir():
-            raise ValueError(f"{test_dir} does not exist: run `make data` (or prepare your fastMRI folder) first")
-        device = select_device(args.device)
-        ckpt = Path(args.checkpoints)
-        unrelated_path = Path(args.unrelated) if args.unrelated else ckpt / "sn_seed1.pt"
-        if not unrelated_path.is_file():
-            raise ValueError(f"{unrelated_path} does not exist: run `make sn-seed1` first")
-        sn, _ = load_model(ckpt / "sn_finetuned.pt", device, expected_class="SensitivityNetwork")
-        gan, _ = load_model(ckpt / "sn_gan.pt", device, expected_class="SensitivityNetwork")
-        other, meta = load_model(unrelated_path, device, expected_class="SensitivityNetwork")
-        t0 = time.time()
-        rows = lesson_rows(
-            test_dir,
-            sn,
-            gan,
-            other,
-            alphas=sorted(set(args.alphas)),
-            accelerations=args.accelerations,
-            limit_volumes=args.limit_volumes,
-            device=device,
-            progress=not args.no_progress,
-            mask_seeds=range(args.mask_seeds),
-        )
-        summary = lesson_summary(rows, reps=args.bootstrap_reps)
-    except (CheckpointError, DataFormatError, DatasetNotPreparedError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        summary, unrelated_path, meta, t0 = _lesson(args)
+    except COMMAND_ERRORS as err:
+        return report(err)
     out = Path(args.out)
     document = {
         "pairs": summary,
@@ -283,7 +243,74 @@ def main(argv: list[str] | None = None) -> int:
         "torch_threads": torch.get_num_threads(),
     }
     markdown = lesson_markdown(summary)
-    fig = plot_lesson(summary)
+    _write(out, document, markdown, plot_lesson(summary))
+    print(markdown)
+    print(f"wrote {out}/shared_init.* in {document['seconds']} s")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recon_lib.shared_init",
+        description="Interpolate SN -> SN-GAN (shared start) and SN -> SN from another seed; write shared_init.*",
+    )
+    parser.add_argument("--data", default="data/knee", help="prepared dataset root (uses its test/ split)")
+    parser.add_argument(
+        "--checkpoints",
+        default="checkpoints",
+        help=f"folder with {FINETUNE_SN.checkpoint_name()} and {FINETUNE_GAN.checkpoint_name()}",
+    )
+    parser.add_argument(
+        "--unrelated",
+        default=None,
+        help=f"the independently trained SN (default <checkpoints>/{UNRELATED_CHECKPOINT})",
+    )
+    parser.add_argument("--out", default="docs/results", help="output folder")
+    parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--alphas", type=float, nargs="+", default=list(ALPHAS), help="must include 0 and 1")
+    parser.add_argument("--limit-volumes", type=int, default=None, help="only the first N test volumes")
+    parser.add_argument("--mask-seeds", type=int, default=1, help="fixed masks per volume (default 1)")
+    parser.add_argument("--bootstrap-reps", type=int, default=10_000)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def _lesson(args: argparse.Namespace) -> tuple[dict[str, Any], Path, dict[str, Any], float]:
+    """Check the arguments, load the three networks, sweep both pairs:
+    ``(summary, the unrelated SN's path, its metadata, the time the sweep started)``."""
+    if args.limit_volumes is not None and args.limit_volumes < 1:
+        raise ValueError(f"--limit-volumes must be at least 1, got {args.limit_volumes}")
+    if 0.0 not in args.alphas or 1.0 not in args.alphas or not all(0.0 <= a <= 1.0 for a in args.alphas):
+        raise ValueError(f"--alphas must lie in [0, 1] and include 0 and 1 (the end points), got {args.alphas}")
+    if args.mask_seeds < 1:
+        raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
+    if args.bootstrap_reps < 100:
+        raise ValueError(f"--bootstrap-reps must be at least 100, got {args.bootstrap_reps}")
+    inputs = check_inputs(args, "test")
+    unrelated_path = Path(args.unrelated) if args.unrelated else inputs.checkpoints / UNRELATED_CHECKPOINT
+    if not unrelated_path.is_file():
+        raise ValueError(f"{unrelated_path} does not exist: run `make sn-seed1` first")
+    sn, gan = load_end_points(inputs.checkpoints, inputs.device)
+    other, meta = load_model(unrelated_path, inputs.device, expected_class=FINETUNE_SN.model_class)
+    t0 = time.time()
+    rows = lesson_rows(
+        inputs.split,
+        sn,
+        gan,
+        other,
+        alphas=sorted(set(args.alphas)),
+        accelerations=args.accelerations,
+        limit_volumes=args.limit_volumes,
+        device=inputs.device,
+        progress=not args.no_progress,
+        mask_seeds=range(args.mask_seeds),
+    )
+    return lesson_summary(rows, reps=args.bootstrap_reps), unrelated_path, meta, t0
+
+
+def _write(out: Path, document: dict[str, Any], markdown: str, fig: Any) -> None:
+    """``shared_init.json``, ``.md`` and ``.png`` in ``out``, each written whole or not at all."""
     for name, write in (
         ("shared_init.json", lambda p: Path(p).write_text(json.dumps(document, indent=1))),
         ("shared_init.md", lambda p: Path(p).write_text(markdown)),
@@ -291,9 +318,6 @@ def main(argv: list[str] | None = None) -> int:
     ):
         with atomic_path(out / name) as tmp:
             write(tmp)
-    print(markdown)
-    print(f"wrote {out}/shared_init.* in {document['seconds']} s")
-    return 0
 
 
 def _seed(meta: dict[str, Any]) -> int | None:

@@ -2,7 +2,7 @@
 
 Network: ``theta(alpha) = (1 - alpha) theta_SN + alpha theta_GAN``, then reconstruct. Image:
 ``|(1 - alpha) x_SN + alpha x_GAN|`` of the two end models' complex outputs. Both are scored on
-the same volumes under the same masks (:mod:`recon_lib.training.protocol`), so at each alpha the
+the same volumes under the same masks (:mod:`recon_lib.evaluation.protocol`), so at each alpha the
 two paths are compared *paired*: :func:`network_vs_blend` gives the mean difference with a 95 %
 stratified bootstrap interval over volumes and an exact sign-flip test
 (:mod:`recon_lib.metrics.statistics`).
@@ -21,14 +21,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from recon_lib.evaluation.protocol import iter_volumes, run_method, score
 from recon_lib.metrics.panel import BETTER, PERCEPTION_AXIS
 from recon_lib.metrics.statistics import paired_differences
+from recon_lib.models.checkpoint import load_model
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import ModelInterpolator, WeightSpec
-from recon_lib.training.protocol import iter_volumes, run_method, score
+from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 
 __all__ = [
     "ALPHAS",
+    "load_end_points",
     "alpha_sweep_rows",
     "summarise_sweep",
     "alpha_sweep",
@@ -46,6 +49,19 @@ SWEEP_DIFFERENCES = ("psnr", "ssim", "vif", "haarpsi", "hf_energy_ratio")
 
 def _method(mode: str, alpha: float) -> str:
     return f"{mode} α={alpha:g}"
+
+
+def load_end_points(
+    checkpoint_dir: str | os.PathLike[str], device: torch.device | str = "cpu"
+) -> tuple[nn.Module, nn.Module]:
+    """The sweep's end points from a checkpoint folder: the SN (alpha = 0) and the SN-GAN (alpha = 1).
+
+    Raises:
+        CheckpointError: a file is missing, damaged or not a sensitivity network.
+    """
+    sn, _ = load_model(FINETUNE_SN.checkpoint_path(checkpoint_dir), device, expected_class=FINETUNE_SN.model_class)
+    gan, _ = load_model(FINETUNE_GAN.checkpoint_path(checkpoint_dir), device, expected_class=FINETUNE_GAN.model_class)
+    return sn, gan
 
 
 def alpha_sweep_rows(

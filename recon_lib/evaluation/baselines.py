@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from recon_lib.core.tensors import center_crop
+from recon_lib.evaluation.protocol import Reconstructor, iter_volumes, run_method
 from recon_lib.metrics.quality import nmse
 from recon_lib.physics.classical import cg_sense, l1_wavelet
 from recon_lib.physics.coils import sens_reduce
-from recon_lib.training.protocol import Reconstructor, iter_volumes, run_method
 
 __all__ = ["L1_FRACTIONS", "choose_cg_iterations", "choose_l1_fraction", "cg_method", "l1_method"]
 

@@ -1,0 +1,92 @@
+"""What the evaluation commands share: their input checks and their one-line errors.
+
+``python -m recon_lib.evaluate``, ``python -m recon_lib.alpha_validation`` and
+``python -m recon_lib.shared_init`` each read a split of a dataset root (``--data``), load weights
+from a checkpoint folder (``--checkpoints``), write to ``--out`` and run on ``--device``.
+:func:`check_inputs` checks these in one place, before anything is loaded or written; a bad one
+raises an error naming it, and :func:`report` prints any of :data:`COMMAND_ERRORS` as the commands'
+one ``error:`` line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from recon_lib.core.devices import select_device
+from recon_lib.data.dataset import DatasetNotPreparedError
+from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.data.layout import raw_volumes, unprepared
+from recon_lib.models.checkpoint import CheckpointError
+
+__all__ = ["COMMAND_ERRORS", "Inputs", "check_inputs", "report"]
+
+#: the errors a command reports as one ``error:`` line and exit status 2, never as a traceback
+COMMAND_ERRORS = (CheckpointError, DataFormatError, DatasetNotPreparedError, ValueError, OSError)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A command's checked inputs.
+
+    Attributes:
+        device: the torch device of ``--device``.
+        split: the split folder the command reads, ``<--data>/<split>``.
+        checkpoints: the checkpoint folder of ``--checkpoints``.
+    """
+
+    device: torch.device
+    split: Path
+    checkpoints: Path
+
+
+def check_inputs(
+    args: argparse.Namespace, split: str, *, prepared_volumes: bool = False, out_folder: bool = False
+) -> Inputs:
+    """Check ``--device``, ``--out`` and the split folder of ``--data``; raise naming the first bad one.
+
+    Args:
+        args: the parsed command line (``data``, ``checkpoints``, ``out``, ``device``).
+        split: the split the command reads (``"test"`` or ``"val"``).
+        prepared_volumes: require the split to hold raw volumes, every one prepared (otherwise the
+            folder only has to exist).
+        out_folder: ``--out`` names a folder: refuse a path that exists and is not one.
+
+    Raises:
+        ValueError: a bad device, an ``--out`` that is a file, a missing or empty split.
+        DatasetNotPreparedError: ``prepared_volumes`` and some volumes are not prepared.
+    """
+    device = select_device(args.device)
+    if out_folder:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} exists and is not a folder")
+    folder = Path(args.data) / split
+    if prepared_volumes:
+        _check_prepared(folder, args.data)
+    elif not folder.is_dir():
+        raise ValueError(f"{folder} does not exist: run `make data` (or prepare your fastMRI folder) first")
+    return Inputs(device=device, split=folder, checkpoints=Path(args.checkpoints))
+
+
+def _check_prepared(folder: Path, root: str) -> None:
+    """``folder`` holds raw volumes and every one has its sidecar."""
+    raw = raw_volumes(folder)
+    if not raw:
+        raise ValueError(f"{folder} holds no volumes: run `make data` (or prepare your fastMRI folder) first")
+    missing = [p.name for p in unprepared(raw)]
+    if missing:
+        raise DatasetNotPreparedError(
+            f"{len(missing)} of {len(raw)} volumes in {folder} are not prepared ({missing[0]} ...): "
+            f"run `python data_scripts/prepare_dataset.py {root}` first"
+        )
+
+
+def report(err: BaseException) -> int:
+    """Print ``err`` as the command's one ``error:`` line; return the exit status, 2."""
+    print(f"error: {err}", file=sys.stderr)
+    return 2
