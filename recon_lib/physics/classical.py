@@ -29,7 +29,10 @@ References:
 
 from __future__ import annotations
 
-from typing import Literal, overload
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import torch
 
@@ -132,6 +135,44 @@ def cg_sense(
         (e.g. to watch the error against a reference first fall, then rise again as noise is
         amplified: *semi-convergence*).
     """
+    num_iters = _check_cg_arguments(kspace, maps, mask, num_iters, lam, tol, x0)
+    kspace, maps = kspace.to(torch.complex64), maps.to(torch.complex64)
+    m = mask.to(device=kspace.device, dtype=torch.float32)
+    normal_op = functools.partial(_normal_op, maps=maps, mask=m, lam=float(lam))
+
+    rhs = sens_reduce(kspace, maps, m)  # E^H y, (B, H, W)
+    rhs_norm = _dot(rhs, rhs).sqrt().clamp_min(1e-30)
+    state = _cg_start(rhs, x0, normal_op, tol, rhs_norm)
+    history = _History(kspace, maps, m, rhs_norm) if return_history else None
+    if history is not None:
+        history.record(state)
+    bar = _progress_bar(num_iters) if progress else None
+    for _ in range(num_iters):
+        if not bool(state.active.any()):
+            break
+        state = _cg_step(state, normal_op, tol, rhs_norm)
+        if history is not None:
+            history.record(state)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    x = state.x.to(torch.complex64)
+    if history is None:
+        return x
+    return x, history.stacked()
+
+
+def _check_cg_arguments(
+    kspace: torch.Tensor,
+    maps: torch.Tensor,
+    mask: torch.Tensor,
+    num_iters: int,
+    lam: float,
+    tol: float,
+    x0: torch.Tensor | None,
+) -> int:
+    """Every argument of :func:`cg_sense` checked; returns ``num_iters`` as an int."""
     _check_inputs(kspace, maps, mask)
     num_iters = check_int("num_iters", num_iters, minimum=1)
     if not float(lam) >= 0.0:
@@ -143,63 +184,82 @@ def cg_sense(
         check_complex("x0", x0, ndim=3)
         if tuple(x0.shape) != (batch, height, width):
             raise ValueError(f"x0 must have shape (B, H, W) = {(batch, height, width)}, got {tuple(x0.shape)}")
+    return num_iters
 
-    kspace, maps = kspace.to(torch.complex64), maps.to(torch.complex64)
-    m = mask.to(device=kspace.device, dtype=torch.float32)
-    lam = float(lam)
 
-    def normal_op(v: torch.Tensor) -> torch.Tensor:  # (E^H E + lam I) v, (B, H, W)
-        out = sens_reduce(sens_expand(v, maps, m), maps)
-        return out + lam * v if lam > 0 else out
+def _normal_op(v: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor, lam: float) -> torch.Tensor:
+    """``(E^H E + lam I) v`` for images ``v`` ``(B, H, W)``."""
+    out = sens_reduce(sens_expand(v, maps, mask), maps)
+    return out + lam * v if lam > 0 else out
 
-    def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # real part of <a, b> per element, (B,)
-        return (a.conj() * b).real.flatten(1).sum(dim=1, dtype=torch.float64)
 
-    rhs = sens_reduce(kspace, maps, m)  # E^H y, (B, H, W)
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Real part of ``<a, b>`` per batch element, ``(B,)`` in float64."""
+    return (a.conj() * b).real.flatten(1).sum(dim=1, dtype=torch.float64)
+
+
+@dataclass
+class _CGState:
+    """One CG iterate: image ``x``, residual ``r``, search direction ``p`` (each ``(B, H, W)``),
+    ``rs = <r, r>`` and which batch elements still iterate (each ``(B,)``)."""
+
+    x: torch.Tensor
+    r: torch.Tensor
+    p: torch.Tensor
+    rs: torch.Tensor
+    active: torch.Tensor
+
+
+def _cg_start(
+    rhs: torch.Tensor,
+    x0: torch.Tensor | None,
+    normal_op: Callable[[torch.Tensor], torch.Tensor],
+    tol: float,
+    rhs_norm: torch.Tensor,
+) -> _CGState:
     x = torch.zeros_like(rhs) if x0 is None else x0.to(rhs.dtype).clone()
     r = rhs - normal_op(x) if x0 is not None else rhs.clone()
-    p = r.clone()
-    rs = dot(r, r)  # (B,)
-    rhs_norm = dot(rhs, rhs).sqrt().clamp_min(1e-30)
-    active = rs.sqrt() > tol * rhs_norm  # (B,) still iterating
+    rs = _dot(r, r)
+    return _CGState(x=x, r=r, p=r.clone(), rs=rs, active=rs.sqrt() > tol * rhs_norm)
 
-    history: dict[str, list[torch.Tensor]] = {"normal_residual": [], "data_residual": [], "iterates": []}
 
-    def record() -> None:
-        if return_history:
-            history["normal_residual"].append((rs.sqrt() / rhs_norm).float().cpu())
-            history["data_residual"].append(data_residual(x, kspace, maps, m).cpu())
-            history["iterates"].append(x.detach().to(torch.complex64).cpu())
+def _cg_step(
+    s: _CGState, normal_op: Callable[[torch.Tensor], torch.Tensor], tol: float, rhs_norm: torch.Tensor
+) -> _CGState:
+    """One conjugate-gradient step; elements that have stopped keep their iterate."""
+    q = normal_op(s.p)
+    pq = _dot(s.p, q)
+    alpha = torch.where(s.active & (pq > 0), s.rs / pq.clamp_min(1e-300), torch.zeros_like(s.rs))
+    a = alpha.to(torch.float32).view(-1, 1, 1)
+    x = s.x + a * s.p
+    r = s.r - a * q
+    rs_new = _dot(r, r)
+    beta = torch.where(s.active, rs_new / s.rs.clamp_min(1e-300), torch.zeros_like(s.rs))
+    p = r + beta.to(torch.float32).view(-1, 1, 1) * s.p
+    rs = torch.where(s.active, rs_new, s.rs)
+    return _CGState(x=x, r=r, p=p, rs=rs, active=s.active & (rs.sqrt() > tol * rhs_norm))
 
-    record()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=num_iters, desc="CG-SENSE", leave=False)
-    for _ in range(num_iters):
-        if not bool(active.any()):
-            break
-        q = normal_op(p)
-        pq = dot(p, q)
-        alpha = torch.where(active & (pq > 0), rs / pq.clamp_min(1e-300), torch.zeros_like(rs))
-        a = alpha.to(torch.float32).view(-1, 1, 1)
-        x = x + a * p
-        r = r - a * q
-        rs_new = dot(r, r)
-        beta = torch.where(active, rs_new / rs.clamp_min(1e-300), torch.zeros_like(rs))
-        p = r + beta.to(torch.float32).view(-1, 1, 1) * p
-        rs = torch.where(active, rs_new, rs)
-        active = active & (rs.sqrt() > tol * rhs_norm)
-        record()
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        bar.close()
-    x = x.to(torch.complex64)
-    if not return_history:
-        return x
-    return x, {k: torch.stack(v) for k, v in history.items()}
+class _History:
+    """The convergence history :func:`cg_sense` returns with ``return_history=True``."""
+
+    def __init__(self, kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor, rhs_norm: torch.Tensor) -> None:
+        self.kspace, self.maps, self.mask, self.rhs_norm = kspace, maps, mask, rhs_norm
+        self.lists: dict[str, list[torch.Tensor]] = {"normal_residual": [], "data_residual": [], "iterates": []}
+
+    def record(self, s: _CGState) -> None:
+        self.lists["normal_residual"].append((s.rs.sqrt() / self.rhs_norm).float().cpu())
+        self.lists["data_residual"].append(data_residual(s.x, self.kspace, self.maps, self.mask).cpu())
+        self.lists["iterates"].append(s.x.detach().to(torch.complex64).cpu())
+
+    def stacked(self) -> dict[str, torch.Tensor]:
+        return {k: torch.stack(v) for k, v in self.lists.items()}
+
+
+def _progress_bar(num_iters: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=num_iters, desc="CG-SENSE", leave=False)
 
 
 def l1_wavelet(
