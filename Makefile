@@ -97,11 +97,11 @@ sn-seed1: data
 	cp runs/seed1/checkpoints/sn_pretrained.pt checkpoints/.sn_seed1.pt.tmp && mv checkpoints/.sn_seed1.pt.tmp checkpoints/sn_seed1.pt
 
 shared-init: data
-	MPLBACKEND=Agg $(PY) -m recon_lib.training.shared_init --data $(DATA) --checkpoints checkpoints --out docs/results
+	MPLBACKEND=Agg $(PY) -m recon_lib.shared_init --data $(DATA) --checkpoints checkpoints --out docs/results
 
 # The automatic alpha's validation sweep (read by the explorer's "go to alpha*" row; about a minute).
 alpha-validation: data
-	$(PY) -m recon_lib.training.alpha_validation --data $(DATA) --checkpoints checkpoints --out docs/results/alpha_validation.json
+	$(PY) -m recon_lib.alpha_validation --data $(DATA) --checkpoints checkpoints --out docs/results/alpha_validation.json
 
 evaluate: data
 	MPLBACKEND=Agg $(PY) -m recon_lib.evaluate --data $(DATA) --checkpoints checkpoints --out docs/results --device auto
