@@ -69,10 +69,11 @@ def synthetic_batch(batch: int = 1, seed: int = 0) -> dict[str, Any]:
 def load_pair(checkpoints: Path):
     from recon_lib.models.checkpoint import load_model
     from recon_lib.models.sensitivity_network import SensitivityNetwork
+    from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 
     try:
-        sn, _ = load_model(checkpoints / "sn_finetuned.pt")
-        gan, _ = load_model(checkpoints / "sn_gan.pt")
+        sn, _ = load_model(FINETUNE_SN.checkpoint_path(checkpoints))
+        gan, _ = load_model(FINETUNE_GAN.checkpoint_path(checkpoints))
         return sn, gan, "shipped checkpoints"
     except Exception:  # noqa: BLE001 - fall back to the teaching architecture, random weights
         torch.manual_seed(0)
