@@ -144,21 +144,37 @@ def ssim(
         ``return_map`` is true.
     """
     four_d = isinstance(x, torch.Tensor) and x.ndim == 4
+    X, Y = _check_pair(x, y, win_size, reduction)
+    B, _, H, W = X.shape
+    dtype = torch.promote_types(X.dtype, Y.dtype)
+    X, Y = X.to(dtype), Y.to(dtype)
+    L = _data_range_tensor(data_range, B, X)  # (B, 1, 1, 1)
+    s_map = _ssim_map(X, Y, L.squeeze(1), win_size, k1, k2)  # (B, h, w)
+    values = s_map.mean(dim=(-2, -1)) if mask is None else _masked_mean(s_map, mask, x, win_size)  # (B,)
+    out = values.mean() if reduction == "mean" else values
+    if return_map:
+        return out, (s_map.unsqueeze(1) if four_d else s_map)
+    return out
+
+
+def _check_pair(x: torch.Tensor, y: torch.Tensor, win_size: int, reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images as ``(B, 1, H, W)``, after checking them and the window against each other."""
     X = _as_bchw("x", x)
     Y = _as_bchw("y", y)
     if X.shape != Y.shape:
         raise ValueError(f"x of shape {tuple(x.shape)} and y of shape {tuple(y.shape)} must match")
     if not isinstance(win_size, int) or win_size < 3 or win_size % 2 == 0:
         raise ValueError(f"win_size must be an odd integer >= 3, got {win_size!r}")
-    B, _, H, W = X.shape
+    H, W = X.shape[-2:]
     if H < win_size or W < win_size:
         raise ValueError(f"images of size {(H, W)} are smaller than the {win_size}x{win_size} window")
     if reduction not in ("none", "mean"):
         raise ValueError(f"reduction must be 'none' or 'mean', got {reduction!r}")
-    dtype = torch.promote_types(X.dtype, Y.dtype)
-    X, Y = X.to(dtype), Y.to(dtype)
-    L = _data_range_tensor(data_range, B, X)  # (B, 1, 1, 1)
+    return X, Y
 
+
+def _ssim_map(X: torch.Tensor, Y: torch.Tensor, L: torch.Tensor, win_size: int, k1: float, k2: float) -> torch.Tensor:
+    """The valid SSIM map ``(B, h, w)`` of ``(B, 1, H, W)`` images with data ranges ``L`` ``(B, 1, 1)``."""
     # Local moments: a uniform (box) filter over five maps, separable: rows, then columns.
     # (Sliding-window views + mean are faster on CPU than avg_pool2d, forward and backward.)
     stack = torch.cat((X, Y, X * X, Y * Y, X * Y), dim=1)  # (B, 5, H, W)
@@ -172,40 +188,35 @@ def ssim(
     vy = cov_norm * (uyy - uy * uy)
     vxy = cov_norm * (uxy - ux * uy)
 
-    L = L.squeeze(1)  # (B, 1, 1)
     c1 = (k1 * L) ** 2
     c2 = (k2 * L) ** 2
     a1, a2 = 2 * ux * uy + c1, 2 * vxy + c2
     b1, b2 = ux * ux + uy * uy + c1, vx + vy + c2
-    s_map = (a1 * a2) / (b1 * b2)  # (B, h, w)
+    return (a1 * a2) / (b1 * b2)
 
-    if mask is None:
-        values = s_map.mean(dim=(-2, -1))  # (B,)
-    else:
-        check_tensor("mask", mask)
-        if mask.is_complex():
-            raise TypeError(f"mask must be real or bool, got dtype {mask.dtype}")
-        try:
-            m = torch.broadcast_to(mask, x.shape)
-        except RuntimeError:
-            raise ValueError(
-                f"mask of shape {tuple(mask.shape)} does not broadcast to x of shape {tuple(x.shape)}"
-            ) from None
-        m = m.reshape(B, H, W).to(device=s_map.device, dtype=s_map.dtype)
-        m = crop_mask_to_ssim_map(m, win_size)  # (B, h, w)
-        weight = m.sum(dim=(-2, -1))  # (B,)
-        if bool(torch.any(weight <= 0)):
-            empty = torch.nonzero(weight <= 0).flatten().tolist()
-            raise ValueError(
-                f"mask selects no pixel of the valid SSIM map (mask cropped by {(win_size - 1) // 2} "
-                f"pixels per side) for sample(s) {empty}"
-            )
-        values = (s_map * m).sum(dim=(-2, -1)) / weight  # (B,)
 
-    out = values.mean() if reduction == "mean" else values
-    if return_map:
-        return out, (s_map.unsqueeze(1) if four_d else s_map)
-    return out
+def _masked_mean(s_map: torch.Tensor, mask: torch.Tensor, x: torch.Tensor, win_size: int) -> torch.Tensor:
+    """Per-sample mean ``(B,)`` of the SSIM map weighted by the mask at each window's centre."""
+    check_tensor("mask", mask)
+    if mask.is_complex():
+        raise TypeError(f"mask must be real or bool, got dtype {mask.dtype}")
+    try:
+        m = torch.broadcast_to(mask, x.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to x of shape {tuple(x.shape)}"
+        ) from None
+    B, H, W = s_map.shape[0], x.shape[-2], x.shape[-1]
+    m = m.reshape(B, H, W).to(device=s_map.device, dtype=s_map.dtype)
+    m = crop_mask_to_ssim_map(m, win_size)  # (B, h, w)
+    weight = m.sum(dim=(-2, -1))  # (B,)
+    if bool(torch.any(weight <= 0)):
+        empty = torch.nonzero(weight <= 0).flatten().tolist()
+        raise ValueError(
+            f"mask selects no pixel of the valid SSIM map (mask cropped by {(win_size - 1) // 2} "
+            f"pixels per side) for sample(s) {empty}"
+        )
+    return (s_map * m).sum(dim=(-2, -1)) / weight
 
 
 class SSIMLoss(nn.Module):
