@@ -320,37 +320,65 @@ def render_slice(
         raise ValueError(f"acquisition must be one of {tuple(CONTRAST)}, got {acquisition!r}")
     shape = (int(np.shape(y_mm)[0]), int(np.shape(x_mm)[1]))
     values = {t: CONTRAST[acquisition][t] * knee.contrast_jitter[int(t)] for t in Tissue}
-    fat_suppressed = acquisition == "CORPDFS_FBK"
     canvas = _Canvas(shape, pixel_mm, values)
     fields = FieldSampler(rng, shape, pixel_mm, texture_factor)
+    frame = _frame(knee, z_mm, y_mm, x_mm)
+    # painted back to front; the texture fields are drawn from ``rng`` in this order
+    limb = _paint_skin_and_fat(canvas, fields, frame)
+    _paint_muscle(canvas, fields, frame, limb)
+    bones = _bone_shapes(knee, frame.u, frame.v, frame.z, pixel_mm)
+    _paint_fluid_and_ligaments(canvas, frame, bones)
+    _paint_menisci_and_cartilage(canvas, frame, bones)
+    _paint_bones(canvas, fields, frame, bones, fat_suppressed=acquisition == "CORPDFS_FBK")
+    return canvas.image, canvas.labels
 
-    # Anatomical frame: u across the knee (medial < 0 < lateral), v down, origin at the joint centre.
+
+@dataclass
+class _Frame:
+    """A slice in the anatomical frame: ``u`` across the knee (medial < 0 < lateral), ``v`` down,
+    origin at the joint centre (mm); ``z`` the slice position."""
+
+    knee: KneeAnatomy
+    u: np.ndarray
+    v: np.ndarray
+    z: float
+    medial: np.ndarray
+
+
+def _frame(knee: KneeAnatomy, z_mm: float, y_mm: np.ndarray, x_mm: np.ndarray) -> _Frame:
     cy = knee.centre[0] + knee.drift[0] * z_mm
     cx = knee.centre[1] + knee.drift[1] * z_mm
     c, s = np.cos(knee.tilt), np.sin(knee.tilt)
     dy, dx = (np.asarray(y_mm, np.float32) - cy), (np.asarray(x_mm, np.float32) - cx)
     u = (knee.side * (c * dx - s * dy)).astype(np.float32)
     v = (s * dx + c * dy).astype(np.float32)
-    medial = u < 0
-    g = knee.gap
-    z = float(z_mm)
+    return _Frame(knee=knee, u=u, v=v, z=float(z_mm), medial=u < 0)
 
-    # ---- skin and subcutaneous fat -------------------------------------------------------------
+
+def _paint_skin_and_fat(canvas: _Canvas, fields: FieldSampler, frame: _Frame) -> np.ndarray:
+    """Skin and subcutaneous fat with fibrous septa; returns the limb's implicit function."""
+    knee, u, v, z = frame.knee, frame.u, frame.v, frame.z
     growth = knee.limb_growth[0] * _smoothstep(-v, 0.0, 80.0) + knee.limb_growth[1] * _smoothstep(v, 10.0, 80.0)
     half_width = knee.limb_half_width + growth + 1.2 * np.sin(v / 23.0 + 0.1 * z) - 0.002 * z * z
     limb = np.abs(u - 0.04 * v - 0.1 * z) - half_width
     canvas.paint(canvas.alpha(limb), Tissue.SKIN)
-    fat_t = np.where(medial, knee.fat_thickness[0], knee.fat_thickness[1]) * (1 + 0.25 * np.sin(v / 31.0 + 1.3))
     fibrous = network_lines(fields.bandpass(period_mm=14.0, relative_bandwidth=0.6), 0.06)
     canvas.paint(canvas.alpha(limb + knee.skin), Tissue.FAT, 1.0 - 0.3 * fibrous)
+    return limb
 
-    # ---- muscle bellies, split by thin fat septa and striated along the fibres -----------------
-    # Muscle fills the deep compartment away from the joint line (vastus medialis reaches lowest,
-    # medially); irregular borders, thin fat septa between muscles, striation along the fibres.
+
+def _paint_muscle(canvas: _Canvas, fields: FieldSampler, frame: _Frame, limb: np.ndarray) -> None:
+    """Muscle bellies, split by thin fat septa and striated along the fibres.
+
+    Muscle fills the deep compartment away from the joint line (vastus medialis reaches lowest,
+    medially); irregular borders, thin fat septa between muscles, striation along the fibres.
+    """
+    knee, u, v, z = frame.knee, frame.u, frame.v, frame.z
+    fat_t = np.where(frame.medial, knee.fat_thickness[0], knee.fat_thickness[1]) * (1 + 0.25 * np.sin(v / 31.0 + 1.3))
     deep = limb + knee.skin + fat_t
     blend = _smoothstep(u, -20.0, 20.0)
     mz = knee.muscle_zone
-    belly = knee.limb_half_width - np.where(medial, knee.fat_thickness[0], knee.fat_thickness[1]) - 14.0
+    belly = knee.limb_half_width - np.where(frame.medial, knee.fat_thickness[0], knee.fat_thickness[1]) - 14.0
     dome = 0.06 * (np.abs(u) - belly) ** 2  # muscle bellies end in rounded domes
     top = mz[0] + (mz[1] - mz[0]) * blend + dome
     bottom = (mz[2] + (mz[3] - mz[2]) * blend) * (1.0 + 0.02 * z) + dome
@@ -360,15 +388,15 @@ def render_slice(
     striation = fields.bandpass(2.8, 0.4, stretch=6.0, angle_rad=knee.fibre_angle)
     streak_field = fields.bandpass(5.0, 0.4, stretch=10.0, angle_rad=knee.fibre_angle)
     streaks = np.clip((streak_field - 1.4) / 0.8, 0.0, 1.0)
-    fat_ratio = values[Tissue.FAT] / values[Tissue.MUSCLE]
+    fat_ratio = canvas.values[Tissue.FAT] / canvas.values[Tissue.MUSCLE]
     texture = (1.0 + 0.12 * striation) * (1.0 + (fat_ratio - 1.0) * 0.5 * streaks)
     canvas.paint(canvas.alpha(muscle) * (1.0 - 0.8 * septa), Tissue.MUSCLE, texture)
 
-    bones = _bone_shapes(knee, u, v, z, pixel_mm)
-    plat = knee.plateau_half_width
-    ehw = knee.epicondyle_half_width
 
-    # ---- joint: fluid, ligaments, menisci, cartilage -------------------------------------------
+def _paint_fluid_and_ligaments(canvas: _Canvas, frame: _Frame, bones: _Bones) -> None:
+    """Joint fluid, the collateral ligaments and the cruciates in the notch."""
+    knee, u, v, z = frame.knee, frame.u, frame.v, frame.z
+    g, plat, ehw = knee.gap, knee.plateau_half_width, knee.epicondyle_half_width
     canvas.paint(canvas.alpha(_ellipse(u, v, 0.0, 0.0, plat + 0.5, 2.2)), Tissue.FLUID)
     canvas.paint(canvas.alpha(_ellipse(u, v, -(plat - 1.0), -3.0, 2.0, 5.0)), Tissue.FLUID)  # medial recess
 
@@ -396,6 +424,11 @@ def render_slice(
         pcl = _ellipse(u, v, -0.35 * nw, roof + 0.45 * nd, 0.45 * nw * pcl_w, 0.3 * nd * pcl_w + 0.5)
         canvas.paint(canvas.alpha(pcl), Tissue.LIGAMENT)
 
+
+def _paint_menisci_and_cartilage(canvas: _Canvas, frame: _Frame, bones: _Bones) -> None:
+    """The menisci (dark wedges) and the articular cartilage of femur and tibia."""
+    knee, u, v, z = frame.knee, frame.u, frame.v, frame.z
+    g, plat, nw = knee.gap, knee.plateau_half_width, knee.notch_half_width
     height, length = knee.meniscus
     length = length * (1.0 + 0.1 * np.tanh(z / 10.0))
     for sign in (-1.0, 1.0):
@@ -416,9 +449,16 @@ def render_slice(
     )
     canvas.paint(canvas.alpha(bones.tibia - knee.cartilage[1] * articular_t), Tissue.CARTILAGE)
 
-    # ---- bones: dark cortical rim around textured trabecular marrow ----------------------------
-    # trabecular network: thin dark lines of varying thickness along the zero crossings of a
-    # band-pass field (rods and plates), plus small dark nodes; fatty marrow between them
+
+def _paint_bones(canvas: _Canvas, fields: FieldSampler, frame: _Frame, bones: _Bones, fat_suppressed: bool) -> None:
+    """Bones: a dark cortical rim around textured trabecular marrow.
+
+    The trabecular network: thin dark lines of varying thickness along the zero crossings of a
+    band-pass field (rods and plates), plus small dark nodes; fatty marrow between them.
+    """
+    knee, u, v = frame.knee, frame.u, frame.v
+    g, plat = knee.gap, knee.plateau_half_width
+    rv_max = max(knee.condyle_radii[1], knee.condyle_radii[3])
     trabecular = fields.bandpass(knee.trabecular_period, 0.45, stretch=1.5)
     thickness = 0.24 * np.exp(0.35 * fields.lowpass(corr_mm=2.5))
     nodes = np.clip(fields.bandpass(0.6 * knee.trabecular_period, 0.5) - 1.0, 0.0, 1.0)
@@ -437,4 +477,3 @@ def render_slice(
             continue
         canvas.paint(canvas.alpha(bone), Tissue.CORTICAL_BONE)
         canvas.paint(canvas.alpha(bone + cortex), Tissue.MARROW, marrow)
-    return canvas.image, canvas.labels
