@@ -173,11 +173,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"device: {err}") from None
     from recon_lib.models.checkpoint import CheckpointError, build_model
 
-    for key, cls in (
-        ("sn", "SensitivityNetwork"),
-        ("unet", "UNetReconstructor"),
-        ("discriminator", "PatchDiscriminator"),
-    ):
+    # each stage's model section (sn, unet) and the SN-GAN stage's discriminator
+    models = {stage.model_section: stage.model_class for stage in RECIPE} | {"discriminator": "PatchDiscriminator"}
+    for key, cls in models.items():
         try:
             build_model(cls, dict(getattr(cfg, key)))
         except (CheckpointError, ValueError, TypeError) as err:
