@@ -54,8 +54,8 @@ import torch
 from recon_lib.core.checks import check_int
 from recon_lib.core.tensors import center_crop
 from recon_lib.data.fastmri_io import ACQUISITIONS, EncodingInfo, build_ismrmrd_header, write_multicoil_volume
-from recon_lib.data.phantom.anatomy import Tissue, random_knee, render_slice
-from recon_lib.data.phantom.coils import coil_sensitivities, correlated_noise, random_coil_array
+from recon_lib.data.phantom.anatomy import KneeAnatomy, Tissue, random_knee, render_slice
+from recon_lib.data.phantom.coils import CoilArray, coil_sensitivities, correlated_noise, random_coil_array
 from recon_lib.physics.coils import rss
 from recon_lib.physics.fft import fft1c, ifft1c, ifft2c, readout_rows
 
@@ -298,80 +298,20 @@ def simulate_volume(
         A :class:`SimulatedVolume`.
     """
     geom = _resolve_geometry(geometry)
-    if acquisition not in ACQUISITIONS:
-        raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
-    seed = check_int("seed", seed, minimum=0)
-    num_slices = check_int("num_slices", num_slices, minimum=1)
-    if not np.isfinite(snr) or snr <= 0:
-        raise ValueError(f"snr must be a positive finite number, got {snr!r}")
-    if not 0.0 <= float(coil_correlation) < 1.0:
-        raise ValueError(f"coil_correlation must be in [0, 1), got {coil_correlation!r}")
-    synthesis_factor = check_int("synthesis_factor", synthesis_factor, minimum=1, maximum=4)
-
+    seed, num_slices, synthesis_factor = _check_arguments(
+        acquisition, seed, num_slices, snr, coil_correlation, synthesis_factor
+    )
     seeds = np.random.SeedSequence(int(seed)).spawn(num_slices + 2)
-    rng = np.random.default_rng(seeds[0])
-    knee = random_knee(rng)
-    coils = random_coil_array(rng, geom.num_coils, centre_xz=(knee.centre[1], rng.uniform(-10.0, 10.0)))
-    bias = _SmoothField3D(rng, 3, (120.0, 300.0), 0.06)
-    phase = _SmoothField3D(rng, 4, (90.0, 250.0), 0.8)
-    phase_offset = rng.uniform(-np.pi, np.pi)
-    scale = rng.uniform(*_INTENSITY_SCALE[acquisition])
-    slab_centre = rng.uniform(-4.0, 4.0)
-    z_positions = slab_centre + (np.arange(num_slices) - (num_slices - 1) / 2) * SLICE_SPACING_MM
-
+    draw = _draw_volume(np.random.default_rng(seeds[0]), geom, acquisition, num_slices)
+    grid = _SynthesisGrid.for_geometry(geom, int(synthesis_factor))
+    clean = _CleanVolume.empty(geom, num_slices)
     H, W = geom.kspace_shape
-    h2 = H // 2
-    f = int(synthesis_factor)
-    fine_px = geom.pixel_mm / f
-    # Fine grid (f H, f W): fine row j sits at y = (j - f H / 2) * fine_px, so coarse row i of the
-    # oversampled acquisition grid is fine row f i (likewise for columns). Only the rows the
-    # object reaches (the central half of the readout plus the taper) are synthesised.
-    reach = H // 4 + H // 16  # coarse rows either side of the centre
-    row0, num_rows = f * (H // 2 - reach), 2 * f * reach
-    y_f = ((np.arange(row0, row0 + num_rows) - f * H // 2) * fine_px).astype(np.float32)[:, None]
-    x_f = ((np.arange(f * W) - f * W // 2) * fine_px).astype(np.float32)[None, :]
-    y_crop = h2 // 2 * geom.pixel_mm  # half-extent of the readout-cropped field of view
-    taper_len = H // 16 * geom.pixel_mm
-    taper = np.cos(0.5 * np.pi * np.clip((np.abs(y_f) - y_crop) / taper_len, 0.0, 1.0)) ** 2
-    crop_rows = slice(reach - H // 4, reach - H // 4 + h2)  # readout-cropped rows among the coarse active rows
-    k_rows = slice((f - 1) * H // 2, (f - 1) * H // 2 + H)  # central H x W of the fine k-space
-    k_cols = slice((f - 1) * W // 2, (f - 1) * W // 2 + W)
+    hybrid = torch.zeros((geom.num_coils + 1, grid.f * H, W), dtype=torch.complex64)  # reused by every slice
+    for s, z in enumerate(draw.z_positions):
+        _simulate_slice(clean, s, float(z), draw, grid, geom, acquisition, np.random.default_rng(seeds[s + 1]), hybrid)
 
-    left, right = geom.padding
-    ks = np.zeros((num_slices, geom.num_coils, H, W), np.complex64)
-    image = np.zeros((num_slices, h2, W), np.complex64)
-    maps = np.zeros((num_slices, geom.num_coils, h2, W), np.complex64)
-    labels = np.zeros((num_slices, h2, W), np.uint8)
-    hybrid = torch.zeros((geom.num_coils + 1, f * H, W), dtype=torch.complex64)
-    for s, z in enumerate(z_positions):
-        signal, lab = render_slice(
-            knee, float(z), y_f, x_f, fine_px, acquisition, np.random.default_rng(seeds[s + 1]), texture_factor=f
-        )
-        obj = (scale * signal * taper * (1.0 + bias(y_f, x_f, z))) * np.exp(1j * (phase_offset + phase(y_f, x_f, z)))
-        # the maps vary on scales >= 40 mm: exact on the acquisition grid, linear in between
-        sens_coarse = coil_sensitivities(coils, y_f[::f], x_f[:, ::f], float(z))  # (C, num_rows / f, W)
-        sens = _upsample_linear(sens_coarse, f)  # (C, num_rows, f W)
-        fine = torch.from_numpy(np.concatenate([obj[None], sens * obj[None]]).astype(np.complex64))
-        # fft2c on the fine grid, cropped to the central (H, W) -- done separably, since the
-        # rows the object does not reach are zero; 1/f keeps intensities independent of f.
-        hybrid.zero_()
-        hybrid[:, row0 : row0 + num_rows] = fft1c(fine, dim=-1)[..., k_cols]
-        k = fft1c(hybrid, dim=-2)[:, k_rows] / f  # (1 + C, H, W)
-        k[..., :left] = 0
-        k[..., right:] = 0
-        ks[s] = k[1:].numpy()
-        image[s] = readout_cropped_coil_images(k[0]).numpy()
-        maps[s] = sens_coarse[:, crop_rows]
-        labels[s] = lab[::f, ::f][crop_rows]
-
-    tissue = labels != Tissue.BACKGROUND
     effective_snr = float(snr) * (PDFS_SNR_FACTOR if acquisition == "CORPDFS_FBK" else 1.0)
-    image_noise = float(np.abs(image)[tissue].mean()) / effective_snr
-    noise_std = image_noise * float(np.sqrt(W / geom.num_sampled_columns))
-    noise = correlated_noise(np.random.default_rng(seeds[-1]), ks.shape, noise_std, float(coil_correlation))
-    noise[..., :left] = 0
-    noise[..., right:] = 0
-    kspace = ks + noise
+    kspace, noise_std = _add_noise(clean, geom, effective_snr, float(coil_correlation), seeds[-1])
     recon = rss_reconstruction(kspace, geom.recon_size)
     attrs = {
         "acquisition": acquisition,
@@ -381,10 +321,10 @@ def simulate_volume(
     }
     return SimulatedVolume(
         kspace=kspace,
-        kspace_clean=ks,
-        image=image,
-        maps=maps,
-        tissue_labels=labels,
+        kspace_clean=clean.kspace,
+        image=clean.image,
+        maps=clean.maps,
+        tissue_labels=clean.labels,
         noise_std=noise_std,
         header_xml=geom.header_xml(num_slices),
         attrs=attrs,
@@ -392,8 +332,165 @@ def simulate_volume(
         snr=effective_snr,
         coil_correlation=float(coil_correlation),
         geometry=geom,
-        slice_positions_mm=z_positions,
+        slice_positions_mm=draw.z_positions,
     )
+
+
+def _check_arguments(
+    acquisition: str, seed: int, num_slices: int, snr: float, coil_correlation: float, synthesis_factor: int
+) -> tuple[int, int, int]:
+    """The arguments of :func:`simulate_volume` checked; returns ``seed, num_slices, synthesis_factor``."""
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
+    seed = check_int("seed", seed, minimum=0)
+    num_slices = check_int("num_slices", num_slices, minimum=1)
+    if not np.isfinite(snr) or snr <= 0:
+        raise ValueError(f"snr must be a positive finite number, got {snr!r}")
+    if not 0.0 <= float(coil_correlation) < 1.0:
+        raise ValueError(f"coil_correlation must be in [0, 1), got {coil_correlation!r}")
+    synthesis_factor = check_int("synthesis_factor", synthesis_factor, minimum=1, maximum=4)
+    return seed, num_slices, synthesis_factor
+
+
+@dataclass
+class _VolumeDraw:
+    """What a volume draws once from its generator: anatomy, coil array, bias and phase fields,
+    phase offset, intensity scale, and the slice positions (mm)."""
+
+    knee: KneeAnatomy
+    coils: CoilArray
+    bias: _SmoothField3D
+    phase: _SmoothField3D
+    phase_offset: float
+    scale: float
+    z_positions: np.ndarray
+
+
+def _draw_volume(rng: np.random.Generator, geom: Geometry, acquisition: str, num_slices: int) -> _VolumeDraw:
+    knee = random_knee(rng)
+    coils = random_coil_array(rng, geom.num_coils, centre_xz=(knee.centre[1], rng.uniform(-10.0, 10.0)))
+    bias = _SmoothField3D(rng, 3, (120.0, 300.0), 0.06)
+    phase = _SmoothField3D(rng, 4, (90.0, 250.0), 0.8)
+    phase_offset = rng.uniform(-np.pi, np.pi)
+    scale = rng.uniform(*_INTENSITY_SCALE[acquisition])
+    slab_centre = rng.uniform(-4.0, 4.0)
+    z_positions = slab_centre + (np.arange(num_slices) - (num_slices - 1) / 2) * SLICE_SPACING_MM
+    return _VolumeDraw(knee, coils, bias, phase, phase_offset, scale, z_positions)
+
+
+@dataclass
+class _SynthesisGrid:
+    """The fine synthesis grid ``(f H, f W)`` and how it maps onto the acquisition.
+
+    Fine row j sits at y = (j - f H / 2) * fine_px, so coarse row i of the oversampled acquisition
+    grid is fine row f i (likewise for columns). Only the rows the object reaches (the central
+    half of the readout plus the taper) are synthesised: rows ``row0 .. row0 + num_rows``.
+    """
+
+    f: int
+    fine_px: float
+    row0: int
+    num_rows: int
+    y: np.ndarray  # (num_rows, 1) mm
+    x: np.ndarray  # (1, f W) mm
+    taper: np.ndarray  # (num_rows, 1): the coil array's superior-inferior coverage
+    crop_rows: slice  # readout-cropped rows among the coarse active rows
+    k_rows: slice  # central H x W of the fine k-space
+    k_cols: slice
+
+    @classmethod
+    def for_geometry(cls, geom: Geometry, f: int) -> _SynthesisGrid:
+        H, W = geom.kspace_shape
+        h2 = H // 2
+        fine_px = geom.pixel_mm / f
+        reach = H // 4 + H // 16  # coarse rows either side of the centre
+        row0, num_rows = f * (H // 2 - reach), 2 * f * reach
+        y_f = ((np.arange(row0, row0 + num_rows) - f * H // 2) * fine_px).astype(np.float32)[:, None]
+        x_f = ((np.arange(f * W) - f * W // 2) * fine_px).astype(np.float32)[None, :]
+        y_crop = h2 // 2 * geom.pixel_mm  # half-extent of the readout-cropped field of view
+        taper_len = H // 16 * geom.pixel_mm
+        taper = np.cos(0.5 * np.pi * np.clip((np.abs(y_f) - y_crop) / taper_len, 0.0, 1.0)) ** 2
+        return cls(
+            f=f,
+            fine_px=fine_px,
+            row0=row0,
+            num_rows=num_rows,
+            y=y_f,
+            x=x_f,
+            taper=taper,
+            crop_rows=slice(reach - H // 4, reach - H // 4 + h2),
+            k_rows=slice((f - 1) * H // 2, (f - 1) * H // 2 + H),
+            k_cols=slice((f - 1) * W // 2, (f - 1) * W // 2 + W),
+        )
+
+
+@dataclass
+class _CleanVolume:
+    """The noise-free arrays, filled slice by slice."""
+
+    kspace: np.ndarray  # (S, C, H, W)
+    image: np.ndarray  # (S, H/2, W)
+    maps: np.ndarray  # (S, C, H/2, W)
+    labels: np.ndarray  # (S, H/2, W)
+
+    @classmethod
+    def empty(cls, geom: Geometry, num_slices: int) -> _CleanVolume:
+        H, W = geom.kspace_shape
+        return cls(
+            kspace=np.zeros((num_slices, geom.num_coils, H, W), np.complex64),
+            image=np.zeros((num_slices, H // 2, W), np.complex64),
+            maps=np.zeros((num_slices, geom.num_coils, H // 2, W), np.complex64),
+            labels=np.zeros((num_slices, H // 2, W), np.uint8),
+        )
+
+
+def _simulate_slice(
+    out: _CleanVolume,
+    s: int,
+    z: float,
+    draw: _VolumeDraw,
+    grid: _SynthesisGrid,
+    geom: Geometry,
+    acquisition: str,
+    rng: np.random.Generator,
+    hybrid: torch.Tensor,
+) -> None:
+    """Render slice ``s`` at ``z`` mm, apply coils and the forward model, store it in ``out``."""
+    f, y_f, x_f = grid.f, grid.y, grid.x
+    signal, lab = render_slice(draw.knee, z, y_f, x_f, grid.fine_px, acquisition, rng, texture_factor=f)
+    obj = (draw.scale * signal * grid.taper * (1.0 + draw.bias(y_f, x_f, z))) * np.exp(
+        1j * (draw.phase_offset + draw.phase(y_f, x_f, z))
+    )
+    # the maps vary on scales >= 40 mm: exact on the acquisition grid, linear in between
+    sens_coarse = coil_sensitivities(draw.coils, y_f[::f], x_f[:, ::f], z)  # (C, num_rows / f, W)
+    sens = _upsample_linear(sens_coarse, f)  # (C, num_rows, f W)
+    fine = torch.from_numpy(np.concatenate([obj[None], sens * obj[None]]).astype(np.complex64))
+    # fft2c on the fine grid, cropped to the central (H, W) -- done separably, since the
+    # rows the object does not reach are zero; 1/f keeps intensities independent of f.
+    hybrid.zero_()
+    hybrid[:, grid.row0 : grid.row0 + grid.num_rows] = fft1c(fine, dim=-1)[..., grid.k_cols]
+    k = fft1c(hybrid, dim=-2)[:, grid.k_rows] / f  # (1 + C, H, W)
+    left, right = geom.padding
+    k[..., :left] = 0
+    k[..., right:] = 0
+    out.kspace[s] = k[1:].numpy()
+    out.image[s] = readout_cropped_coil_images(k[0]).numpy()
+    out.maps[s] = sens_coarse[:, grid.crop_rows]
+    out.labels[s] = lab[::f, ::f][grid.crop_rows]
+
+
+def _add_noise(
+    clean: _CleanVolume, geom: Geometry, snr: float, coil_correlation: float, seed: np.random.SeedSequence
+) -> tuple[np.ndarray, float]:
+    """Noisy k-space at the given SNR (module docstring) and the per-sample noise std."""
+    tissue = clean.labels != Tissue.BACKGROUND
+    image_noise = float(np.abs(clean.image)[tissue].mean()) / snr
+    noise_std = image_noise * float(np.sqrt(geom.kspace_shape[1] / geom.num_sampled_columns))
+    noise = correlated_noise(np.random.default_rng(seed), clean.kspace.shape, noise_std, coil_correlation)
+    left, right = geom.padding
+    noise[..., :left] = 0
+    noise[..., right:] = 0
+    return clean.kspace + noise, noise_std
 
 
 def write_volume(path: str | os.PathLike, vol: SimulatedVolume) -> None:
