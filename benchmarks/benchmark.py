@@ -305,15 +305,28 @@ def main(argv: list[str] | None = None) -> int:
     for name, t, target in bench_interpolation(sn, gan, args.repeats):
         print(f"| {name} | {t * 1e3:.2f} ms | {target} |")
         results[name] = t
+    report_slider(sn, gan, args.repeats, results)
+    report_models(args.repeats, results)
+    report_slider_bound(sn, args.repeats, results)
+    report_metrics(args.repeats, results)
+    report_levers(sn, args.repeats, results)
+    report_memory(args.threads, str(args.checkpoints), results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+    return 0
 
+
+# ---- the report's sections: each prints its rows and adds its numbers to ``results`` ------------
+def report_slider(sn: torch.nn.Module, gan: torch.nn.Module, repeats: int, results: dict[str, Any]) -> None:
+    """The alpha slider's round trip: a new alpha, a visited one, and the app's prefetch."""
     try:
         from recon_lib.teaching.explorer import AlphaExplorer
 
         explorer = AlphaExplorer(sn, gan, synthetic_batch())
         alphas = iter(np.linspace(0.013, 0.987, 10_000))
-        t_cold = timeit(lambda: explorer.set_alpha(float(next(alphas))), args.repeats)
+        t_cold = timeit(lambda: explorer.set_alpha(float(next(alphas))), repeats)
         explorer.set_alpha(0.5)
-        t_cached = timeit(lambda: explorer.set_alpha(0.5), args.repeats)
+        t_cached = timeit(lambda: explorer.set_alpha(0.5), repeats)
         print(f"| α-slider round trip, new α (interpolate + forward + render) | {t_cold * 1e3:.0f} ms | ≤ 250 ms |")
         print(f"| α-slider round trip, visited α (cached) | {t_cached * 1e3:.2f} ms | ≤ 250 ms |")
         fresh = AlphaExplorer(sn, gan, synthetic_batch())
@@ -330,18 +343,22 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as err:
         print(f"| α-slider round trip | n/a ({err}) | ≤ 250 ms |")
 
+
+def report_models(repeats: int, results: dict[str, Any]) -> None:
     print("\n| model | parameters | inference / slice | training throughput |\n|---|---:|---:|---:|")
-    for name, t_inf, thr, params in bench_models(args.repeats):
+    for name, t_inf, thr, params in bench_models(repeats):
         inf = "—" if np.isnan(t_inf) else f"{t_inf * 1e3:.0f} ms"
         print(f"| {name} | {params:,} | {inf} | {thr:.2f} slices/s |")
         results[f"model:{name}"] = {"params": params, "inference_s": t_inf, "train_slices_per_s": thr}
 
-    # what bounds the slider: FLOPs of the forward pass against the convolution throughput
+
+def report_slider_bound(sn: torch.nn.Module, repeats: int, results: dict[str, Any]) -> None:
+    """What bounds the slider: FLOPs of the forward pass against the convolution throughput."""
     batch = synthetic_batch()
     flops = forward_flops(sn, batch)
     with torch.inference_mode():
-        t_fwd = timeit(lambda: sn(batch["kspace"], batch["maps"], batch["mask"]), args.repeats)
-    conv = bench_conv_throughput(args.repeats)
+        t_fwd = timeit(lambda: sn(batch["kspace"], batch["maps"], batch["mask"]), repeats)
+    conv = bench_conv_throughput(repeats)
     print("\n| what bounds the slider | value |\n|---|---:|")
     print(f"| SN forward, counted FLOPs (convolutions; FFTs not counted) | {flops / 1e9:.2f} GFLOP |")
     print(f"| SN forward, measured time | {t_fwd * 1e3:.0f} ms ({flops / t_fwd / 1e9:.1f} GFLOP/s) |")
@@ -357,7 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| α-slider new α / SN convolution floor (same run) | {ratio:.1f}× | ≤ 3× |")
         results["slider_floor_ratio"] = ratio
 
-    timings = bench_metrics(args.repeats)
+
+def report_metrics(repeats: int, results: dict[str, Any]) -> None:
+    timings = bench_metrics(repeats)
     print(f"\n| metrics on an 8 x {RH} x {RW} volume | float32 | float64 |\n|---|---:|---:|")
     rows = (("recon_lib volume_metrics (NMSE, PSNR, SSIM)", 0), ("numpy + skimage reference (fastMRI's evaluate)", 1))
     for label, i in rows:
@@ -367,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     results["metrics_s"], results["metrics_reference_s"] = timings["float32"]
     results["metrics_float64_s"], results["metrics_reference_float64_s"] = timings["float64"]
 
-    lv = bench_levers(sn, args.repeats)
+
+def report_levers(sn: torch.nn.Module, repeats: int, results: dict[str, Any]) -> None:
+    lv = bench_levers(sn, repeats)
     print("\n| per-step lever (same run, interleaved) | fp32 | bf16 autocast | channels_last |")
     print("|---|---:|---:|---:|")
     for label, key in (("SN forward (inference)", "forward"), ("SN training step (L1 + SSIM)", "step")):
@@ -380,7 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| PSNR change of the forward's output vs fp32 | | {' | '.join(changes)} |")
     results["levers"] = lv
 
-    threads, checkpoints = args.threads, str(args.checkpoints)
+
+def report_memory(threads: int, checkpoints: str, results: dict[str, Any]) -> None:
+    """Peak RSS of a short training run and of a slider session, each in a fresh subprocess."""
     train_code = "\n".join(
         [
             f"import torch;torch.set_num_threads({threads})",
@@ -411,9 +434,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n| memory | peak RSS |\n|---|---:|\n| SN training (teaching model, batch 1) | {rss_train:.0f} MiB |")
     print(f"| α-slider session (two models + explorer) | {rss_slider:.0f} MiB |")
     results["peak_rss_train_mib"], results["peak_rss_slider_mib"] = rss_train, rss_slider
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
-    return 0
 
 
 if __name__ == "__main__":
