@@ -147,7 +147,8 @@ def pick(full: T, quick: T) -> T:
 
 
 def list_volumes(split: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """The raw fastMRI-format volumes (``*.h5``, not the ``*.prepared.h5`` sidecars) of a split.
+    """The raw fastMRI-format volumes (``<root>/<split>/*.h5``) of a split; their sidecars live
+    in ``<root>/<split>.prepared/`` (:mod:`recon_lib.data.layout`) and are not listed.
 
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``.
@@ -180,7 +181,8 @@ def require_data(root: str | os.PathLike | None = None, prepared: bool = True) -
 
     Args:
         root: the dataset folder (default :func:`data_dir`).
-        prepared: also require the ``<stem>.prepared.h5`` sidecars written by
+        prepared: also require each raw file's sidecar, ``<split>.prepared/<stem>.h5`` beside
+            the split folder (:func:`~recon_lib.data.layout.sidecar_path`), written by
             ``data_scripts/prepare_dataset.py`` (maps, SENSE reference, foreground).
 
     Returns:
