@@ -145,7 +145,7 @@ class AlphaExplorer:
         explorer.metrics(0.5)  # {"alpha": 0.5, "psnr": ..., "ssim": ..., "nmse": ..., "hf_energy_ratio": ...}
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the app's options, each a keyword a notebook sets in one call
         self,
         sn_model: nn.Module,
         gan_model: nn.Module,
