@@ -131,8 +131,9 @@ def _previous_arguments(out: Path) -> dict | None:
 def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -> None:
     """Refuse unless ``out`` is new, empty, or exactly a previous run with the same ``arguments``.
 
-    Stale temporary files of interrupted writes are removed; ``*.prepared.h5`` sidecars of
-    planned files (from ``prepare_dataset.py``) are tolerated.
+    Stale temporary files of interrupted writes are removed; the sidecars ``prepare_dataset.py``
+    writes for planned files (in ``<split>.prepared/``, or ``*.prepared.h5`` beside the raw file in
+    folders of older versions) are tolerated.
 
     Raises:
         RefusedError: naming what is in the way.

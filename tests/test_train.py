@@ -293,6 +293,7 @@ def test_bad_data_folder_and_cli_errors(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_two_process_ddp_training_on_cpu(tiny_data, tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     assert torchrun, "torchrun is installed with torch"

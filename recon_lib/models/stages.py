@@ -34,7 +34,8 @@ class Stage:
         model_class: the model it trains, a name :func:`~recon_lib.models.checkpoint.build_model` takes.
         model_section: the configuration section holding that model's constructor arguments.
         init_from: the stage whose final weights it starts from (None: a fresh initialisation).
-        adversarial: whether it trains a discriminator beside the model (the SN-GAN).
+        discriminator: the discriminator it trains beside the model (a class name, built from the
+            ``discriminator`` configuration section), or None: the stage is not adversarial.
     """
 
     name: str
@@ -42,7 +43,12 @@ class Stage:
     model_class: str
     model_section: str
     init_from: str | None = None
-    adversarial: bool = False
+    discriminator: str | None = None
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether the stage trains a discriminator beside the model (the SN-GAN)."""
+        return self.discriminator is not None
 
     def checkpoint_name(self, acceleration: float | None = None) -> str:
         """The file name of the stage's final weights.
@@ -71,7 +77,9 @@ PRETRAIN = Stage("pretrain", "sn_pretrained.pt", "SensitivityNetwork", "sn")
 #: the SN fine-tuned with L_SN from the pre-trained SN: the interpolation's alpha = 0
 FINETUNE_SN = Stage("finetune_sn", "sn_finetuned.pt", "SensitivityNetwork", "sn", init_from="pretrain")
 #: the SN fine-tuned adversarially from the same pre-trained SN: the interpolation's alpha = 1
-FINETUNE_GAN = Stage("finetune_gan", "sn_gan.pt", "SensitivityNetwork", "sn", init_from="pretrain", adversarial=True)
+FINETUNE_GAN = Stage(
+    "finetune_gan", "sn_gan.pt", "SensitivityNetwork", "sn", init_from="pretrain", discriminator="PatchDiscriminator"
+)
 #: the U-Net baseline
 UNET = Stage("unet", "unet.pt", "UNetReconstructor", "unet")
 #: every stage, in the order the recipe runs them

@@ -174,7 +174,8 @@ def validate(cfg: TrainConfig) -> None:
     from recon_lib.models.checkpoint import CheckpointError, build_model
 
     # each stage's model section (sn, unet) and the SN-GAN stage's discriminator
-    models = {stage.model_section: stage.model_class for stage in RECIPE} | {"discriminator": "PatchDiscriminator"}
+    models = {stage.model_section: stage.model_class for stage in RECIPE}
+    models.update(("discriminator", stage.discriminator) for stage in RECIPE if stage.discriminator is not None)
     for key, cls in models.items():
         try:
             build_model(cls, dict(getattr(cfg, key)))

@@ -1,6 +1,6 @@
 """The paper's training recipe, resumable, on CPU, CUDA/MPS or several processes.
 
-Stages (Qin et al., Sec. 3; REFERENCE.md):
+Stages (Qin et al., Sec. 3; the settings of Sigma-net's reference code, khammernik/sigmanet):
 
 1. ``pretrain``     -- SN trained with L_SN = (1 - foreground SSIM) + lambda L1, RMSProp, lr 1e-4
    (lambda = 1e-3; L1 summed over the foreground in units of the data range, Sigma-net's
@@ -275,8 +275,8 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
         load_state_into(model, load_checkpoint(init_path, map_location="cpu")["state_dict"], str(init_path))
     disc: nn.Module | None = None
     d_optimiser: torch.optim.Optimizer | None = None
-    if record.adversarial:
-        disc = build_model("PatchDiscriminator", dict(cfg.discriminator)).to(device)
+    if record.discriminator is not None:
+        disc = build_model(record.discriminator, dict(cfg.discriminator)).to(device)
         d_optimiser = torch.optim.Adam(disc.parameters(), lr=st.d_lr, betas=(0.5, 0.999))
     learner = Learner(
         model=model,
