@@ -97,14 +97,14 @@ sn-seed1: data
 	cp runs/seed1/checkpoints/sn_pretrained.pt checkpoints/.sn_seed1.pt.tmp && mv checkpoints/.sn_seed1.pt.tmp checkpoints/sn_seed1.pt
 
 shared-init: data
-	MPLBACKEND=Agg $(PY) -m recon_lib.shared_init --data $(DATA) --checkpoints checkpoints --out docs/results
+	MPLBACKEND=Agg $(PY) -m recon_lib.shared_init --data $(DATA) --checkpoints checkpoints --out docs/results/shared_init
 
 # The automatic alpha's validation sweep (read by the explorer's "go to alpha*" row; about a minute).
 alpha-validation: data
-	$(PY) -m recon_lib.alpha_validation --data $(DATA) --checkpoints checkpoints --out docs/results/alpha_validation.json
+	$(PY) -m recon_lib.alpha_validation --data $(DATA) --checkpoints checkpoints --out docs/results/alpha_validation
 
 evaluate: data
-	MPLBACKEND=Agg $(PY) -m recon_lib.evaluate --data $(DATA) --checkpoints checkpoints --out docs/results --device auto
+	MPLBACKEND=Agg $(PY) -m recon_lib.evaluate --data $(DATA) --checkpoints checkpoints --out docs/results/evaluation --device auto
 
 explorer: data
 	$(PY) -m voila apps/alpha_explorer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=8866

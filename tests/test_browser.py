@@ -107,7 +107,7 @@ def _library_explorer():
     """The explorer the notebook and the app build (shipped models, AF 8, the first test volume), in this process."""
     from recon_lib.teaching.explorer import AlphaExplorer
 
-    sweep = REPO / "docs" / "results" / "alpha_validation.json"
+    sweep = REPO / "docs" / "results" / "alpha_validation" / "alpha_validation.json"
     return AlphaExplorer.from_checkpoints(
         REPO / "checkpoints",
         REPO / "data" / "knee",

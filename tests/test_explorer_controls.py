@@ -171,11 +171,12 @@ def test_validation_command_line_bad_input_is_one_line(tmp_path, capsys):
     not ((SHIPPED / "sn_gan.pt").is_file() and (DATA / "val").is_dir()), reason="needs make data and the checkpoints"
 )
 def test_validation_command_line_writes_what_the_explorer_reads(tmp_path):
-    out = tmp_path / "alpha_validation.json"
-    argv = ["--data", str(DATA), "--out", str(out), "--accelerations", "8", "--alphas", "0", "0.5", "1"]
+    folder = tmp_path / "alpha_validation"
+    argv = ["--data", str(DATA), "--out", str(folder), "--accelerations", "8", "--alphas", "0", "0.5", "1"]
     assert validation_main(argv) == 0
+    out = folder / "alpha_validation.json"
     document = json.loads(out.read_text())
     assert document["split"] == "val" and {r["alpha"] for r in document["records"]} == {0.0, 0.5, 1.0}
     records = load_sweep_records(out)
     assert document["choices"]["8"]["haarpsi"] == select_alpha(records, 8, budget_db=0.3, score="haarpsi")
-    assert not list(tmp_path.glob("*.tmp*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha_validation"]  # no staging folder left behind

@@ -131,5 +131,5 @@ def test_cg_iterations_are_the_shipped_evaluations_choice():
     import json
 
     chosen = suite.cg_iterations()
-    timing = json.loads((suite.repo_root() / "docs" / "results" / "timing.json").read_text())
+    timing = json.loads((suite.repo_root() / "docs" / "results" / "evaluation" / "timing.json").read_text())
     assert chosen == {int(af): n for af, n in timing["cg_iters"].items()} and set(chosen) == {4, 8}

@@ -1,13 +1,13 @@
 """The alpha sweep on the validation split, for the automatic alpha (``make alpha-validation``).
 
     python -m recon_lib.alpha_validation [--data data/knee] [--checkpoints checkpoints]
-        [--out docs/results/alpha_validation.json]
+        [--out docs/results/alpha_validation]
 
 :func:`~recon_lib.evaluation.sweep.select_alpha` must choose on data that is not scored: this runs
 :func:`~recon_lib.evaluation.sweep.alpha_sweep` on ``val/`` and writes its records, with the choices
-for a few scores at a 0.3 dB budget, to one JSON file. The alpha explorer reads it
+for a few scores at a 0.3 dB budget, to :data:`FILE` in its output folder. The alpha explorer reads it
 (``AlphaExplorer.from_checkpoints(..., validation_sweep=path)``) for its automatic-alpha row.
-Bad input: one ``error:`` line and exit status 2; the output is written whole or not at all.
+Bad input: one ``error:`` line and exit status 2; the output folder is replaced whole or not at all.
 """
 
 from __future__ import annotations
@@ -21,17 +21,24 @@ from typing import Any
 
 import torch
 
-from recon_lib.core.atomic import atomic_path
-from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report
+from recon_lib.core.atomic import output_set
+from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report, results_folder
 from recon_lib.evaluation.sweep import alpha_sweep, load_end_points, select_alpha
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 
-__all__ = ["main", "SCORES", "BUDGET_DB"]
+__all__ = ["main", "SCORES", "BUDGET_DB", "FILE", "shipped_sweep"]
 
 #: the scores whose choices are stored beside the records
 SCORES = ("haarpsi", "vif", "hf_energy_ratio_truth")
 #: the PSNR budget of the stored choices (the explorer lets the user change it)
 BUDGET_DB = 0.3
+#: the file the command writes into its output folder
+FILE = "alpha_validation.json"
+
+
+def shipped_sweep(root: str | Path = ".") -> Path:
+    """The shipped validation sweep under the repository ``root`` (what ``make alpha-validation`` writes)."""
+    return results_folder("alpha_validation", root) / FILE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,15 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - t0, 1),
         "torch_threads": torch.get_num_threads(),
     }
-    with atomic_path(Path(args.out)) as tmp:
-        Path(tmp).write_text(json.dumps(document, indent=1))
+    with output_set(args.out, "alpha_validation") as staging:
+        (staging / FILE).write_text(json.dumps(document, indent=1))
     for af, by_score in choices.items():
         for score, c in by_score.items():
             print(
                 f"AF {af}: best {score} within {BUDGET_DB} dB of the SN: alpha = {c['alpha']:.2f} "
                 f"(PSNR {c['psnr_change']:+.2f} dB)"
             )
-    print(f"wrote {args.out} in {document['seconds']} s")
+    print(f"wrote {Path(args.out) / FILE} in {document['seconds']} s")
     return 0
 
 
@@ -77,7 +84,11 @@ def _parser() -> argparse.ArgumentParser:
         default="checkpoints",
         help=f"folder with {FINETUNE_SN.checkpoint_name()} and {FINETUNE_GAN.checkpoint_name()}",
     )
-    parser.add_argument("--out", default="docs/results/alpha_validation.json", help="output JSON file")
+    parser.add_argument(
+        "--out",
+        default=str(results_folder("alpha_validation")),
+        help=f"output folder for {FILE}, replaced whole (new, empty, or written by this command before)",
+    )
     parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0])
     parser.add_argument("--mask-seeds", type=int, default=1, help="fixed masks per volume (default 1)")
@@ -91,7 +102,7 @@ def _sweep(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
         raise ValueError(f"--alphas must lie in [0, 1] and include 0 (the SN, the budget's base), got {args.alphas}")
     if args.mask_seeds < 1:
         raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
-    inputs = check_inputs(args, "val")
+    inputs = check_inputs(args, "val", "alpha_validation")
     sn, gan = load_end_points(inputs.checkpoints, inputs.device)
     t0 = time.time()
     records = alpha_sweep(

@@ -2,28 +2,50 @@
 
 ``python -m recon_lib.evaluate``, ``python -m recon_lib.alpha_validation`` and
 ``python -m recon_lib.shared_init`` each read a split of a dataset root (``--data``), load weights
-from a checkpoint folder (``--checkpoints``), write to ``--out`` and run on ``--device``.
-:func:`check_inputs` checks these in one place, before anything is loaded or written; a bad one
+from a checkpoint folder (``--checkpoints``), write their set of files to a folder of their own
+(``--out``, replaced whole: :func:`~recon_lib.core.atomic.output_set`) and run on ``--device``.
+:func:`check_inputs` checks these in one place, before anything is loaded or computed; a bad one
 raises an error naming it, and :func:`report` prints any of :data:`COMMAND_ERRORS` as the commands'
-one ``error:`` line with exit status 2.
+one ``error:`` line with exit status 2. :func:`results_folder` is where each command's shipped
+results live.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from recon_lib.core.atomic import check_output_folder
 from recon_lib.core.devices import select_device
 from recon_lib.data.dataset import DatasetNotPreparedError
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.layout import raw_volumes, unprepared
 from recon_lib.models.checkpoint import CheckpointError
 
-__all__ = ["COMMAND_ERRORS", "Inputs", "check_inputs", "report"]
+__all__ = ["COMMAND_ERRORS", "RESULTS", "RESULT_FOLDERS", "Inputs", "check_inputs", "report", "results_folder"]
+
+#: where the shipped results live, relative to the repository
+RESULTS = Path("docs") / "results"
+#: each command's own folder inside :data:`RESULTS` (its ``--out`` by default), replaced whole by each run
+RESULT_FOLDERS = {"evaluate": "evaluation", "alpha_validation": "alpha_validation", "shared_init": "shared_init"}
+
+
+def results_folder(command: str, root: str | os.PathLike = ".") -> Path:
+    """The folder of ``command``'s shipped results under the repository ``root``.
+
+    Example:
+        >>> results_folder("evaluate").as_posix()
+        'docs/results/evaluation'
+    """
+    if command not in RESULT_FOLDERS:
+        raise ValueError(f"unknown command {command!r} (commands with results: {', '.join(RESULT_FOLDERS)})")
+    return Path(root) / RESULTS / RESULT_FOLDERS[command]
+
 
 #: the errors a command reports as one ``error:`` line and exit status 2, never as a traceback
 COMMAND_ERRORS = (CheckpointError, DataFormatError, DatasetNotPreparedError, ValueError, OSError)
@@ -44,27 +66,24 @@ class Inputs:
     checkpoints: Path
 
 
-def check_inputs(
-    args: argparse.Namespace, split: str, *, prepared_volumes: bool = False, out_folder: bool = False
-) -> Inputs:
+def check_inputs(args: argparse.Namespace, split: str, command: str, *, prepared_volumes: bool = False) -> Inputs:
     """Check ``--device``, ``--out`` and the split folder of ``--data``; raise naming the first bad one.
 
     Args:
         args: the parsed command line (``data``, ``checkpoints``, ``out``, ``device``).
         split: the split the command reads (``"test"`` or ``"val"``).
+        command: the command's name: ``--out`` must be a folder it may replace whole (new, empty, or
+            written by the same command) in a writable place (:func:`~recon_lib.core.atomic.check_output_folder`).
         prepared_volumes: require the split to hold raw volumes, every one prepared (otherwise the
             folder only has to exist).
-        out_folder: ``--out`` names a folder: refuse a path that exists and is not one.
 
     Raises:
-        ValueError: a bad device, an ``--out`` that is a file, a missing or empty split.
+        ValueError: a bad device, an ``--out`` that is a file, holds other files or cannot be written,
+            a missing or empty split.
         DatasetNotPreparedError: ``prepared_volumes`` and some volumes are not prepared.
     """
     device = select_device(args.device)
-    if out_folder:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {out} exists and is not a folder")
+    check_output_folder(args.out, command)
     folder = Path(args.data) / split
     if prepared_volumes:
         _check_prepared(folder, args.data)

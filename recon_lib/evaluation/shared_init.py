@@ -16,7 +16,7 @@ pixel blend of the end points, paired over volumes.
 
 Command line (``make shared-init``)::
 
-    python -m recon_lib.shared_init --data data/knee --checkpoints checkpoints --out docs/results
+    python -m recon_lib.shared_init --data data/knee --checkpoints checkpoints --out docs/results/shared_init
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from recon_lib.core.atomic import atomic_path
-from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report
+from recon_lib.core.atomic import output_set
+from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report, results_folder
 from recon_lib.evaluation.sweep import ALPHAS, alpha_sweep_rows, load_end_points, network_vs_blend, summarise_sweep
 from recon_lib.metrics.panel import BETTER
 from recon_lib.metrics.statistics import format_interval
@@ -265,7 +265,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help=f"the independently trained SN (default <checkpoints>/{UNRELATED_CHECKPOINT})",
     )
-    parser.add_argument("--out", default="docs/results", help="output folder")
+    parser.add_argument(
+        "--out",
+        default=str(results_folder("shared_init")),
+        help="output folder, replaced whole (new, empty, or written by this command before)",
+    )
     parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--alphas", type=float, nargs="+", default=list(ALPHAS), help="must include 0 and 1")
     parser.add_argument("--limit-volumes", type=int, default=None, help="only the first N test volumes")
@@ -287,7 +291,7 @@ def _lesson(args: argparse.Namespace) -> tuple[dict[str, Any], Path, dict[str, A
         raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
     if args.bootstrap_reps < 100:
         raise ValueError(f"--bootstrap-reps must be at least 100, got {args.bootstrap_reps}")
-    inputs = check_inputs(args, "test")
+    inputs = check_inputs(args, "test", "shared_init")
     unrelated_path = Path(args.unrelated) if args.unrelated else inputs.checkpoints / UNRELATED_CHECKPOINT
     if not unrelated_path.is_file():
         raise ValueError(f"{unrelated_path} does not exist: run `make sn-seed1` first")
@@ -310,14 +314,11 @@ def _lesson(args: argparse.Namespace) -> tuple[dict[str, Any], Path, dict[str, A
 
 
 def _write(out: Path, document: dict[str, Any], markdown: str, fig: Any) -> None:
-    """``shared_init.json``, ``.md`` and ``.png`` in ``out``, each written whole or not at all."""
-    for name, write in (
-        ("shared_init.json", lambda p: Path(p).write_text(json.dumps(document, indent=1))),
-        ("shared_init.md", lambda p: Path(p).write_text(markdown)),
-        ("shared_init.png", lambda p: fig.savefig(p, format="png")),
-    ):
-        with atomic_path(out / name) as tmp:
-            write(tmp)
+    """``shared_init.json``, ``.md`` and ``.png``: ``out`` replaced by the three, whole or not at all."""
+    with output_set(out, "shared_init") as staging:
+        (staging / "shared_init.json").write_text(json.dumps(document, indent=1))
+        (staging / "shared_init.md").write_text(markdown)
+        fig.savefig(staging / "shared_init.png", format="png")
 
 
 def _seed(meta: dict[str, Any]) -> int | None:

@@ -1,10 +1,12 @@
 """Evaluation: the paper's Table 1, the alpha sweep and the perception-distortion plane.
 
-``python -m recon_lib.evaluate --data data/knee --checkpoints checkpoints --out docs/results``
+``python -m recon_lib.evaluate --data data/knee --checkpoints checkpoints --out docs/results/evaluation``
 writes ``table1.md`` / ``table1.csv`` / ``table1.json`` (mean +- std over test volumes,
 foreground metrics, fastMRI's per-volume convention), ``alpha_sweep.json``, the paired
 network-vs-blend comparison ``network_vs_blend.md`` / ``.json`` (:mod:`recon_lib.evaluation.sweep`)
-and the plots ``alpha_metrics.png`` and ``perception_distortion.png``.
+and the plots ``alpha_metrics.png`` and ``perception_distortion.png``, with ``timing.json``: one set,
+staged beside ``--out`` and swapped in whole when complete (:func:`~recon_lib.core.atomic.output_set`),
+so the folder never mixes two runs; ``--out`` is checked before the work starts.
 
 Every method sees the same masks: ``--mask-seeds N`` fixed masks per (volume, acceleration), the
 first seeded by the file name as fastMRI does for its validation data, the others by the file name
@@ -30,9 +32,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from recon_lib.core.atomic import output_set
 from recon_lib.data.layout import raw_volumes
 from recon_lib.evaluation.baselines import cg_method, choose_cg_iterations, choose_l1_fraction, l1_method
-from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report
+from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report, results_folder
 from recon_lib.evaluation.protocol import Reconstructor, has_truth, iter_volumes, run_method, score
 from recon_lib.evaluation.sweep import (
     alpha_sweep,
@@ -179,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         default="checkpoints",
         help=f"folder with {', '.join(s.checkpoint_name() for s in (UNET, FINETUNE_SN, FINETUNE_GAN))}",
     )
-    parser.add_argument("--out", default="docs/results", help="output folder")
+    parser.add_argument(
+        "--out",
+        default=str(results_folder("evaluate")),
+        help="output folder, replaced whole by this run (new, empty, or written by this command before)",
+    )
     parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--limit-volumes", type=int, default=None, help="evaluate only the first N test volumes")
     parser.add_argument("--alpha", type=float, default=0.5, help="α of the interpSN row of Table 1")
@@ -277,7 +284,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
         raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
     if args.bootstrap_reps < 100:
         raise ValueError(f"--bootstrap-reps must be at least 100, got {args.bootstrap_reps}")
-    inputs = check_inputs(args, "test", prepared_volumes=True, out_folder=True)
+    inputs = check_inputs(args, "test", "evaluate", prepared_volumes=True)
     for flag, value, example in (("--cg-iters", args.cg_iters, "10"), ("--l1-fraction", args.l1_fraction, "0.004")):
         if value == "auto" and not raw_volumes(Path(args.data) / "val"):
             raise ValueError(
@@ -303,16 +310,12 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
     methods = standard_methods(
         args.checkpoints, device=device, alpha=args.alpha, cg_iters=cg_iters, l1_fraction=l1_fraction
     )
-    out.mkdir(parents=True, exist_ok=True)
     seeds = range(args.mask_seeds)
     table = evaluate_table(
         test_dir, methods, args.accelerations, args.limit_volumes, progress=not args.no_progress, mask_seeds=seeds
     )
     differences = table_differences(table, reps=args.bootstrap_reps)
     markdown = table1_markdown(table, differences, cg_iters, args.mask_seeds, args.bootstrap_reps, l1_fraction)
-    (out / "table1.md").write_text(markdown)
-    table.to_csv(out / "table1.csv")
-    table.to_json(out / "table1.json", extra={"paired_differences": differences})
     t_table = time.time() - t0
     print(markdown)
     summary: dict[str, Any] = {
@@ -321,33 +324,45 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
         "cg_iters": cg_iters,
         "l1_fraction": l1_fraction,
     }
-    if not args.no_sweep:
-        sn, gan = load_end_points(args.checkpoints, device)
-        rows = alpha_sweep_rows(
-            test_dir,
-            sn,
-            gan,
-            accelerations=args.accelerations,
-            device=device,
-            limit_volumes=args.limit_volumes,
-            progress=not args.no_progress,
-            mask_seeds=seeds,
-        )
-        records = summarise_sweep(rows)
-        versus = network_vs_blend(rows, reps=args.bootstrap_reps)
-        (out / "alpha_sweep.json").write_text(json.dumps(records, indent=1))
-        (out / "network_vs_blend.json").write_text(json.dumps(versus, indent=1))
-        (out / "network_vs_blend.md").write_text(network_vs_blend_markdown(versus, args.bootstrap_reps))
-        fig_m, fig_p = plot_alpha_sweep(records)
-        fig_m.savefig(out / "alpha_metrics.png")
-        fig_p.savefig(out / "perception_distortion.png")
-        summary["sweep_seconds"] = round(time.time() - t0 - t_table, 1)
-    summary["total_seconds"] = round(time.time() - t0, 1)
-    summary["torch_threads"] = torch.get_num_threads()
-    summary["device"] = str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)
-    (out / "timing.json").write_text(json.dumps(summary, indent=1))
+    with output_set(out, "evaluate") as staging:
+        (staging / "table1.md").write_text(markdown)
+        table.to_csv(staging / "table1.csv")
+        table.to_json(staging / "table1.json", extra={"paired_differences": differences})
+        if not args.no_sweep:
+            summary["sweep_seconds"] = _sweep(args, device, test_dir, staging, seeds, t0 + t_table)
+        summary["total_seconds"] = round(time.time() - t0, 1)
+        summary["torch_threads"] = torch.get_num_threads()
+        summary["device"] = str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)
+        (staging / "timing.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {out}/ in {summary['total_seconds']} s")
     return 0
+
+
+def _sweep(
+    args: argparse.Namespace, device: torch.device, test_dir: Path, out: Path, seeds: range, start: float
+) -> float:
+    """The alpha sweep's records, paired network-vs-blend test and figures, written into ``out``;
+    returns its wall time in seconds since ``start``."""
+    sn, gan = load_end_points(args.checkpoints, device)
+    rows = alpha_sweep_rows(
+        test_dir,
+        sn,
+        gan,
+        accelerations=args.accelerations,
+        device=device,
+        limit_volumes=args.limit_volumes,
+        progress=not args.no_progress,
+        mask_seeds=seeds,
+    )
+    records = summarise_sweep(rows)
+    versus = network_vs_blend(rows, reps=args.bootstrap_reps)
+    (out / "alpha_sweep.json").write_text(json.dumps(records, indent=1))
+    (out / "network_vs_blend.json").write_text(json.dumps(versus, indent=1))
+    (out / "network_vs_blend.md").write_text(network_vs_blend_markdown(versus, args.bootstrap_reps))
+    fig_m, fig_p = plot_alpha_sweep(records)
+    fig_m.savefig(out / "alpha_metrics.png")
+    fig_p.savefig(out / "perception_distortion.png")
+    return round(time.time() - start, 1)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import torch
 from recon_lib.core.checks import check_int
 from recon_lib.core.devices import select_device
 from recon_lib.data.layout import SPLITS, raw_volumes, unprepared
+from recon_lib.evaluation.commands import results_folder
 
 __all__ = [
     "QUICK",
@@ -40,6 +41,7 @@ __all__ = [
     "repo_root",
     "data_dir",
     "checkpoint_dir",
+    "results_dir",
     "cg_iterations",
     "seed_everything",
     "device",
@@ -94,10 +96,16 @@ def checkpoint_dir() -> Path:
     return repo_root() / "checkpoints"
 
 
+def results_dir(command: str) -> Path:
+    """The folder of a command's shipped results (``"evaluate"``, ``"alpha_validation"``,
+    ``"shared_init"``): ``docs/results/<folder>/`` of the repository, replaced whole by each run."""
+    return results_folder(command, repo_root())
+
+
 def cg_iterations() -> dict[int, int]:
     """CG-SENSE's iteration count per acceleration as the shipped evaluation chose it on the
-    validation split (``docs/results/timing.json``, written by ``python -m recon_lib.evaluate``)."""
-    path = repo_root() / "docs" / "results" / "timing.json"
+    validation split (``docs/results/evaluation/timing.json``, written by ``python -m recon_lib.evaluate``)."""
+    path = results_dir("evaluate") / "timing.json"
     chosen = json.loads(path.read_text())["cg_iters"]
     if not isinstance(chosen, dict):
         raise ValueError(f"{path}: cg_iters is {chosen!r}, one count for every AF, not a count per AF")

@@ -312,7 +312,7 @@ class AlphaExplorer:
         if not self.validation_sweep:
             raise ValueError(
                 "this explorer has no validation sweep: pass validation_sweep= (records of alpha_sweep on "
-                "the val split, e.g. docs/results/alpha_validation.json)"
+                "the val split, e.g. docs/results/alpha_validation/alpha_validation.json)"
             )
         acceleration = self.selection.get("acceleration")
         if acceleration is None:
