@@ -311,8 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     report_metrics(args.repeats, results)
     report_levers(sn, args.repeats, results)
     report_memory(args.threads, str(args.checkpoints), results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+    if args.json:  # written whole or not at all
+        from recon_lib.core.atomic import atomic_path
+
+        with atomic_path(args.json) as tmp:
+            Path(tmp).write_text(json.dumps(results, indent=1, default=float))
     return 0
 
 
