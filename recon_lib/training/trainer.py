@@ -51,7 +51,7 @@ from recon_lib.models.inference import reconstruct
 from recon_lib.models.stages import get_stage
 from recon_lib.physics.masks import MaskFunc
 from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config, parse_overrides
-from recon_lib.training.runtime import EpochSampler, Processes, RunLog
+from recon_lib.training.runtime import Processes, RunLog, ShapeBatchSampler
 from recon_lib.training.steps import L1_WEIGHT, Learner, TrainingError, set_learning_rate, training_step
 
 __all__ = ["TrainingError", "run_stage", "run_pipeline", "main"]
@@ -82,6 +82,12 @@ def make_train_dataset(cfg: TrainConfig) -> KneeDataset:
             f"{_split_dir(cfg, 'train')} holds no prepared volumes: run prepare_dataset.py on {cfg.data.root}"
         )
     return ds
+
+
+def sample_shapes(dataset: KneeDataset) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Each sample's ``(k-space shape, target shape)``: the samples a batch may stack together
+    (fastMRI volumes differ in width; the shapes are the volumes', read when the dataset opened)."""
+    return [(dataset.volumes[v].kspace_shape, dataset.volumes[v].recon_size) for v, _ in dataset.examples]
 
 
 def make_val_dataset(cfg: TrainConfig) -> KneeDataset:
@@ -178,7 +184,7 @@ class _StageRun:
     learner: Learner
     train_set: KneeDataset
     val_set: KneeDataset
-    sampler: EpochSampler
+    sampler: ShapeBatchSampler
     steps_per_epoch: int
     log: RunLog
     epoch: int = 0
@@ -287,8 +293,8 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
         gamma=st.gamma,
     )
     train_set = make_train_dataset(cfg)
-    sampler = EpochSampler(len(train_set), cfg.seed, dist.rank, dist.world)
-    steps_per_epoch = math.ceil(len(sampler.indices()) / st.batch_size)
+    sampler = ShapeBatchSampler(sample_shapes(train_set), st.batch_size, cfg.seed, dist.rank, dist.world)
+    steps_per_epoch = sampler.num_batches
     if st.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, st.max_steps_per_epoch)
     return _StageRun(
@@ -363,10 +369,8 @@ def _train_epoch(run: _StageRun, progress: bool) -> None:
 
     st = run.stage_cfg
     run.train_set.set_epoch(run.epoch)
-    run.sampler.set_position(run.epoch, run.step_in_epoch * st.batch_size)
-    loader = DataLoader(
-        run.train_set, batch_size=st.batch_size, sampler=run.sampler, num_workers=run.cfg.data.num_workers
-    )
+    run.sampler.set_position(run.epoch, run.step_in_epoch)
+    loader = DataLoader(run.train_set, batch_sampler=run.sampler, num_workers=run.cfg.data.num_workers)
     with tqdm(
         total=run.steps_per_epoch,
         initial=run.step_in_epoch,
