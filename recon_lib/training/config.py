@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -119,7 +120,7 @@ class TrainConfig:
 
 def _build(cls: type, values: Any, where: str) -> Any:
     if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
+        raise ConfigError(f"{where} must be a mapping, got {type(values).__name__} {values!r}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -128,12 +129,25 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    """Build a :class:`TrainConfig` from a (possibly partial) nested dict; unknown keys raise."""
-    values = dict(values or {})
-    data = _build(DataConfig, values.pop("data", {}) or {}, "data")
-    stage_values = values.pop("stages", {}) or {}
+    """Build a :class:`TrainConfig` from a (possibly partial) nested dict; unknown keys raise.
+
+    A section left empty (``data:`` with nothing under it) takes its defaults; a section of another
+    type (``data: [...]``, ``stages: pretrain``) is an error naming it.
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"the config must be a mapping of settings and sections, got {type(values).__name__}")
+    values = dict(values)
+    data_values = values.pop("data", None)
+    data = _build(DataConfig, {} if data_values is None else data_values, "data")
+    stage_values = values.pop("stages", None)
+    if stage_values is None:
+        stage_values = {}
     if not isinstance(stage_values, dict):
-        raise ConfigError("stages must be a mapping of stage name to settings")
+        raise ConfigError(
+            f"stages must be a mapping of stage name to settings, got {type(stage_values).__name__} {stage_values!r}"
+        )
     stages = _default_stages()
     for name, st in stage_values.items():
         if name not in STAGES:
@@ -239,27 +253,56 @@ def _check_range(key: str, value: float, bounds: dict[str, float]) -> None:
             raise ConfigError(f"{key} must be {sign} {bound:g}, got {value!r}")
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads YAML 1.2 floats: ``1e-3``, ``5e-5``, ``1E-4``, ``-1e-3``, ``1.0e3``.
+
+    PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent, so ``lr: 1e-3`` would
+    be the string ``'1e-3'``. The resolver is added to this subclass only (no global change to yaml).
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _yaml(text: str) -> Any:
+    """Parse YAML text with :class:`_Loader` (safe: plain data only)."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read a YAML config file; ``overrides`` (nested dict) are merged on top."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = _yaml(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if overrides:
-        values = _merge(values, overrides)
     try:
+        if overrides:
+            values = _merge(values, overrides)
         return config_from_dict(values)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def _merge(base: Any, extra: dict, where: str = "") -> dict:
+    """``extra`` (the ``--set`` overrides) merged into ``base`` (the file's values), key by key.
+
+    A section the file gives as something other than a mapping (``data: [...]``, ``stages: x``) is
+    an error naming it even when an override reaches inside it, never silently replaced.
+    """
+    if base is None:
+        base = {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"{where.rstrip('.') or 'the config'} must be a mapping, got {type(base).__name__} {base!r}")
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out.get(k) or {}, v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = _merge(out.get(k), v, f"{where}{k}.") if isinstance(v, dict) else v
     return out
 
 
@@ -278,9 +321,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, value = item.split("=", 1)
         node = out
         parts = key.split(".")
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
             node = node.setdefault(p, {})
-        node[parts[-1]] = _scalar(yaml.safe_load(value))
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item}: {'.'.join(parts[: i + 1])} is set to a value by another --set")
+        node[parts[-1]] = _scalar(_yaml(value))
     return out
 
 
