@@ -20,6 +20,11 @@ Loading verifies the checksum (a flipped byte anywhere in the tensors or the met
 error naming the file, never a silently different model) and refuses non-finite weights, naming
 the file and the key. Format 1 files (no checksum, written before this check existed) are refused
 with the command that verifies and upgrades them: ``python -m recon_lib.upgrade FILE ...``.
+
+Where a checkpoint fills a role (the SN, the SN-GAN, the U-Net: :data:`~recon_lib.models.stages.ROLES`),
+:func:`load_role_model` loads it and :func:`check_role` checks the stage its metadata records (a
+pre-trained SN saved as ``sn_gan.pt`` is refused as the SN-GAN) and the accelerations it was trained
+for. A checkpoint that records no stage (written by hand, not by the trainer) is not checked.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ from torch import nn
 
 from recon_lib.core.atomic import atomic_path
 from recon_lib.core.checks import state_dict_mismatch
+from recon_lib.models.stages import RECIPE, get_role
 
 __all__ = [
     "CheckpointError",
@@ -46,6 +53,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_model",
+    "check_role",
+    "load_role_model",
     "git_commit",
     "checksum",
     "upgrade_checkpoint",
@@ -266,9 +275,83 @@ def load_model(
         ``(model in eval mode, metadata)``.
     """
     ckpt = load_checkpoint(path, map_location)
+    return _rebuild(ckpt, path, map_location, expected_class), ckpt["metadata"]
+
+
+def _rebuild(
+    ckpt: dict[str, Any], path: str | os.PathLike, map_location: str | torch.device, expected_class: str | None
+) -> nn.Module:
+    """The model of a loaded checkpoint, of ``expected_class`` (None: any), in eval mode."""
     if expected_class is not None and ckpt["model_class"] != expected_class:
         raise CheckpointError(f"{path}: holds a {ckpt['model_class']}, expected a {expected_class}")
     model = build_model(ckpt["model_class"], ckpt["model_config"])
     load_state_into(model, ckpt["state_dict"], str(path))
-    model.to(map_location).eval()
-    return model, ckpt["metadata"]
+    return model.to(map_location).eval()
+
+
+def check_role(metadata: Any, role: str, path: str | os.PathLike, accelerations: Iterable[float] | None = None) -> None:
+    """Raise :class:`CheckpointError` unless the checkpoint at ``path`` may fill ``role``.
+
+    The rule is the role's (:data:`~recon_lib.models.stages.ROLES`), not the file's name: the stage
+    the metadata records must be one of the role's stages, and the accelerations it records (the
+    trainer records the ones it trained on) must include every one of ``accelerations`` (None: no
+    acceleration check). A checkpoint recording no stage, or no accelerations, is not checked there.
+
+    Example (a pre-trained SN saved where the SN-GAN belongs):
+        >>> try:
+        ...     check_role({"stage": "pretrain"}, "sn_gan", "checkpoints/sn_gan.pt")
+        ... except CheckpointError as err:
+        ...     print(str(err).replace(", but", ",\\n but"))
+        checkpoints/sn_gan.pt holds stage 'pretrain' (a pre-trained SN),
+         but the SN-GAN role needs an adversarially fine-tuned SN (stage finetune_gan)
+        >>> check_role({"stage": "pretrain", "accelerations": [4, 8]}, "sn", "sn_seed1.pt", accelerations=[4])
+    """
+    wanted = get_role(role)
+    if not isinstance(metadata, Mapping):
+        raise CheckpointError(f"{path}: its metadata is a {type(metadata).__name__}, not a mapping")
+    stage = metadata.get("stage")
+    if stage is not None:
+        known = {s.name: s for s in RECIPE}
+        if not isinstance(stage, str) or stage not in known:
+            raise CheckpointError(
+                f"{path} records stage {stage!r}, which is none of the recipe's stages ({', '.join(known)}); "
+                f"the {wanted.name} role needs {wanted.needs}"
+            )
+        if stage not in wanted.stages:
+            held = f"stage {stage!r} ({known[stage].summary})"
+            raise CheckpointError(f"{path} holds {held}, but the {wanted.name} role needs {wanted.needs}")
+    recorded = metadata.get("accelerations")
+    if accelerations is not None and recorded is not None:
+        _check_accelerations(recorded, [float(a) for a in accelerations], path)
+
+
+def _check_accelerations(recorded: Any, requested: list[float], path: str | os.PathLike) -> None:
+    """The recorded training accelerations include every requested one."""
+    try:
+        trained = {float(a) for a in recorded}
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path} records accelerations {recorded!r}, not a list of numbers") from None
+    missing = [a for a in requested if a not in trained]
+    if missing:
+        raise CheckpointError(
+            f"{path} was trained for acceleration(s) {', '.join(f'{a:g}' for a in sorted(trained))}, "
+            f"not for {', '.join(f'{a:g}' for a in missing)} (requested here); evaluate it at the accelerations "
+            "it was trained for, or train one for these"
+        )
+
+
+def load_role_model(
+    path: str | os.PathLike,
+    role: str,
+    map_location: str | torch.device = "cpu",
+    accelerations: Iterable[float] | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`load_model` of the checkpoint filling ``role`` (a :data:`~recon_lib.models.stages.ROLES`
+    key), after :func:`check_role` (its recorded stage and accelerations) and with the role's model class.
+
+    Returns:
+        ``(model in eval mode, metadata)``.
+    """
+    ckpt = load_checkpoint(path, map_location)
+    check_role(ckpt["metadata"], role, path, accelerations)
+    return _rebuild(ckpt, path, map_location, get_role(role).model_class), ckpt["metadata"]

@@ -6,6 +6,11 @@ configuration section that holds its constructor arguments) and whether it is ad
 discriminator beside the model). The trainer, the evaluation and the notebooks read these facts here
 and nowhere else.
 
+A :class:`Role` is a place a checkpoint is loaded into -- the SN (the interpolation's alpha = 0), the
+SN-GAN (alpha = 1), the U-Net baseline, the pre-trained SN (the triangle's third corner) -- with the
+stages whose checkpoints may fill it; :func:`~recon_lib.models.checkpoint.check_role` checks a
+checkpoint's recorded stage against it.
+
 Example:
     >>> [s.name for s in RECIPE]
     ['pretrain', 'finetune_sn', 'finetune_gan', 'unet']
@@ -13,6 +18,8 @@ Example:
     ('sn_gan.pt', 'pretrain')
     >>> FINETUNE_SN.checkpoint_path("checkpoints").as_posix()
     'checkpoints/sn_finetuned.pt'
+    >>> get_role("sn").stages, get_stage("finetune_gan").role
+    (('finetune_sn', 'pretrain'), 'sn_gan')
 """
 
 from __future__ import annotations
@@ -21,7 +28,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Stage", "PRETRAIN", "FINETUNE_SN", "FINETUNE_GAN", "UNET", "RECIPE", "get_stage"]
+__all__ = [
+    "Stage",
+    "PRETRAIN",
+    "FINETUNE_SN",
+    "FINETUNE_GAN",
+    "UNET",
+    "RECIPE",
+    "get_stage",
+    "Role",
+    "ROLES",
+    "get_role",
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +54,8 @@ class Stage:
         init_from: the stage whose final weights it starts from (None: a fresh initialisation).
         discriminator: the discriminator it trains beside the model (a class name, built from the
             ``discriminator`` configuration section), or None: the stage is not adversarial.
+        summary: what its checkpoint holds, in words (error messages name it).
+        role: the :data:`ROLES` key its final checkpoint fills where the explorers load it by stage.
     """
 
     name: str
@@ -44,6 +64,8 @@ class Stage:
     model_section: str
     init_from: str | None = None
     discriminator: str | None = None
+    summary: str = ""
+    role: str = ""
 
     @property
     def adversarial(self) -> bool:
@@ -73,15 +95,32 @@ class Stage:
 
 
 #: the SN trained from scratch with L_SN
-PRETRAIN = Stage("pretrain", "sn_pretrained.pt", "SensitivityNetwork", "sn")
+PRETRAIN = Stage(
+    "pretrain", "sn_pretrained.pt", "SensitivityNetwork", "sn", summary="a pre-trained SN", role="pretrained_sn"
+)
 #: the SN fine-tuned with L_SN from the pre-trained SN: the interpolation's alpha = 0
-FINETUNE_SN = Stage("finetune_sn", "sn_finetuned.pt", "SensitivityNetwork", "sn", init_from="pretrain")
+FINETUNE_SN = Stage(
+    "finetune_sn",
+    "sn_finetuned.pt",
+    "SensitivityNetwork",
+    "sn",
+    init_from="pretrain",
+    summary="an SN fine-tuned with L_SN",
+    role="sn",
+)
 #: the SN fine-tuned adversarially from the same pre-trained SN: the interpolation's alpha = 1
 FINETUNE_GAN = Stage(
-    "finetune_gan", "sn_gan.pt", "SensitivityNetwork", "sn", init_from="pretrain", discriminator="PatchDiscriminator"
+    "finetune_gan",
+    "sn_gan.pt",
+    "SensitivityNetwork",
+    "sn",
+    init_from="pretrain",
+    discriminator="PatchDiscriminator",
+    summary="an adversarially fine-tuned SN",
+    role="sn_gan",
 )
 #: the U-Net baseline
-UNET = Stage("unet", "unet.pt", "UNetReconstructor", "unet")
+UNET = Stage("unet", "unet.pt", "UNetReconstructor", "unet", summary="a U-Net", role="unet")
 #: every stage, in the order the recipe runs them
 RECIPE: tuple[Stage, ...] = (PRETRAIN, FINETUNE_SN, FINETUNE_GAN, UNET)
 
@@ -92,3 +131,45 @@ def get_stage(name: str) -> Stage:
         if stage.name == name:
             return stage
     raise ValueError(f"unknown stage {name!r} (stages: {', '.join(s.name for s in RECIPE)})")
+
+
+@dataclass(frozen=True)
+class Role:
+    """A place a checkpoint is loaded into, and the stages whose checkpoints may fill it.
+
+    Attributes:
+        name: the role in words (``SN-GAN``).
+        stages: the recipe stages whose checkpoints fill it.
+        needs: what it needs, in words, naming those stages (error messages quote it).
+        model_class: the model class it holds.
+    """
+
+    name: str
+    stages: tuple[str, ...]
+    needs: str
+    model_class: str
+
+
+#: every role a checkpoint is loaded into. The SN (alpha = 0) is an SN trained with L_SN alone: the
+#: fine-tuned SN, or a pre-trained SN serving as one (the shared-initialisation lesson's SN of another
+#: seed is pre-trained); the SN-GAN only an adversarially fine-tuned SN.
+ROLES: dict[str, Role] = {
+    "sn": Role(
+        "SN",
+        ("finetune_sn", "pretrain"),
+        "an SN trained with L_SN alone (stage finetune_sn, or a pre-trained SN: stage pretrain)",
+        "SensitivityNetwork",
+    ),
+    "sn_gan": Role(
+        "SN-GAN", ("finetune_gan",), "an adversarially fine-tuned SN (stage finetune_gan)", "SensitivityNetwork"
+    ),
+    "pretrained_sn": Role("pre-trained SN", ("pretrain",), "a pre-trained SN (stage pretrain)", "SensitivityNetwork"),
+    "unet": Role("U-Net", ("unet",), "a U-Net (stage unet)", "UNetReconstructor"),
+}
+
+
+def get_role(name: str) -> Role:
+    """The role called ``name`` (a :data:`ROLES` key); ``ValueError`` naming the known roles otherwise."""
+    if name not in ROLES:
+        raise ValueError(f"unknown role {name!r} (roles: {', '.join(ROLES)})")
+    return ROLES[name]
