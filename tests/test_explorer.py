@@ -256,8 +256,8 @@ def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, 
     from recon_lib.models.checkpoint import save_checkpoint
 
     sn, gan, item = standin
-    save_checkpoint(tmp_path / "sn_finetuned.pt", sn, {"stage": "sn"})
-    save_checkpoint(tmp_path / "sn_gan.pt", gan, {"stage": "gan"})
+    save_checkpoint(tmp_path / "sn_finetuned.pt", sn, {"stage": "finetune_sn"})
+    save_checkpoint(tmp_path / "sn_gan.pt", gan, {"stage": "finetune_gan"})
     (tmp_path / "knee" / "test").mkdir(parents=True)
 
     class Record:

@@ -24,7 +24,7 @@ from torch import nn
 from recon_lib.evaluation.protocol import iter_volumes, run_method, score
 from recon_lib.metrics.panel import BETTER, PERCEPTION_AXIS
 from recon_lib.metrics.statistics import paired_differences
-from recon_lib.models.checkpoint import load_model
+from recon_lib.models.checkpoint import load_role_model
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import ModelInterpolator, WeightSpec
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
@@ -52,15 +52,20 @@ def _method(mode: str, alpha: float) -> str:
 
 
 def load_end_points(
-    checkpoint_dir: str | os.PathLike[str], device: torch.device | str = "cpu"
+    checkpoint_dir: str | os.PathLike[str],
+    device: torch.device | str = "cpu",
+    accelerations: Iterable[float] | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     """The sweep's end points from a checkpoint folder: the SN (alpha = 0) and the SN-GAN (alpha = 1).
 
+    Each file is checked against its role (:func:`~recon_lib.models.checkpoint.check_role`): the
+    stage it records, and, given ``accelerations``, that it was trained for them.
+
     Raises:
-        CheckpointError: a file is missing, damaged or not a sensitivity network.
+        CheckpointError: a file is missing, damaged, not a sensitivity network or not of its role.
     """
-    sn, _ = load_model(FINETUNE_SN.checkpoint_path(checkpoint_dir), device, expected_class=FINETUNE_SN.model_class)
-    gan, _ = load_model(FINETUNE_GAN.checkpoint_path(checkpoint_dir), device, expected_class=FINETUNE_GAN.model_class)
+    sn, _ = load_role_model(FINETUNE_SN.checkpoint_path(checkpoint_dir), "sn", device, accelerations)
+    gan, _ = load_role_model(FINETUNE_GAN.checkpoint_path(checkpoint_dir), "sn_gan", device, accelerations)
     return sn, gan
 
 

@@ -27,11 +27,16 @@ __all__ = ["SliceSource", "as_batch", "run_on_slice", "slice_metrics", "slice_la
 
 
 def load_end_models(
-    checkpoint_dir: str | os.PathLike, stages: Sequence[str], device: torch.device | str | None = None
+    checkpoint_dir: str | os.PathLike,
+    stages: Sequence[str],
+    device: torch.device | str | None = None,
+    accelerations: Sequence[float] | None = None,
 ) -> tuple[list[nn.Module], list[Path]]:
     """The final models of ``stages`` (names of :data:`~recon_lib.models.stages.RECIPE`) from
-    ``checkpoint_dir``, and their files; one ``FileNotFoundError`` names every missing file."""
-    from recon_lib.models.checkpoint import load_model
+    ``checkpoint_dir``, and their files; one ``FileNotFoundError`` names every missing file. Each
+    file is checked against the role its stage's checkpoint fills (``Stage.role``: the recorded stage,
+    and the ``accelerations`` when given); a mismatch is a ``CheckpointError`` naming the file."""
+    from recon_lib.models.checkpoint import load_role_model
 
     paths = [get_stage(name).checkpoint_path(checkpoint_dir) for name in stages]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -40,7 +45,11 @@ def load_end_models(
             f"checkpoint(s) not found: {', '.join(missing)} (the repository ships them in checkpoints/; "
             "train your own with make train)"
         )
-    return [load_model(p, device or "cpu")[0] for p in paths], paths
+    models = [
+        load_role_model(path, get_stage(name).role, device or "cpu", accelerations)[0]
+        for name, path in zip(stages, paths, strict=True)
+    ]
+    return models, paths
 
 
 def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
