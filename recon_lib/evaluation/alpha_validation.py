@@ -103,7 +103,7 @@ def _sweep(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
     if args.mask_seeds < 1:
         raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
     inputs = check_inputs(args, "val", "alpha_validation")
-    sn, gan = load_end_points(inputs.checkpoints, inputs.device)
+    sn, gan = load_end_points(inputs.checkpoints, inputs.device, args.accelerations)
     t0 = time.time()
     records = alpha_sweep(
         inputs.split,

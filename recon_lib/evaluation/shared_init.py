@@ -38,7 +38,7 @@ from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report, 
 from recon_lib.evaluation.sweep import ALPHAS, alpha_sweep_rows, load_end_points, network_vs_blend, summarise_sweep
 from recon_lib.metrics.panel import BETTER
 from recon_lib.metrics.statistics import format_interval
-from recon_lib.models.checkpoint import load_model
+from recon_lib.models.checkpoint import load_role_model
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 
 __all__ = [
@@ -295,8 +295,8 @@ def _lesson(args: argparse.Namespace) -> tuple[dict[str, Any], Path, dict[str, A
     unrelated_path = Path(args.unrelated) if args.unrelated else inputs.checkpoints / UNRELATED_CHECKPOINT
     if not unrelated_path.is_file():
         raise ValueError(f"{unrelated_path} does not exist: run `make sn-seed1` first")
-    sn, gan = load_end_points(inputs.checkpoints, inputs.device)
-    other, meta = load_model(unrelated_path, inputs.device, expected_class=FINETUNE_SN.model_class)
+    sn, gan = load_end_points(inputs.checkpoints, inputs.device, args.accelerations)
+    other, meta = load_role_model(unrelated_path, "sn", inputs.device, args.accelerations)  # an SN of another seed
     t0 = time.time()
     rows = lesson_rows(
         inputs.split,

@@ -50,7 +50,7 @@ from recon_lib.evaluation.sweep_plot import plot_alpha_sweep
 from recon_lib.metrics.panel import BETTER, DECIMALS, REFERENCE_METRICS, TRUTH_METRICS
 from recon_lib.metrics.statistics import differences_markdown, paired_differences
 from recon_lib.metrics.table import MetricTable
-from recon_lib.models.checkpoint import CheckpointError, load_model
+from recon_lib.models.checkpoint import CheckpointError, load_model, load_role_model
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN, UNET
@@ -100,15 +100,19 @@ def standard_methods(
     alpha: float = 0.5,
     cg_iters: int | Mapping[int, int] = 10,
     l1_fraction: float | Mapping[int, float] | None = None,
+    accelerations: Iterable[float] | None = None,
 ) -> dict[str, Reconstructor]:
     """Zero-filled, CG-SENSE, (L1-wavelet,) U-Net, SN, SN-GAN and interpSN(alpha) from a checkpoint folder.
 
     ``cg_iters``: CG-SENSE's iteration count, or one per acceleration (:func:`choose_cg_iterations`).
     ``l1_fraction``: L1-wavelet's weight as a fraction of max|E^H y|, or one per acceleration
     (:func:`~recon_lib.evaluation.baselines.choose_l1_fraction`); None leaves the (slow) row out.
+    ``accelerations``: those the table evaluates; each network must have been trained for them (when
+    its checkpoint records its accelerations) and its recorded stage must fit its role
+    (:func:`~recon_lib.models.checkpoint.check_role`).
     """
-    unet, _ = load_model(UNET.checkpoint_path(checkpoint_dir), device, expected_class=UNET.model_class)
-    sn, gan = load_end_points(checkpoint_dir, device)
+    unet, _ = load_role_model(UNET.checkpoint_path(checkpoint_dir), "unet", device, accelerations)
+    sn, gan = load_end_points(checkpoint_dir, device, accelerations)
     interp, _ = load_model(FINETUNE_SN.checkpoint_path(checkpoint_dir), device)
     try:
         ModelInterpolator(interp, [sn.state_dict(), gan.state_dict()]).set_alpha(alpha)
@@ -308,7 +312,12 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
         l1_fraction = choose_l1_fraction(Path(args.data) / "val", args.accelerations)
         print(f"L1-wavelet weights chosen on the validation split: {l1_fraction}")
     methods = standard_methods(
-        args.checkpoints, device=device, alpha=args.alpha, cg_iters=cg_iters, l1_fraction=l1_fraction
+        args.checkpoints,
+        device=device,
+        alpha=args.alpha,
+        cg_iters=cg_iters,
+        l1_fraction=l1_fraction,
+        accelerations=args.accelerations,
     )
     seeds = range(args.mask_seeds)
     table = evaluate_table(
@@ -343,7 +352,7 @@ def _sweep(
 ) -> float:
     """The alpha sweep's records, paired network-vs-blend test and figures, written into ``out``;
     returns its wall time in seconds since ``start``."""
-    sn, gan = load_end_points(args.checkpoints, device)
+    sn, gan = load_end_points(args.checkpoints, device, args.accelerations)
     rows = alpha_sweep_rows(
         test_dir,
         sn,
