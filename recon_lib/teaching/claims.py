@@ -1,0 +1,325 @@
+"""Numbers quoted in prose, bound to the result files they come from.
+
+The README, ``docs/*.md`` and the notebooks' Markdown quote results: a paired difference, a
+timing, the α a sweep chose. Each retrain rewrites the result files, and a sentence that copied
+an old value goes stale without anyone noticing. A *binding* ties one written number to the key
+that produced it. It is an HTML comment placed right after the number (a unit, ``%``, ``×`` or
+Markdown emphasis may stand in between); rendered Markdown does not show it::
+
+    the SN reaches 29.07 dB<!-- = {evaluation/alpha_sweep.json:[mode=network, acceleration=4, alpha=0].psnr} -->
+
+After ``=`` comes an arithmetic expression (``+ - * /``, parentheses, plain numbers) over
+references ``{file:path}``. ``file`` is a JSON file relative to the results folder
+(``docs/results/``); ``path`` walks into it, one step after another:
+
+* ``name``: a key of an object (steps are joined by ``.``); a name that holds ``.``, ``[``, ``]``
+  or ``"`` goes in double quotes, ``"ModelInterpolator.set_alpha (in place)"``;
+* ``[3]`` (or ``.3``): an element of a list, by position;
+* ``[key=value, key=value]``: the one element of a list of objects whose fields hold these values
+  (numbers compare as numbers, so ``alpha=0.5`` matches ``0.5``); no match or several is an error.
+
+The written number must equal the value rounded to the decimals written: ``+2.84`` accepts
+2.835 to 2.845, ``2.8`` accepts 2.75 to 2.85. A written sign (``+``, ``-`` or ``−``) must be the
+value's sign. Unit changes and derived numbers are spelled out in the expression:
+``0.87 ms<!-- = 1000 * {benchmark.json:"ModelInterpolator.set_alpha (in place)"} -->``, and a loss
+written without its sign, "gives up 0.54 dB", binds to ``-{...}``.
+
+:func:`check_file` checks a Markdown file or the Markdown cells of a notebook and returns one line
+per problem (a number that disagrees with its key, a key that does not exist, a binding with no
+number before it), each naming the file, the line, the number, the key and the value.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recon_lib.evaluation.commands import RESULTS
+
+__all__ = ["Binding", "ClaimError", "ResultFiles", "agrees", "check_file", "check_text", "find_bindings", "resolve"]
+
+#: a binding: ``<!-- = expression -->`` on one line
+_BINDING = re.compile(r"<!--\s*=(?P<expression>.*?)-->")
+#: a written number: an optional sign, digits (thousands may be grouped with commas), decimals
+_NUMBER = re.compile(
+    r"(?P<sign>(?<![\w.])[+\-\u2212])?(?<![\w.,])(?P<digits>\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.(?P<decimals>\d+))?(?!\d)"
+)
+#: at most this many characters (a unit, emphasis) between a number and its binding
+_GAP = 16
+#: a reference inside an expression
+_REFERENCE = re.compile(r"\{(?P<reference>[^{}]*)\}")
+#: one step of a path: a quoted name, a bracket, a bare name, or the dot between steps
+_STEP = re.compile(r'"(?P<quoted>[^"]*)"|\[(?P<bracket>[^\]]*)\]|(?P<bare>[^.\[\]"]+)|(?P<dot>\.)')
+
+
+class ClaimError(ValueError):
+    """A binding that cannot be evaluated: a missing file or key, a malformed path or expression."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One bound number of a text.
+
+    Attributes:
+        line: the line it is on (1 = the text's first line).
+        number: the number as written (``"+2.84"``), ``""`` when the binding follows no number.
+        expression: what it is bound to (the comment's text after ``=``).
+        problem: why it cannot be checked (no number right before it, no ``-->`` on its line), or ``""``.
+    """
+
+    line: int
+    number: str
+    expression: str
+    problem: str = ""
+
+
+def find_bindings(text: str) -> list[Binding]:
+    """Every binding of ``text`` with the number written right before it.
+
+    Example:
+        >>> first, second = find_bindings("PSNR +2.84 dB<!-- = {t.json:a.b} --> at 1,024 px<!-- = 2 * {t.json:n} -->")
+        >>> first
+        Binding(line=1, number='+2.84', expression='{t.json:a.b}', problem='')
+        >>> second.number, second.expression
+        ('1,024', '2 * {t.json:n}')
+    """
+    found = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        start = 0
+        for match in _BINDING.finditer(line):
+            before = line[start : match.start()]
+            numbers = list(_NUMBER.finditer(before))
+            last = numbers[-1] if numbers else None
+            number = last.group(0) if last and len(before) - last.end() <= _GAP else ""
+            problem = "" if number else "no number right before the binding"
+            found.append(Binding(line_number, number, match.group("expression").strip(), problem))
+            start = match.end()
+        rest = re.search(r"<!--\s*=(.*)", line[start:])
+        if rest:
+            found.append(Binding(line_number, "", rest.group(1).strip(), "no --> closes the binding on its line"))
+    return found
+
+
+def _written(number: str) -> tuple[float, int, int]:
+    """``"+2.84"`` -> (2.84, 2 decimals, sign +1); sign 0 when none is written."""
+    match = _NUMBER.fullmatch(number.strip())
+    if match is None:
+        raise ClaimError(f"{number!r} is not a number")
+    sign = {"": 0, "+": 1}.get(match.group("sign") or "", -1)
+    decimals = match.group("decimals") or ""
+    magnitude = float(match.group("digits").replace(",", "") + ("." + decimals if decimals else ""))
+    return (-magnitude if sign < 0 else magnitude), len(decimals), sign
+
+
+def agrees(number: str, value: float) -> bool:
+    """Whether ``number`` as written is ``value`` rounded to the decimals written, sign included.
+
+    Example:
+        >>> agrees("+2.84", 2.8404), agrees("2.8", 2.8404), agrees("2.9", 2.8404)
+        (True, True, False)
+        >>> agrees("-0.42", -0.4171), agrees("0.42", -0.4171), agrees("+0.00", -0.001)
+        (True, False, False)
+    """
+    written, decimals, sign = _written(number)
+    if sign and value and (value > 0) != (sign > 0):
+        return False
+    return abs(written - value) <= 0.5 * 10.0**-decimals + 1e-9 * max(1.0, abs(value))
+
+
+def _select(items: list, selector: str, where: str) -> Any:
+    """The element of ``items`` named by a bracket's text: a position or ``key=value, ...``."""
+    if "=" not in selector:
+        try:
+            return items[int(selector)]
+        except (ValueError, IndexError):
+            raise ClaimError(f"{where} has no element [{selector}] (a list of {len(items)})") from None
+    wanted = [tuple(part.split("=", 1)) for part in selector.split(",")]
+    fields = [(key.strip(), value.strip()) for key, value in wanted]
+
+    def holds(item: Any) -> bool:
+        return isinstance(item, dict) and all(key in item and _same(item[key], value) for key, value in fields)
+
+    matches = [item for item in items if holds(item)]
+    if len(matches) != 1:
+        raise ClaimError(f"{where}[{selector}] matches {len(matches)} of its {len(items)} elements, not one")
+    return matches[0]
+
+
+def _same(actual: Any, wanted: str) -> bool:
+    """Whether a field holds the value written in a selector (numbers compare as numbers)."""
+    if isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        try:
+            return float(wanted) == actual
+        except ValueError:
+            return False
+    return str(actual) == wanted
+
+
+def _steps(path: str) -> list[tuple[str, str]]:
+    """``'a.b[k=v]."c.d"'`` -> [("name", "a"), ("name", "b"), ("select", "k=v"), ("name", "c.d")]."""
+    steps: list[tuple[str, str]] = []
+    position = 0
+    for match in _STEP.finditer(path):
+        if match.start() != position:
+            break
+        position = match.end()
+        if match.group("quoted") is not None:
+            steps.append(("name", match.group("quoted")))
+        elif match.group("bracket") is not None:
+            steps.append(("select", match.group("bracket")))
+        elif match.group("bare") is not None and match.group("bare").strip():
+            steps.append(("name", match.group("bare").strip()))
+    if position != len(path) or not steps:
+        raise ClaimError(f"cannot read the path {path!r}")
+    return steps
+
+
+def resolve(data: Any, path: str, where: str = "") -> Any:
+    """The value at ``path`` inside ``data`` (parsed JSON); :class:`ClaimError` names the step that fails.
+
+    Example:
+        >>> data = {"rows": [{"af": 4, "psnr": 29.07}, {"af": 8, "psnr": 23.84}], "a.b": {"4": 1}}
+        >>> resolve(data, "rows[af=8].psnr"), resolve(data, "rows.0.af"), resolve(data, '"a.b".4')
+        (23.84, 4, 1)
+        >>> resolve(data, "rows[af=8].ssim")
+        Traceback (most recent call last):
+        ...
+        recon_lib.teaching.claims.ClaimError: no key 'ssim' at rows[af=8] (its keys: af, psnr)
+    """
+    walked = ""
+    for kind, step in _steps(path):
+        here = f"{where}{walked}" if where or walked else "the top"
+        if kind == "select" or (isinstance(data, list) and step.isdigit()):
+            if not isinstance(data, list):
+                raise ClaimError(f"{here} is not a list, cannot take [{step}]")
+            data = _select(data, step, here)
+            walked += f"[{step}]"
+        elif isinstance(data, dict):
+            if step not in data:
+                keys = ", ".join(list(map(str, data))[:12]) + (", ..." if len(data) > 12 else "")
+                raise ClaimError(f"no key {step!r} at {here} (its keys: {keys})")
+            data = data[step]
+            walked += f".{step}" if walked else step
+        else:
+            raise ClaimError(f"{here} is not an object, it has no key {step!r}")
+    return data
+
+
+class ResultFiles:
+    """The JSON result files under one folder, each read once.
+
+    Args:
+        folder: the results folder (``docs/results/`` of the repository by default).
+    """
+
+    def __init__(self, folder: str | os.PathLike = RESULTS) -> None:
+        self.folder = Path(folder)
+        self._loaded: dict[str, Any] = {}
+
+    def data(self, name: str) -> Any:
+        """The parsed content of ``name`` (relative to the folder)."""
+        if name not in self._loaded:
+            path = self.folder / name
+            if not name.endswith(".json") or Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ClaimError(f"{name!r} is not a JSON file inside the results folder")
+            if not path.is_file():
+                raise ClaimError(f"no result file {name} in {self.folder}")
+            self._loaded[name] = json.loads(path.read_text())
+        return self._loaded[name]
+
+    def value(self, reference: str) -> float:
+        """The number a reference ``file:path`` names."""
+        name, colon, path = reference.partition(":")
+        if not colon:
+            raise ClaimError(f"{{{reference}}} names no key: write {{file.json:path}}")
+        value = resolve(self.data(name.strip()), path.strip(), where=name.strip() + ":")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ClaimError(f"{{{reference}}} is {value!r}, not a finite number")
+        return float(value)
+
+
+_OPERATORS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+
+
+def _arithmetic(node: ast.AST, values: list[float]) -> float:
+    """The value of an expression tree of numbers, references ``r0, r1, ...``, + - * / and signs."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.Name) and re.fullmatch(r"r\d+", node.id):
+        return values[int(node.id[1:])]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _arithmetic(node.operand, values)
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _arithmetic(node.left, values), _arithmetic(node.right, values)
+        try:
+            return _OPERATORS[type(node.op)](left, right)
+        except ZeroDivisionError:
+            raise ClaimError("divides by zero") from None
+    raise ClaimError("an expression holds only numbers, {file:path} references, + - * / and parentheses")
+
+
+def evaluate(expression: str, files: ResultFiles) -> float:
+    """The value of a binding's expression."""
+    references = [match.group("reference") for match in _REFERENCE.finditer(expression)]
+    if not references:
+        raise ClaimError("binds to no result: write {file.json:path}")
+    counter = iter(range(len(references)))
+    code = _REFERENCE.sub(lambda _: f" r{next(counter)} ", expression).replace("\u2212", "-")
+    try:
+        tree = ast.parse(code.strip(), mode="eval")
+    except SyntaxError:
+        raise ClaimError(f"cannot read the expression {expression!r}") from None
+    return _arithmetic(tree.body, [files.value(reference) for reference in references])
+
+
+def check_text(text: str, files: ResultFiles, where: str = "<text>") -> list[str]:
+    """One line per binding of ``text`` that fails; ``[]`` when every bound number agrees."""
+    problems = []
+    for binding in find_bindings(text):
+        at = f"{where}:{binding.line}"
+        if binding.problem:
+            problems.append(f"{at}: {binding.problem}: <!-- = {binding.expression}")
+            continue
+        try:
+            value = evaluate(binding.expression, files)
+        except ClaimError as error:
+            problems.append(f"{at}: {binding.number} is bound to {binding.expression}: {error}")
+            continue
+        if not agrees(binding.number, value):
+            decimals = _written(binding.number)[1]
+            problems.append(
+                f"{at}: {binding.number} disagrees with {binding.expression} = {value:.6g}"
+                f", which is {value:+.{decimals}f} at the {decimals} decimals written"
+            )
+    return problems
+
+
+def check_file(path: str | os.PathLike, files: ResultFiles | None = None, name: str | None = None) -> list[str]:
+    """Check the bindings of a Markdown file, or of the Markdown cells of a notebook (``.ipynb``).
+
+    Problems name ``name`` (``path`` by default) and the line; in a notebook, the cell and its line.
+    """
+    path = Path(path)
+    files = files or ResultFiles()
+    name = name or str(path)
+    if path.suffix != ".ipynb":
+        return check_text(path.read_text(encoding="utf-8"), files, name)
+    problems = []
+    for index, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+        if cell["cell_type"] == "markdown":
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            problems += check_text(source, files, f"{name} cell {index}")
+    return problems
