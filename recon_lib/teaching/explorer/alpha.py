@@ -222,8 +222,9 @@ class AlphaExplorer:
             accelerations: the accelerations the app offers.
             **kwargs: passed on to the constructor (``crop_box``, ``alpha``, ...).
         """
-        models, paths = load_end_models(checkpoint_dir, ("finetune_sn", "finetune_gan"), kwargs.get("device"))
-        source = SliceSource(data_root, split, accelerations=sorted({*accelerations, acceleration}))
+        offered = sorted({*accelerations, acceleration})  # every checkpoint must have been trained for these
+        models, paths = load_end_models(checkpoint_dir, ("finetune_sn", "finetune_gan"), kwargs.get("device"), offered)
+        source = SliceSource(data_root, split, accelerations=offered)
         v, s = source.resolve(volume, slice)
         selection = {"acceleration": int(acceleration), "volume": v, "slice": s}
         sn, gan = models

@@ -242,8 +242,9 @@ class TriangleExplorer:
     ) -> TriangleExplorer:
         """Load the three corners' checkpoints (:data:`STAGES`) and one slice of a prepared dataset
         (the arguments of :meth:`recon_lib.teaching.explorer.alpha.AlphaExplorer.from_checkpoints`)."""
-        models, paths = load_end_models(checkpoint_dir, STAGES, kwargs.get("device"))
-        source = SliceSource(data_root, split, accelerations=sorted({*accelerations, acceleration}))
+        offered = sorted({*accelerations, acceleration})  # every checkpoint must have been trained for these
+        models, paths = load_end_models(checkpoint_dir, STAGES, kwargs.get("device"), offered)
+        source = SliceSource(data_root, split, accelerations=offered)
         v, s = source.resolve(volume, slice)
         selection = {"acceleration": int(acceleration), "volume": v, "slice": s}
         explorer = cls(models, source.item(acceleration, v, s), source=source, selection=selection, **kwargs)
