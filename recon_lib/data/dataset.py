@@ -3,7 +3,10 @@
 The dataset serves the raw fastMRI files of one split folder (``train/``, ``val/`` or ``test/``)
 through the sidecars :mod:`recon_lib.data.prepare` writes for them (in ``train.prepared/`` etc.,
 :mod:`recon_lib.data.layout`). Reads are lazy:
-``__init__`` only opens each sidecar to read its shape and attributes; every ``__getitem__``
+``__init__`` only opens each sidecar to read its shape and attributes, and checks that it was
+prepared from the raw file beside it (name, size and fingerprint, :func:`~recon_lib.data.integrity.check_sidecar`:
+a raw file replaced since, or a sidecar copied from another volume, is refused naming both files and
+the command that prepares it again); :meth:`KneeDataset.verify` reads every byte. Every ``__getitem__``
 opens the file, reads one slice and closes it again, so nothing is held open and the dataset is
 safe to use with ``DataLoader(num_workers > 0)`` (each worker opens its own handles).
 
@@ -57,7 +60,7 @@ from torch.utils.data import Dataset
 
 from recon_lib.core.checks import check_int
 from recon_lib.data.fastmri_io import DataFormatError, read_noise_free
-from recon_lib.data.integrity import verify_sidecar
+from recon_lib.data.integrity import check_sidecar, verify_sidecar
 from recon_lib.data.layout import acs_maps_key, raw_volumes, sidecar_path, unprepared
 from recon_lib.physics.masks import MaskFunc, mask_to_tensor, seed_from_name
 
@@ -170,13 +173,15 @@ def _read_record(raw: Path, center_fractions: Sequence[float]) -> VolumeRecord:
         raise DataFormatError(f"{path}: not a readable prepared file ({err}); re-run prepare_dataset.py") from None
     with f:
         _check_complete(f, path)
+        check_sidecar(raw, path, f.attrs, format_only=True)  # a format this version reads
         maps = _acs_maps(f, path, center_fractions)
         _check_consistent(f, path)
+        check_sidecar(raw, path, f.attrs)  # prepared from this raw file (so ``source`` is its name)
         ks, tg = f["kspace"], f["target"]
         return VolumeRecord(
             path=path,
             raw=raw,
-            fname=_text(f.attrs.get("source", path.name)),
+            fname=raw.name,
             acquisition=_text(f.attrs.get("acquisition", "")),
             num_slices=int(ks.shape[0]),
             kspace_shape=(int(ks.shape[1]), int(ks.shape[2]), int(ks.shape[3])),
@@ -206,7 +211,8 @@ class KneeDataset(Dataset):
     Raises:
         FileNotFoundError: ``root`` is not a folder.
         DatasetNotPreparedError: raw files in ``root`` have no (complete) sidecar.
-        DataFormatError: a sidecar is unreadable or incomplete.
+        DataFormatError: a sidecar is unreadable, incomplete, of a format this version does not
+            read, or not prepared from the raw file beside it.
 
     Usage (needs the prepared embedded dataset, ``make data``; ``tests/test_dataset.py`` runs it)::
 
@@ -266,8 +272,8 @@ class KneeDataset(Dataset):
         self.examples: list[tuple[int, int]] = [(v, s) for v, r in enumerate(records) for s in range(r.num_slices)]
 
     def verify(self) -> None:
-        """Re-read every sidecar of the dataset and check its content checksum (seconds per volume;
-        opening the dataset runs only cheap checks). Raises ``DataFormatError`` naming the file."""
+        """Re-read every sidecar of the dataset and its raw file and check their checksums (seconds per
+        volume; opening the dataset runs only cheap checks). Raises ``DataFormatError`` naming the file."""
         for record in self.volumes:
             verify_sidecar(record.path)
 

@@ -13,6 +13,8 @@ Example:
     (True, False)
     >>> sidecar_folder("data/knee/train").as_posix()
     'data/knee/train.prepared'
+    >>> raw_path_of("data/knee/train.prepared/knee_000_pd.h5").as_posix()
+    'data/knee/train/knee_000_pd.h5'
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "SIDECAR_FOLDER_SUFFIX",
     "sidecar_folder",
     "sidecar_path",
+    "raw_path_of",
     "legacy_sidecar_path",
     "is_sidecar",
     "acs_maps_key",
@@ -57,6 +60,19 @@ def sidecar_path(raw_path: str | os.PathLike) -> Path:
     """The sidecar of a raw file: ``dir/<stem>.h5`` -> ``dir.prepared/<stem>.h5``."""
     raw_path = Path(raw_path)
     return sidecar_folder(raw_path.parent) / raw_path.name
+
+
+def raw_path_of(sidecar: str | os.PathLike) -> Path:
+    """The raw file of a sidecar (the inverse of :func:`sidecar_path`): ``dir.prepared/<stem>.h5`` -> ``dir/<stem>.h5``.
+
+    Raises:
+        ValueError: ``sidecar`` is not in a ``*.prepared`` folder.
+    """
+    sidecar = Path(sidecar)
+    folder = sidecar.parent
+    if not folder.name.endswith(SIDECAR_FOLDER_SUFFIX) or folder.name == SIDECAR_FOLDER_SUFFIX:
+        raise ValueError(f"{sidecar} is not a sidecar: its folder's name does not end in {SIDECAR_FOLDER_SUFFIX!r}")
+    return folder.with_name(folder.name[: -len(SIDECAR_FOLDER_SUFFIX)]) / sidecar.name
 
 
 def legacy_sidecar_path(raw_path: str | os.PathLike) -> Path:
