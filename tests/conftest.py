@@ -64,7 +64,13 @@ def fast_espirit(monkeypatch):
 
 # ---- the robustness sweep's counts (issue: no silent wrong result, no raw traceback) --------------
 #: test modules whose every test is one bad input or fault that must end in a clear error
-FAULT_MODULES = ("test_faults.py", "test_checkpoint.py", "test_faults_outputs.py", "test_faults_training.py")
+FAULT_MODULES = (
+    "test_faults.py",
+    "test_checkpoint.py",
+    "test_faults_outputs.py",
+    "test_faults_training.py",
+    "test_faults_data.py",
+)
 _fault_outcomes: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
 
 

@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from recon_lib.core.tensors import center_crop
 from recon_lib.data.fastmri_io import DataFormatError, build_ismrmrd_header
+from recon_lib.data.integrity import FINGERPRINT_ATTR, attrs_digest, raw_fingerprint
 from recon_lib.data.layout import find_raw_files, sidecar_path
 from recon_lib.data.phantom.simulate import simulate_volume, write_volume
 from recon_lib.data.prepare import PREPARE_VERSION, foreground_mask, is_prepared, prepare_folder
@@ -150,6 +151,8 @@ def test_sidecar_contents(prepared_folder):
         assert f["maps_cf0.08"].attrs["kernel_width"] == 2
         assert "maps_cf0.04" not in f and "3 acquired centre lines" in f.attrs["maps_cf0.04_error"]
         assert a_sha(raw) == f.attrs["source_sha256"]
+        # the tie to the raw file checked on open: its fingerprint, and a checksum of the attributes
+        assert f.attrs[FINGERPRINT_ATTR] == raw_fingerprint(raw) and f.attrs["attrs_sha256"] == attrs_digest(f.attrs)
         assert f["sense_reference"].shape == (SLICES, *RECON) and f["sense_reference"].dtype == np.complex64
         assert f["target"].dtype == np.float32 and f["foreground"].dtype == bool
         np.testing.assert_allclose(f["target"][()], np.abs(f["sense_reference"][()]), rtol=1e-6)
