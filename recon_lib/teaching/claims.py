@@ -22,7 +22,9 @@ The written number must equal the value rounded to the decimals written: ``+2.84
 2.835 to 2.845, ``2.8`` accepts 2.75 to 2.85. A written sign (``+``, ``-`` or ``−``) must be the
 value's sign. Unit changes and derived numbers are spelled out in the expression:
 ``0.87 ms<!-- = 1000 * {benchmark.json:"ModelInterpolator.set_alpha (in place)"} -->``, and a loss
-written without its sign, "gives up 0.54 dB", binds to ``-{...}``.
+written without its sign, "gives up 0.54 dB", binds to ``-{...}``. A comment inside code (a fenced
+block, inline code) is shown when rendered, so it is an example, not a binding; a binding may not
+hold ``--``, where GitHub's Markdown would end the comment.
 
 :func:`check_file` checks a Markdown file or the Markdown cells of a notebook and returns one line
 per problem (a number that disagrees with its key, a key that does not exist, a binding with no
@@ -53,6 +55,8 @@ _NUMBER = re.compile(
 )
 #: at most this many characters (a unit, emphasis) between a number and its binding
 _GAP = 16
+#: inline code, where a comment is shown rather than hidden
+_CODE_SPAN = re.compile(r"(`+).*?\1")
 #: a reference inside an expression
 _REFERENCE = re.compile(r"\{(?P<reference>[^{}]*)\}")
 #: one step of a path: a quoted name, a bracket, a bare name, or the dot between steps
@@ -71,7 +75,8 @@ class Binding:
         line: the line it is on (1 = the text's first line).
         number: the number as written (``"+2.84"``), ``""`` when the binding follows no number.
         expression: what it is bound to (the comment's text after ``=``).
-        problem: why it cannot be checked (no number right before it, no ``-->`` on its line), or ``""``.
+        problem: why it cannot be checked (no number right before it, no ``-->`` on its line, ``--``
+            inside it), or ``""``.
     """
 
     line: int
@@ -83,23 +88,39 @@ class Binding:
 def find_bindings(text: str) -> list[Binding]:
     """Every binding of ``text`` with the number written right before it.
 
+    Fenced code blocks and inline code are skipped: a comment there is shown, not hidden, so it is
+    an example of the syntax, not a binding.
+
     Example:
         >>> first, second = find_bindings("PSNR +2.84 dB<!-- = {t.json:a.b} --> at 1,024 px<!-- = 2 * {t.json:n} -->")
         >>> first
         Binding(line=1, number='+2.84', expression='{t.json:a.b}', problem='')
         >>> second.number, second.expression
         ('1,024', '2 * {t.json:n}')
+        >>> find_bindings("```\\n1<!-- = {t.json:a} -->\\n```\\n`2<!-- = {t.json:b} -->`")
+        []
     """
     found = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    fence = ""
+    for line_number, raw in enumerate(text.splitlines(), start=1):
+        opening = re.match(r"\s*(`{3,}|~{3,})", raw)
+        if opening and (not fence or opening.group(1).startswith(fence)):
+            fence = "" if fence else opening.group(1)
+            continue
+        if fence:
+            continue
+        line = _CODE_SPAN.sub(lambda span: " " * len(span.group(0)), raw)
         start = 0
         for match in _BINDING.finditer(line):
             before = line[start : match.start()]
             numbers = list(_NUMBER.finditer(before))
             last = numbers[-1] if numbers else None
             number = last.group(0) if last and len(before) - last.end() <= _GAP else ""
+            expression = match.group("expression").strip()
             problem = "" if number else "no number right before the binding"
-            found.append(Binding(line_number, number, match.group("expression").strip(), problem))
+            if "--" in expression:  # GitHub's Markdown ends a comment there and shows the rest
+                problem = "'--' inside the binding (rendered Markdown would show it)"
+            found.append(Binding(line_number, number, expression, problem))
             start = match.end()
         rest = re.search(r"<!--\s*=(.*)", line[start:])
         if rest:
