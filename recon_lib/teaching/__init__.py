@@ -2,5 +2,6 @@
 
 :mod:`.suite` (data folder, quick mode, device, seeding), :mod:`.notebook` (live training runs for
 the notebooks), :mod:`.exercises` (the notebooks' exercises), :mod:`.plotting` (figures) and
-:mod:`.explorer` (the alpha slider and the triangle of three networks). May import every layer below.
+:mod:`.explorer` (the alpha slider and the triangle of three networks) and :mod:`.claims` (the check of
+the numbers the documentation quotes against the result files). May import every layer below.
 """
