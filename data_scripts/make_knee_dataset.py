@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from recon_lib.core.atomic import atomic_path
+from recon_lib.core.atomic import atomic_path, temporary_is_orphaned
 from recon_lib.data.fastmri_io import NOISE_FREE_KEY, DataFormatError, read_volume_info
 from recon_lib.data.integrity import content_digest
 from recon_lib.data.layout import SPLITS, legacy_sidecar_path, sidecar_folder, sidecar_path
@@ -167,8 +167,9 @@ def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -
     for entry in sorted(out.iterdir()):
         if entry.name in (MANIFEST, IN_PROGRESS) and entry.is_file():
             continue
-        if _TEMP.match(entry.name) and entry.is_file():
-            entry.unlink()  # an interrupted manifest write
+        temp = _TEMP.match(entry.name)
+        if temp and entry.is_file() and temporary_is_orphaned(entry, out / temp["name"]):
+            entry.unlink()  # an interrupted manifest write (a live run's is left alone)
             continue
         if not entry.is_dir() or entry.name not in (*SPLITS, *sidecar_folders):
             raise RefusedError(f"--out {out} holds {entry.name!r}, which is not part of this dataset; remove it first")
@@ -178,8 +179,9 @@ def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -
             if f.is_file() and (rel in expected or rel in sidecars or rel in legacy):
                 continue  # a volume, its sidecar, or a legacy sidecar (prepare_dataset.py replaces those)
             if temp and f.is_file() and f"{entry.name}/{temp['name']}" in expected | sidecars | legacy:
-                f.unlink()  # an interrupted volume or sidecar write: never complete, safe to drop
-                continue
+                if temporary_is_orphaned(f, entry / temp["name"]):
+                    f.unlink()  # an interrupted volume or sidecar write: never complete, safe to drop
+                continue  # a live run's write in progress is left alone
             raise RefusedError(f"--out {out} holds {rel!r}, which is not part of this dataset; remove it first")
 
 

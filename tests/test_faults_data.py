@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 from test_prepare import PADDING, folder_state, write_raw_volume
 
+from recon_lib.core.atomic import owned_temporary
 from recon_lib.data.dataset import KneeDataset
-from recon_lib.data.fastmri_io import DataFormatError, owned_temporary
+from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.integrity import FINGERPRINT_ATTR, PREPARE_VERSION, raw_fingerprint
 from recon_lib.data.layout import find_raw_files, sidecar_path
 from recon_lib.data.prepare import is_prepared, prepare_folder, validate_raw_file

@@ -121,6 +121,16 @@ def test_rerun_keeps_complete_files_and_regenerates_missing(tiny: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in files if p != victim} == {p: t for p, t in before.items() if p != victim}
 
 
+def test_rerun_leaves_a_live_writers_temporary_file_alone(tiny: Path) -> None:
+    from recon_lib.core.atomic import owned_temporary
+
+    live = owned_temporary(tiny / "val" / "knee_val_001_pdfs.h5")  # named for this (running) process
+    live.write_bytes(b"being written by another run")
+    assert cli.main(["--out", str(tiny), *TINY]) == 0
+    assert live.read_bytes() == b"being written by another run"
+    live.unlink()
+
+
 def test_refuses_folders_that_are_not_the_same_run(tiny: Path, tmp_path: Path, capsys) -> None:
     foreign = tmp_path / "foreign"
     foreign.mkdir()

@@ -10,36 +10,86 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import secrets
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+#: what follows ``.<name>`` in a temporary name of :func:`owned_temporary`: host, process id, a random tag
+_OWNED_SUFFIX = re.compile(r"\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\.tmp")
+
+
+def host_name() -> str:
+    """This machine's name as it appears in temporary names (letters, digits and ``-``)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (another user's counts; a pid <= 0 names none)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's live process; anything else: assume alive
+        return True
+    return True
+
+
+def owned_temporary(path: str | os.PathLike) -> Path:
+    """A fresh temporary name beside ``path`` that names its writer: ``.<name>.<host>.<pid>.<random>.tmp``.
+
+    Example:
+        >>> tmp = owned_temporary("data/knee/train.prepared/knee_000_pd.h5")
+        >>> tmp.name.startswith(".knee_000_pd.h5.") and f".{os.getpid()}." in tmp.name and tmp.suffix == ".tmp"
+        True
+    """
+    path = Path(path)
+    return path.parent / f".{path.name}.{host_name()}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def temporary_is_orphaned(tmp: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """Whether ``tmp``, a temporary file of ``path``, was left by a writer that is gone (killed).
+
+    Its name names a process of this host that no longer runs, or names no writer (written by an
+    earlier version, which is not running now). The temporary file of a live process (another run
+    still writing, or this one) is not orphaned, nor is one of another host (whose processes this
+    one cannot see: a folder shared over the network).
+    """
+    owner = _OWNED_SUFFIX.fullmatch(Path(tmp).name[len(Path(path).name) + 1 :])
+    if owner is None:
+        return True
+    if owner["host"] != host_name():
+        return False
+    return not process_alive(int(owner["pid"]))
+
 
 def stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Temporary files that :func:`atomic_path` left next to ``path`` when its process was killed
-    (``kill -9`` skips the clean-up): ``.<name>.*.tmp`` in ``path``'s folder."""
+    """Temporary files that a killed writer of ``path`` left beside it (``kill -9`` skips the clean-up):
+    ``.<name>.*.tmp`` in ``path``'s folder whose writer is gone (:func:`temporary_is_orphaned`);
+    those of a writer still at work are not listed."""
     path = Path(path)
-    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+    if not path.parent.is_dir():
+        return []
+    return [tmp for tmp in sorted(path.parent.glob(f".{path.name}.*.tmp")) if temporary_is_orphaned(tmp, path)]
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary file name next to ``path``; on success it replaces ``path``.
-
-    The file gets the permissions a plain ``open`` would give (``mkstemp`` makes it 0600).
-    """
+    """Yield a temporary file name next to ``path`` (named for this process, :func:`owned_temporary`,
+    created empty); on success it replaces ``path``. The file gets the permissions a plain ``open`` gives."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # see stale_temporaries
-    os.close(fd)
+    tmp = owned_temporary(path)
+    open(tmp, "xb").close()  # noqa: SIM115 - created here, written by the caller
     try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        yield str(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -83,16 +133,6 @@ class OutputFolderError(ValueError):
     """An output folder that a command may not (or cannot) replace; nothing was written."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
 def _sibling(folder: Path, kind: str, pid: int | None = None) -> Path:
     return folder.parent / f".{folder.name}.{kind}-{os.getpid() if pid is None else pid}"
 
@@ -113,14 +153,14 @@ def _recover(folder: Path) -> None:
     import shutil
 
     for path, pid in _siblings(folder, "old"):
-        if _pid_alive(pid):
+        if process_alive(pid):
             continue
         if not folder.exists():
             os.replace(path, folder)  # killed between its two renames: the old set comes back
         else:
             shutil.rmtree(path, ignore_errors=True)
     for path, pid in _siblings(folder, "staging"):
-        if not _pid_alive(pid):
+        if not process_alive(pid):
             shutil.rmtree(path, ignore_errors=True)
 
 

@@ -14,9 +14,9 @@ fastMRI multicoil layout (facebookresearch/fastMRI: ``fastmri/data/mri_data.py``
 Every reader here raises :class:`DataFormatError` (a ``ValueError``) naming the file and the
 key at fault; every writer writes to a temporary name in the target folder and renames it
 into place only once complete, so an interrupted write never leaves a half-written file. The
-temporary name names its writer (host and process id, :func:`owned_temporary`): a later run removes
-the temporary files of a killed writer and never those of one still writing
-(:func:`orphaned_temporaries`).
+temporary name names its writer (host and process id,
+:func:`~recon_lib.core.atomic.owned_temporary`): a later run removes the temporary files of a killed
+writer and never those of one still writing (:func:`~recon_lib.core.atomic.stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
-import secrets
-import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,7 +32,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from recon_lib.core.atomic import deferred_interrupt, stale_temporaries
+from recon_lib.core.atomic import deferred_interrupt, owned_temporary
 
 __all__ = [
     "DataFormatError",
@@ -47,9 +44,6 @@ __all__ = [
     "read_noise_free",
     "NOISE_FREE_KEY",
     "atomic_h5_writer",
-    "owned_temporary",
-    "temporary_is_orphaned",
-    "orphaned_temporaries",
     "write_multicoil_volume",
     "ACQUISITIONS",
 ]
@@ -297,61 +291,6 @@ def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
     return VolumeInfo(path, shape[0], shape[1], (shape[2], shape[3]), encoding, attrs)
 
 
-#: what follows ``.<name>`` in a temporary name of :func:`owned_temporary`: host, process id, a random tag
-_OWNED_SUFFIX = re.compile(r"\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[0-9a-f]{8}\.tmp")
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host exists (another user's counts; a pid <= 0 names none)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: another user's live process; anything else: assume alive
-        return True
-    return True
-
-
-def owned_temporary(path: str | os.PathLike) -> Path:
-    """A fresh temporary name beside ``path`` that names its writer:
-    ``.<name>.<host>.<pid>.<random>.tmp`` (the pattern of :func:`recon_lib.core.atomic.stale_temporaries`).
-
-    Example:
-        >>> tmp = owned_temporary("data/knee/train.prepared/knee_000_pd.h5")
-        >>> tmp.name.startswith(".knee_000_pd.h5.") and f".{os.getpid()}." in tmp.name and tmp.suffix == ".tmp"
-        True
-    """
-    path = Path(path)
-    return path.parent / f".{path.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-
-
-def temporary_is_orphaned(tmp: str | os.PathLike, path: str | os.PathLike) -> bool:
-    """Whether ``tmp``, a temporary file of ``path``, was left by a writer that is gone (killed).
-
-    Its name names a process of this host that no longer runs, or names no writer (written by an
-    earlier version, which is not running now). The temporary file of a live process (another run
-    still writing, or this one) is not orphaned, nor is one of another host (whose processes this
-    one cannot see: a dataset folder shared over the network).
-    """
-    owner = _OWNED_SUFFIX.fullmatch(Path(tmp).name[len(Path(path).name) + 1 :])
-    if owner is None:
-        return True
-    if owner["host"] != _host():
-        return False
-    return not _process_alive(int(owner["pid"]))
-
-
-def orphaned_temporaries(path: str | os.PathLike) -> list[Path]:
-    """The temporary files next to ``path`` that a killed writer left (:func:`temporary_is_orphaned`)."""
-    return [tmp for tmp in stale_temporaries(path) if temporary_is_orphaned(tmp, path)]
-
-
 @contextlib.contextmanager
 def atomic_h5_writer(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Write an HDF5 file atomically: yields a file built in memory; only if the block completes
@@ -362,8 +301,8 @@ def atomic_h5_writer(path: str | os.PathLike) -> Iterator[h5py.File]:
     was seen). A Ctrl-C during the write is held until the file is complete (h5py's callbacks
     would swallow it; :func:`~recon_lib.core.atomic.deferred_interrupt`). Plain file I/O turns the
     same failure into one ``OSError`` naming ``path``, and the temporary file (named for this
-    process, :func:`owned_temporary`) is removed. The price is memory: the file is held once in RAM
-    while it is written.
+    process, :func:`~recon_lib.core.atomic.owned_temporary`) is removed. The price is memory: the
+    file is held once in RAM while it is written.
     """
     buffer = io.BytesIO()
     with deferred_interrupt():  # h5py's file-object callbacks would swallow a Ctrl-C

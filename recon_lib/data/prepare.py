@@ -48,7 +48,7 @@ name renamed into place at the end), so an interrupted run leaves no half-writte
 so a second run is a no-op and an interrupted run resumes; any other sidecar (of an older format,
 corrupted, edited, copied from another volume, or of a raw file replaced since) is prepared again,
 which is the fix every sidecar error names. The temporary files of a killed run are removed, never
-those of a run still writing (:func:`recon_lib.data.fastmri_io.orphaned_temporaries`). It
+those of a run still writing (:func:`recon_lib.core.atomic.stale_temporaries`). It
 **validates every raw file before writing anything**: one bad file (truncated, corrupt, missing
 ``kspace``, wrong dtype or rank, bad header, a k-space slice of zeros, undersampled k-space) aborts
 the run with a :class:`~recon_lib.data.fastmri_io.DataFormatError` naming the file and the key (and
@@ -68,12 +68,12 @@ import torch
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
+from recon_lib.core.atomic import stale_temporaries
 from recon_lib.core.tensors import center_crop
 from recon_lib.data.fastmri_io import (
     DataFormatError,
     VolumeInfo,
     atomic_h5_writer,
-    orphaned_temporaries,
     read_volume_info,
 )
 from recon_lib.data.integrity import (
@@ -388,7 +388,7 @@ def _remove_stale_temporaries(raw_files: list[Path]) -> None:
     name names still runs (another preparation writing now): those are kept."""
     for raw in raw_files:
         for side in (sidecar_path(raw), legacy_sidecar_path(raw)):
-            for stale in orphaned_temporaries(side):
+            for stale in stale_temporaries(side):
                 stale.unlink(missing_ok=True)
 
 
