@@ -79,12 +79,14 @@ from recon_lib.teaching.explorer.display import (
 )
 from recon_lib.teaching.explorer.figures import export_view, static_grid
 from recon_lib.teaching.explorer.mixing import KINDS, METRICS, NetworkMix, Point, alpha_point, check_kind
-from recon_lib.teaching.explorer.slices import SliceSource, load_end_models
+from recon_lib.teaching.explorer.slices import SliceSource, open_shipped
 
-__all__ = ["AlphaExplorer", "NAMES"]
+__all__ = ["AlphaExplorer", "NAMES", "STAGES"]
 
 #: the two end models' names (the keys of the exported weights)
 NAMES = ("sn", "sn_gan")
+#: the recipe's stage of each end model (:data:`~recon_lib.models.stages.RECIPE`)
+STAGES = ("finetune_sn", "finetune_gan")
 #: the images that change with alpha (widget names = PNG keys)
 _VIEW_IMAGES = tuple(
     f"{kind}{suffix}" for kind in ("network", "blend") for suffix in ("", "_zoom", "_error", "_difference")
@@ -222,14 +224,12 @@ class AlphaExplorer:
             accelerations: the accelerations the app offers.
             **kwargs: passed on to the constructor (``crop_box``, ``alpha``, ...).
         """
-        offered = sorted({*accelerations, acceleration})  # every checkpoint must have been trained for these
-        models, paths = load_end_models(checkpoint_dir, ("finetune_sn", "finetune_gan"), kwargs.get("device"), offered)
-        source = SliceSource(data_root, split, accelerations=offered)
-        v, s = source.resolve(volume, slice)
-        selection = {"acceleration": int(acceleration), "volume": v, "slice": s}
-        sn, gan = models
-        explorer = cls(sn, gan, source.item(acceleration, v, s), source=source, selection=selection, **kwargs)
-        explorer.mix.checkpoints = dict(zip(NAMES, (str(p) for p in paths), strict=True))
+        shipped = open_shipped(
+            checkpoint_dir, data_root, STAGES, volume, slice, acceleration, split, accelerations, kwargs.get("device")
+        )
+        sn, gan = shipped.models
+        explorer = cls(sn, gan, shipped.item, source=shipped.source, selection=shipped.selection, **kwargs)
+        explorer.mix.checkpoints = shipped.named(NAMES)
         return explorer
 
     # ---- the model's answers at an alpha ------------------------------------------------------------

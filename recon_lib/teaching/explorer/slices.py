@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,16 @@ from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metric
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.stages import get_stage
 
-__all__ = ["SliceSource", "as_batch", "run_on_slice", "slice_metrics", "slice_label", "load_end_models"]
+__all__ = [
+    "SliceSource",
+    "Shipped",
+    "as_batch",
+    "run_on_slice",
+    "slice_metrics",
+    "slice_label",
+    "load_end_models",
+    "open_shipped",
+]
 
 
 def load_end_models(
@@ -213,3 +223,40 @@ class SliceSource:
         v, s = self.resolve(volume, slice)
         ds = self.dataset(acceleration)
         return ds[ds.examples.index((v, s))]
+
+
+@dataclass
+class Shipped:
+    """What an explorer built from checkpoints starts with: the models, their files, the slices, the
+    first slice and its place among them."""
+
+    models: list[nn.Module]
+    checkpoints: list[Path]
+    source: SliceSource
+    item: dict[str, Any]
+    selection: dict[str, Any]
+
+    def named(self, names: Sequence[str]) -> dict[str, str]:
+        """``{name: checkpoint file}`` for the models' names."""
+        return dict(zip(names, (str(p) for p in self.checkpoints), strict=True))
+
+
+def open_shipped(  # noqa: PLR0913 - from_checkpoints' own arguments, passed through
+    checkpoint_dir: str | os.PathLike,
+    data_root: str | os.PathLike,
+    stages: Sequence[str],
+    volume: int | str,
+    slice: int | None,
+    acceleration: int,
+    split: str,
+    accelerations: Sequence[int],
+    device: torch.device | str | None,
+) -> Shipped:
+    """The models of ``stages`` (each checked for the accelerations offered: ``accelerations`` and
+    ``acceleration``) and the first slice (``volume``, ``slice``, ``acceleration``) of ``split``."""
+    offered = sorted({*accelerations, acceleration})
+    models, paths = load_end_models(checkpoint_dir, stages, device, offered)
+    source = SliceSource(data_root, split, accelerations=offered)
+    v, s = source.resolve(volume, slice)
+    selection = {"acceleration": int(acceleration), "volume": v, "slice": s}
+    return Shipped(models, paths, source, source.item(acceleration, v, s), selection)

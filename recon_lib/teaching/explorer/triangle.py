@@ -31,7 +31,7 @@ from torch import nn
 from recon_lib.models.interpolation import check_simplex
 from recon_lib.teaching.explorer.display import TABLE_STYLE, Display, difference_png, grey_png, lut
 from recon_lib.teaching.explorer.mixing import METRICS, NetworkMix
-from recon_lib.teaching.explorer.slices import SliceSource, load_end_models
+from recon_lib.teaching.explorer.slices import SliceSource, open_shipped
 
 __all__ = ["VERTICES", "STAGES", "GRID", "snap", "triangle_picker", "TriangleExplorer"]
 
@@ -242,13 +242,11 @@ class TriangleExplorer:
     ) -> TriangleExplorer:
         """Load the three corners' checkpoints (:data:`STAGES`) and one slice of a prepared dataset
         (the arguments of :meth:`recon_lib.teaching.explorer.alpha.AlphaExplorer.from_checkpoints`)."""
-        offered = sorted({*accelerations, acceleration})  # every checkpoint must have been trained for these
-        models, paths = load_end_models(checkpoint_dir, STAGES, kwargs.get("device"), offered)
-        source = SliceSource(data_root, split, accelerations=offered)
-        v, s = source.resolve(volume, slice)
-        selection = {"acceleration": int(acceleration), "volume": v, "slice": s}
-        explorer = cls(models, source.item(acceleration, v, s), source=source, selection=selection, **kwargs)
-        explorer.mix.checkpoints = dict(zip(explorer.names, (str(p) for p in paths), strict=True))
+        shipped = open_shipped(
+            checkpoint_dir, data_root, STAGES, volume, slice, acceleration, split, accelerations, kwargs.get("device")
+        )
+        explorer = cls(shipped.models, shipped.item, source=shipped.source, selection=shipped.selection, **kwargs)
+        explorer.mix.checkpoints = shipped.named(explorer.names)
         return explorer
 
     # ---- the model's answers at a point ----------------------------------------------------------------
