@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from recon_lib.core.atomic import output_set
-from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report, results_folder
+from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, command_parser, report, results_folder
 from recon_lib.evaluation.sweep import alpha_sweep, load_end_points, select_alpha
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 
@@ -74,25 +74,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m recon_lib.alpha_validation",
-        description="Sweep alpha on the validation split; write the records select_alpha chooses from",
+    parser = command_parser(
+        "alpha_validation",
+        "Sweep alpha on the validation split; write the records select_alpha chooses from",
+        "val",
+        f"{FINETUNE_SN.checkpoint_name()} and {FINETUNE_GAN.checkpoint_name()}",
     )
-    parser.add_argument("--data", default="data/knee", help="prepared dataset root (uses its val/ split)")
-    parser.add_argument(
-        "--checkpoints",
-        default="checkpoints",
-        help=f"folder with {FINETUNE_SN.checkpoint_name()} and {FINETUNE_GAN.checkpoint_name()}",
-    )
-    parser.add_argument(
-        "--out",
-        default=str(results_folder("alpha_validation")),
-        help=f"output folder for {FILE}, replaced whole (new, empty, or written by this command before)",
-    )
-    parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0])
     parser.add_argument("--mask-seeds", type=int, default=1, help="fixed masks per volume (default 1)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     return parser
 
 

@@ -27,12 +27,26 @@ from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.layout import raw_volumes, unprepared
 from recon_lib.models.checkpoint import CheckpointError
 
-__all__ = ["COMMAND_ERRORS", "RESULTS", "RESULT_FOLDERS", "Inputs", "check_inputs", "report", "results_folder"]
+__all__ = [
+    "COMMAND_ERRORS",
+    "RESULTS",
+    "RESULT_FOLDERS",
+    "Inputs",
+    "command_parser",
+    "check_inputs",
+    "report",
+    "results_folder",
+]
 
 #: where the shipped results live, relative to the repository
 RESULTS = Path("docs") / "results"
 #: each command's own folder inside :data:`RESULTS` (its ``--out`` by default), replaced whole by each run
-RESULT_FOLDERS = {"evaluate": "evaluation", "alpha_validation": "alpha_validation", "shared_init": "shared_init"}
+RESULT_FOLDERS = {
+    "evaluate": "evaluation",
+    "alpha_validation": "alpha_validation",
+    "shared_init": "shared_init",
+    "perception": "perception",
+}
 
 
 def results_folder(command: str, root: str | os.PathLike = ".") -> Path:
@@ -49,6 +63,23 @@ def results_folder(command: str, root: str | os.PathLike = ".") -> Path:
 
 #: the errors a command reports as one ``error:`` line and exit status 2, never as a traceback
 COMMAND_ERRORS = (CheckpointError, DataFormatError, DatasetNotPreparedError, ValueError, OSError)
+
+
+def command_parser(command: str, description: str, split: str, checkpoints: str) -> argparse.ArgumentParser:
+    """The parser of ``python -m recon_lib.<command>`` with the arguments every evaluation command
+    takes: ``--data`` (its ``split``), ``--checkpoints`` (holding ``checkpoints``), ``--out`` (its
+    results folder by default), ``--accelerations`` and ``--device``."""
+    parser = argparse.ArgumentParser(prog=f"python -m recon_lib.{command}", description=description)
+    parser.add_argument("--data", default="data/knee", help=f"prepared dataset root (uses its {split}/ split)")
+    parser.add_argument("--checkpoints", default="checkpoints", help=f"folder with {checkpoints}")
+    parser.add_argument(
+        "--out",
+        default=str(results_folder(command)),
+        help="output folder, replaced whole by this run (new, empty, or written by this command before)",
+    )
+    parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    return parser
 
 
 @dataclass(frozen=True)

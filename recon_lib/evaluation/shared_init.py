@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from recon_lib.core.atomic import output_set
-from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report, results_folder
+from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, command_parser, report
 from recon_lib.evaluation.sweep import ALPHAS, alpha_sweep_rows, load_end_points, network_vs_blend, summarise_sweep
 from recon_lib.metrics.panel import BETTER
 from recon_lib.metrics.statistics import format_interval
@@ -250,32 +250,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m recon_lib.shared_init",
-        description="Interpolate SN -> SN-GAN (shared start) and SN -> SN from another seed; write shared_init.*",
-    )
-    parser.add_argument("--data", default="data/knee", help="prepared dataset root (uses its test/ split)")
-    parser.add_argument(
-        "--checkpoints",
-        default="checkpoints",
-        help=f"folder with {FINETUNE_SN.checkpoint_name()} and {FINETUNE_GAN.checkpoint_name()}",
+    parser = command_parser(
+        "shared_init",
+        "Interpolate SN -> SN-GAN (shared start) and SN -> SN from another seed; write shared_init.*",
+        "test",
+        f"{FINETUNE_SN.checkpoint_name()} and {FINETUNE_GAN.checkpoint_name()}",
     )
     parser.add_argument(
         "--unrelated",
         default=None,
         help=f"the independently trained SN (default <checkpoints>/{UNRELATED_CHECKPOINT})",
     )
-    parser.add_argument(
-        "--out",
-        default=str(results_folder("shared_init")),
-        help="output folder, replaced whole (new, empty, or written by this command before)",
-    )
-    parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--alphas", type=float, nargs="+", default=list(ALPHAS), help="must include 0 and 1")
     parser.add_argument("--limit-volumes", type=int, default=None, help="only the first N test volumes")
     parser.add_argument("--mask-seeds", type=int, default=1, help="fixed masks per volume (default 1)")
     parser.add_argument("--bootstrap-reps", type=int, default=10_000)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 

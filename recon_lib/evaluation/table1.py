@@ -35,7 +35,7 @@ from torch import nn
 from recon_lib.core.atomic import output_set
 from recon_lib.data.layout import raw_volumes
 from recon_lib.evaluation.baselines import cg_method, choose_cg_iterations, choose_l1_fraction, l1_method
-from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, report, results_folder
+from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, command_parser, report
 from recon_lib.evaluation.protocol import Reconstructor, has_truth, iter_volumes, run_method, score
 from recon_lib.evaluation.sweep import (
     alpha_sweep,
@@ -177,21 +177,12 @@ def table_differences(table: MetricTable, reps: int = 10_000, seed: int = 0) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m recon_lib.evaluate", description="Table 1 and the α sweep on the test split."
+    parser = command_parser(
+        "evaluate",
+        "Table 1 and the α sweep on the test split.",
+        "test",
+        ", ".join(s.checkpoint_name() for s in (UNET, FINETUNE_SN, FINETUNE_GAN)),
     )
-    parser.add_argument("--data", default="data/knee", help="prepared dataset root (uses its test/ split)")
-    parser.add_argument(
-        "--checkpoints",
-        default="checkpoints",
-        help=f"folder with {', '.join(s.checkpoint_name() for s in (UNET, FINETUNE_SN, FINETUNE_GAN))}",
-    )
-    parser.add_argument(
-        "--out",
-        default=str(results_folder("evaluate")),
-        help="output folder, replaced whole by this run (new, empty, or written by this command before)",
-    )
-    parser.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--limit-volumes", type=int, default=None, help="evaluate only the first N test volumes")
     parser.add_argument("--alpha", type=float, default=0.5, help="α of the interpSN row of Table 1")
     parser.add_argument(
@@ -205,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mask-seeds", type=int, default=4, help="fixed masks per volume (default 4)")
     parser.add_argument("--bootstrap-reps", type=int, default=10_000, help="bootstrap replicates of the CIs")
     parser.add_argument("--no-sweep", action="store_true", help="skip the α sweep")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
