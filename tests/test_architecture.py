@@ -35,7 +35,15 @@ ALLOWED: dict[str, set[str]] = {
     layer: set().union(*LEVELS[:level]) for level, layers in enumerate(LEVELS) for layer in layers
 }
 #: modules at the package root: the public API and the documented command lines (no logic)
-ROOT_MODULES = {"__init__.py", "train.py", "evaluate.py", "upgrade.py", "alpha_validation.py", "shared_init.py"}
+ROOT_MODULES = {
+    "__init__.py",
+    "train.py",
+    "evaluate.py",
+    "upgrade.py",
+    "alpha_validation.py",
+    "shared_init.py",
+    "perception.py",
+}
 
 
 def _modules() -> list[Path]:
