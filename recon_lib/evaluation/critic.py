@@ -351,7 +351,8 @@ class CriticResult:
     """The held-out accuracies of one two-sample test.
 
     Attributes:
-        mean, low, high: the mean accuracy over the fold x seed runs and its 95 % t interval.
+        mean, low, high: the mean accuracy over the fold x seed runs and its 95 % t interval, cut to
+            [0, 1] (nan bounds for a single run).
         runs: ``{"fold", "seed", "accuracy", "test_units"}`` of every run.
     """
 
@@ -389,4 +390,4 @@ def two_sample_test(
             names = [u.name for u, f in zip(units, fold_of, strict=True) if f == fold]
             runs.append({"fold": fold, "seed": int(seed), "accuracy": accuracy, "test_units": names})
     mean, low, high = mean_interval([r["accuracy"] for r in runs])
-    return CriticResult(mean=mean, low=low, high=high, runs=tuple(runs))
+    return CriticResult(mean=mean, low=max(low, 0.0), high=min(high, 1.0), runs=tuple(runs))
