@@ -138,6 +138,18 @@ def test_each_volume_is_normalised_by_its_own_scale(zero_filled_units):
     assert real.shape == fake.shape == (8 * QUICK.patches_per_slice, 1, 32, 32)
 
 
+def test_patches_lie_in_the_foreground_at_the_same_places_in_both_classes():
+    fg = np.zeros((2, 60, 70), dtype=bool)
+    fg[:, 10:50, 5:60] = True
+    where = np.broadcast_to(np.arange(60 * 70, dtype=np.float32).reshape(60, 70), fg.shape)  # pixel index
+    unit = Unit("a", "PD", where, where + 0.5, fg)
+    real, fake = draw_patches(unit, CriticRecipe(patch=32, patches_per_slice=50, min_foreground=1.0), seed=0)
+    assert np.array_equal(real + 0.5, fake)
+    corners = [divmod(int(p[0, 0, 0]), 70) for p in real]
+    assert {(y >= 10 and y + 32 <= 50 and x >= 5 and x + 32 <= 60) for y, x in corners} == {True}
+    assert len(set(corners)) > 10
+
+
 def test_the_critic_is_at_chance_between_references_of_different_volumes():
     """Two samples of one distribution: reference patches of some training volumes ("real") against
     reference patches of others ("fake"), each volume in one class only, three folds stratified by

@@ -136,7 +136,8 @@ class CriticRecipe:
     Attributes:
         patch: side of the square patches in pixels.
         patches_per_slice: patches cut from each slice (the same places in both classes).
-        width: channels of the first convolution (the network is 1 -> w -> 2w -> 2w -> 4w).
+        width: channels of the first convolution (the network is 2 -> w -> 2w -> 2w -> 4w channels: the
+            patch and its high-pass residual in).
         steps: Adam steps.
         lr: Adam's learning rate.
         batch_size: patches per step, half of each class.
