@@ -21,7 +21,7 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(TEST_HOME)/jupyter-config JUPYTER_DATA_DIR=$(TE
 	JUPYTER_RUNTIME_DIR=$(TEST_HOME)/jupyter-runtime IPYTHONDIR=$(TEST_HOME)/ipython \
 	MPLCONFIGDIR=$(TEST_HOME)/matplotlib MPLBACKEND=Agg RECON_QUICK=1 RECON_SOLUTIONS=1 PYTHONHASHSEED=0
 
-.PHONY: setup setup-dev data suite lint test test-unit train-data train sn-seed1 evaluate shared-init alpha-validation explorer benchmark html clean-data help
+.PHONY: setup setup-dev data suite lint test test-unit train-data train sn-seed1 evaluate shared-init alpha-validation perception explorer benchmark html clean-data help
 
 help:
 	@echo "make suite   - set up, prepare the embedded dataset, open JupyterLab on notebooks/ (HEADLESS=1: execute them)"
@@ -102,6 +102,11 @@ shared-init: data
 # The automatic alpha's validation sweep (read by the explorer's "go to alpha*" row; about a minute).
 alpha-validation: data
 	$(PY) -m recon_lib.alpha_validation --data $(DATA) --checkpoints checkpoints --out docs/results/alpha_validation
+
+# Perception as Blau & Michaeli mean it: a held-out critic and texture statistics against the truth
+# (about 5-7 min on 2 cores).
+perception: data
+	$(PY) -m recon_lib.perception --data $(DATA) --checkpoints checkpoints --out docs/results/perception
 
 evaluate: data
 	MPLBACKEND=Agg $(PY) -m recon_lib.evaluate --data $(DATA) --checkpoints checkpoints --out docs/results/evaluation --device auto
