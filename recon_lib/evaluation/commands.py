@@ -26,6 +26,7 @@ from recon_lib.data.dataset import DatasetNotPreparedError
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.layout import raw_volumes, unprepared
 from recon_lib.models.checkpoint import CheckpointError
+from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 
 __all__ = [
     "COMMAND_ERRORS",
@@ -33,6 +34,7 @@ __all__ = [
     "RESULT_FOLDERS",
     "Inputs",
     "command_parser",
+    "check_accelerations",
     "check_inputs",
     "report",
     "results_folder",
@@ -82,6 +84,14 @@ def command_parser(command: str, description: str, split: str, checkpoints: str)
     return parser
 
 
+def check_accelerations(accelerations: list[int]) -> None:
+    """``ValueError`` naming the first of ``--accelerations`` that has no centre fraction."""
+    unknown = [a for a in accelerations if a not in DEFAULT_CENTER_FRACTIONS]
+    if unknown:
+        known = ", ".join(f"{a:g}" for a in DEFAULT_CENTER_FRACTIONS)
+        raise ValueError(f"--accelerations {unknown[0]} has no centre fraction (known accelerations: {known})")
+
+
 @dataclass(frozen=True)
 class Inputs:
     """A command's checked inputs.
@@ -98,7 +108,8 @@ class Inputs:
 
 
 def check_inputs(args: argparse.Namespace, split: str, command: str, *, prepared_volumes: bool = False) -> Inputs:
-    """Check ``--device``, ``--out`` and the split folder of ``--data``; raise naming the first bad one.
+    """Check ``--device``, ``--accelerations``, ``--out`` and the split folder of ``--data``; raise naming
+    the first bad one.
 
     Args:
         args: the parsed command line (``data``, ``checkpoints``, ``out``, ``device``).
@@ -114,6 +125,7 @@ def check_inputs(args: argparse.Namespace, split: str, command: str, *, prepared
         DatasetNotPreparedError: ``prepared_volumes`` and some volumes are not prepared.
     """
     device = select_device(args.device)
+    check_accelerations(args.accelerations)
     check_output_folder(args.out, command)
     folder = Path(args.data) / split
     if prepared_volumes:

@@ -54,7 +54,6 @@ from recon_lib.models.checkpoint import CheckpointError, load_model, load_role_m
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN, UNET
-from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 
 __all__ = [
     "Reconstructor",
@@ -253,10 +252,6 @@ def _check_arguments(args: argparse.Namespace) -> tuple[torch.device, Path, Path
     """Every argument checked before anything is loaded or written; ``ValueError`` names the first bad one."""
     if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
         raise ValueError(f"--alpha must lie in [0, 1], got {args.alpha}")
-    unknown = [a for a in args.accelerations if a not in DEFAULT_CENTER_FRACTIONS]
-    if unknown:
-        known = ", ".join(f"{a:g}" for a in DEFAULT_CENTER_FRACTIONS)
-        raise ValueError(f"--accelerations {unknown[0]} has no centre fraction (known accelerations: {known})")
     if args.limit_volumes is not None and args.limit_volumes < 1:
         raise ValueError(f"--limit-volumes must be at least 1, got {args.limit_volumes}")
     if args.cg_iters != "auto":
