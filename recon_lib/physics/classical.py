@@ -29,8 +29,9 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -300,8 +301,28 @@ def l1_wavelet(
     s = maps.detach().cpu().numpy().astype(np.complex64)
     out = []
     for b in range(kspace.shape[0]):
-        app = mr_app.L1WaveletRecon(
-            y[b], s[b], float(lam), weights=m[b], wave_name=wave_name, max_iter=int(num_iters), show_pbar=False
-        )
-        out.append(np.asarray(app.run(), dtype=np.complex64))
+        with _seeded_numpy(0):  # the app picks its step size by a power iteration from numpy's global generator
+            app = mr_app.L1WaveletRecon(
+                y[b], s[b], float(lam), weights=m[b], wave_name=wave_name, max_iter=int(num_iters), show_pbar=False
+            )
+            out.append(np.asarray(app.run(), dtype=np.complex64))
     return torch.from_numpy(np.stack(out)).to(kspace.device)
+
+
+@contextlib.contextmanager
+def _seeded_numpy(seed: int) -> Iterator[None]:
+    """numpy's global generator seeded for the block and restored after it.
+
+    sigpy's apps choose their step size by a power iteration (``sigpy.app.MaxEig``) that starts
+    from ``numpy.random`` without a seed, so the same reconstruction differed from run to run (at
+    about 1e-6 relative); seeded, it is the same every time, and the caller's random state is kept.
+    """
+    import numpy as np
+
+    # sigpy draws from the legacy global generator, so that is the one to seed
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
