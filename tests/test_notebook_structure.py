@@ -22,12 +22,14 @@ def tags(cell: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_notebook_opens_with_the_same_header(path):
-    header = cells(path)[1]
-    assert "header" in tags(header)
+def test_every_notebook_opens_with_one_header(path):
+    header, *rest = cells(path)
+    assert "header" in tags(header) and not any("header" in tags(c) for c in rest), f"{path.name}: one header"
     text = "".join(header["source"])
+    assert text.startswith(f"# {path.stem[:2]} · "), f"{path.name}: the header starts with the notebook's title"
     for field in ("What you'll do:", "What you'll learn:", "What you'll need:", "Time:"):
-        assert field in text, f"{path.name}: header lacks {field!r}"
+        assert text.count(field) == 1, f"{path.name}: the header names {field!r} once"
+    assert "measured" in text.split("Time:")[1], f"{path.name}: the time says what was measured"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
