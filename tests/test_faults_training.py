@@ -33,7 +33,7 @@ from recon_lib.models.stages import RECIPE, ROLES
 from recon_lib.physics.masks import MaskFunc
 from recon_lib.training import trainer as train
 from recon_lib.training.config import ConfigError, load_config, parse_overrides
-from recon_lib.training.runtime import EpochSampler, ShapeBatchSampler
+from recon_lib.training.runtime import ShapeBatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"
@@ -43,10 +43,11 @@ WIDTHS = (184, 188)  # two k-space widths with the same 160 x 160 target (as fas
 
 # ---- mixed widths ---------------------------------------------------------------------------------
 def _old_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:
-    """The batches training used before: EpochSampler's share of this rank cut into batch_size."""
-    sampler = EpochSampler(n, seed, rank, world)
-    sampler.set_position(epoch, 0)
-    share = sampler.indices()
+    """The batches training used before (the sampler of 2ddf0f7, written out): the epoch's permutation,
+    wrapped to ``ceil(n / world)`` per rank, this rank's share ``rank::world``, cut into batch_size."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+    per_rank = math.ceil(n / world)
+    share = (perm * math.ceil(per_rank * world / n))[: per_rank * world][rank::world]
     return [share[i : i + batch_size] for i in range(0, len(share), batch_size)]
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as torch_dist
 from torch.utils.data import Sampler
 
-__all__ = ["Processes", "EpochSampler", "ShapeBatchSampler", "RunLog"]
+__all__ = ["Processes", "ShapeBatchSampler", "RunLog"]
 
 
 class Processes:
@@ -36,34 +36,6 @@ class Processes:
             torch_dist.barrier()
 
 
-class EpochSampler(Sampler[int]):
-    """Deterministic shuffled order per ``(seed, epoch)``, sharded across ranks, resumable.
-
-    Every rank gets ``ceil(n / world)`` indices (the permutation wraps to pad); ``start`` skips
-    the first indices of this rank's share, which is how a resumed epoch continues mid-way.
-    """
-
-    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1) -> None:
-        self.n, self.seed, self.rank, self.world = n, seed, rank, world
-        self.epoch, self.start = 0, 0
-
-    def set_position(self, epoch: int, start: int) -> None:
-        self.epoch, self.start = epoch, start
-
-    def indices(self) -> list[int]:
-        perm = _permutation(self.n, self.seed, self.epoch)
-        per_rank = math.ceil(self.n / self.world)
-        reps = math.ceil(per_rank * self.world / max(self.n, 1))
-        perm = (perm * reps)[: per_rank * self.world]
-        return perm[self.rank :: self.world]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices()[self.start :])
-
-    def __len__(self) -> int:
-        return max(0, math.ceil(self.n / self.world) - self.start)
-
-
 def _permutation(n: int, seed: int, epoch: int) -> list[int]:
     """The shuffled order of ``n`` samples in ``epoch`` (a function of ``(seed, epoch)`` alone)."""
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -79,16 +51,17 @@ class ShapeBatchSampler(Sampler[list[int]]):
     """Batches whose slices share one shape, in the epoch's shuffled order, sharded across ranks, resumable.
 
     A batch stacks its samples, and real fastMRI volumes differ in width (368, 372, ...), so a
-    batch may only hold slices of one shape. The epoch's permutation (the one
-    :class:`EpochSampler` draws) is split by shape; each shape's samples keep their order, are
+    batch may only hold slices of one shape. The epoch's permutation (a function of the seed and
+    the epoch) is split by shape; each shape's samples keep their order, are
     padded by wrapping to a multiple of ``world`` and cut into global batches of
     ``batch_size * world``; the global batches run in the order of their first sample in the
     permutation, and rank ``r`` takes positions ``r::world`` of each. Every rank thus gets the
     same number of batches, none empty (DDP steps in lockstep), and that number is the same in
     every epoch: the sum over shapes of ``ceil(ceil(n_shape / world) / batch_size)``.
 
-    When every sample has the same shape this is exactly :class:`EpochSampler`'s order of this
-    rank cut into batches of ``batch_size``: the same seed gives the same batches as before.
+    When every sample has the same shape this is exactly the order of the per-sample sampler it
+    replaces (this rank's share of the permutation, wrapped to ``ceil(n / world)``) cut into batches
+    of ``batch_size``: the same seed gives the same batches as before.
 
     Args:
         shapes: one hashable shape key per sample (e.g. its k-space and target shapes).
