@@ -87,7 +87,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = owned_temporary(path)
-    open(tmp, "xb").close()  # noqa: SIM115 - created here, written by the caller
+    tmp.touch(exist_ok=False)  # created here (a plain open's permissions), written by the caller
     try:
         yield str(tmp)
         os.replace(tmp, path)

@@ -87,10 +87,17 @@ __all__ = ["AlphaExplorer", "NAMES", "STAGES"]
 NAMES = ("sn", "sn_gan")
 #: the recipe's stage of each end model (:data:`~recon_lib.models.stages.RECIPE`)
 STAGES = ("finetune_sn", "finetune_gan")
-#: the images that change with alpha (widget names = PNG keys)
-_VIEW_IMAGES = tuple(
-    f"{kind}{suffix}" for kind in ("network", "blend") for suffix in ("", "_zoom", "_error", "_difference")
-)
+#: the image rows of each column: full slice, zoom, error map, change from the SN
+_ROWS = ("", "zoom", "error", "difference")
+
+
+def _png_name(kind: str, row: str) -> str:
+    """The widget name (= PNG key) of ``kind``'s image in ``row``: ``network``, ``network_zoom``, ..."""
+    return f"{kind}_{row}" if row else kind
+
+
+#: the images that change with alpha
+_VIEW_IMAGES = tuple(_png_name(kind, row) for kind in KINDS for row in _ROWS)
 _COLUMNS = (
     (
         "network",
@@ -749,11 +756,11 @@ class AlphaExplorer:
             ]
         ]
         for kind, _, _ in _COLUMNS:
-            names = [f"{kind}{suffix}" for suffix in ("", "_zoom", "_error", "_difference")]
+            names = [_png_name(kind, row) for row in _ROWS]
             cells.append(
                 [
-                    image(n, point.png[n], h, f"alpha-explorer-{kind}-{suffix or 'image'}")
-                    for n, h, suffix in zip(names, heights, ("", "zoom", "error", "difference"), strict=True)
+                    image(n, point.png[n], h, f"alpha-explorer-{kind}-{row or 'image'}")
+                    for n, row, h in zip(names, _ROWS, heights, strict=True)
                 ]
             )
         heads = [("reference", "Reference", "fully sampled SENSE target"), *_COLUMNS]
