@@ -141,13 +141,17 @@ class Role:
         name: the role in words (``SN-GAN``).
         stages: the recipe stages whose checkpoints fill it.
         needs: what it needs, in words, naming those stages (error messages quote it).
-        model_class: the model class it holds.
     """
 
     name: str
     stages: tuple[str, ...]
     needs: str
-    model_class: str
+
+    @property
+    def model_class(self) -> str:
+        """The model class it holds: that of its stages (which share one)."""
+        (model_class,) = {get_stage(name).model_class for name in self.stages}
+        return model_class
 
 
 #: every role a checkpoint is loaded into. The SN (alpha = 0) is an SN trained with L_SN alone: the
@@ -158,13 +162,10 @@ ROLES: dict[str, Role] = {
         "SN",
         ("finetune_sn", "pretrain"),
         "an SN trained with L_SN alone (stage finetune_sn, or a pre-trained SN: stage pretrain)",
-        "SensitivityNetwork",
     ),
-    "sn_gan": Role(
-        "SN-GAN", ("finetune_gan",), "an adversarially fine-tuned SN (stage finetune_gan)", "SensitivityNetwork"
-    ),
-    "pretrained_sn": Role("pre-trained SN", ("pretrain",), "a pre-trained SN (stage pretrain)", "SensitivityNetwork"),
-    "unet": Role("U-Net", ("unet",), "a U-Net (stage unet)", "UNetReconstructor"),
+    "sn_gan": Role("SN-GAN", ("finetune_gan",), "an adversarially fine-tuned SN (stage finetune_gan)"),
+    "pretrained_sn": Role("pre-trained SN", ("pretrain",), "a pre-trained SN (stage pretrain)"),
+    "unet": Role("U-Net", ("unet",), "a U-Net (stage unet)"),
 }
 
 
