@@ -44,3 +44,26 @@ def test_load_slice_is_the_middle_slice_with_a_batch_of_one() -> None:
 def test_load_slice_rejects_a_bad_split() -> None:
     with pytest.raises(ValueError, match="split"):
         teaching.load_slice(split="training")
+
+
+def test_show_widget_puts_the_widget_and_its_picture_in_one_output(monkeypatch) -> None:
+    """A live front end renders the widget; a static page falls back to the PNG, never to VBox(children=...)."""
+    import ipywidgets
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append((obj, raw)))
+    widget = ipywidgets.VBox([ipywidgets.HTML("hi")])
+    figure = plt.figure(figsize=(1, 1))
+    teaching.show_widget(widget, figure)
+    ((bundle, raw),) = shown
+    assert raw and bundle[teaching.WIDGET_VIEW]["model_id"] == widget.model_id
+    assert bundle["image/png"].startswith("iVBOR") and "VBox" not in bundle["text/plain"]
+    assert not plt.fignum_exists(figure.number), "the figure is closed, so it is not shown twice"
+    with pytest.raises(TypeError, match="PNG bytes"):
+        teaching.show_widget(widget, b"not a png")
+    with pytest.raises(TypeError, match="ipywidgets widget"):
+        teaching.show_widget(object(), b"\x89PNG")

@@ -1,4 +1,4 @@
-"""Small helpers the teaching notebooks 04-07 share: one test slice, a live training run.
+"""Small helpers the teaching notebooks share: one test slice, a live training run, a widget with its picture.
 
 Kept here (not in the notebooks) so that every notebook cell stays a one-line call and the
 logic is tested (``tests/test_teaching.py``).
@@ -21,7 +21,10 @@ from recon_lib.teaching import suite
 from recon_lib.training.config import STAGES, TrainConfig, load_config
 from recon_lib.training.trainer import run_stage
 
-__all__ = ["load_slice", "live_config", "live_run"]
+__all__ = ["load_slice", "live_config", "live_run", "show_widget", "WIDGET_VIEW"]
+
+#: the MIME type under which Jupyter front ends find a widget to render
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def load_slice(
@@ -97,7 +100,56 @@ def live_config(
     return load_config(suite.repo_root() / "configs" / f"{config}.yaml", overrides)
 
 
-def live_run(cfg: TrainConfig, stage: str, progress: bool = True) -> Path:
-    """Run ``stage`` of ``cfg`` (tqdm bar) and return its ``log.jsonl`` for plotting."""
+def live_run(cfg: TrainConfig, stage: str, progress: bool = False) -> Path:
+    """Run ``stage`` of ``cfg`` and return its ``log.jsonl`` for plotting.
+
+    Prints one line when done (steps, seconds, last loss). ``progress=True`` adds tqdm's bar, which a
+    saved notebook would keep at whatever state it was last drawn in, so the notebooks leave it off.
+    """
+    import json
+    import time
+
+    start = time.perf_counter()
     run_stage(cfg, stage, progress=progress)
-    return Path(cfg.output_dir) / stage / "log.jsonl"
+    log = Path(cfg.output_dir) / stage / "log.jsonl"
+    steps = [json.loads(line) for line in log.read_text().splitlines() if '"loss"' in line]
+    last = f", last loss {steps[-1]['loss']:.4f}" if steps and isinstance(steps[-1].get("loss"), (int, float)) else ""
+    print(f"{stage}: {len(steps)} logged steps in {time.perf_counter() - start:.1f} s{last}")
+    return log
+
+
+def show_widget(widget: Any, static: Any, caption: str = "") -> None:
+    """Display an ipywidgets view and a static picture of it as *one* output.
+
+    A live front end (JupyterLab, Voila) renders the widget; a page without a kernel or widget state
+    (GitHub, a plain HTML export) falls back to the PNG, so a saved notebook shows what the widget
+    showed instead of ``VBox(children=...)``.
+
+    Args:
+        widget: an ipywidgets widget.
+        static: a matplotlib figure (closed here, so it is not shown a second time) or PNG bytes.
+        caption: the plain-text fallback (default: says that the picture is a static copy).
+    """
+    import base64
+    import io
+
+    from IPython.display import display
+
+    if hasattr(static, "savefig"):
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        static.savefig(buffer, format="png", dpi=static.dpi)
+        plt.close(static)
+        static = buffer.getvalue()
+    if not isinstance(static, bytes) or not static.startswith(b"\x89PNG"):
+        raise TypeError(f"static must be a matplotlib figure or PNG bytes, got {type(static).__name__}")
+    model_id = getattr(widget, "model_id", None)
+    if not model_id:
+        raise TypeError(f"widget must be an ipywidgets widget, got {type(widget).__name__}")
+    bundle = {
+        WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": model_id},
+        "image/png": base64.b64encode(static).decode("ascii"),
+        "text/plain": caption or "[an interactive widget; its picture shows where widgets do not run]",
+    }
+    display(bundle, raw=True)

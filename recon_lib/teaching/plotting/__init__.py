@@ -19,6 +19,7 @@ Helpers:
 * :func:`plot_training_log` -- loss and validation curves from ``recon_lib.training.trainer`` JSONL logs.
 * :func:`plot_curves` -- a few named 1-D curves on one axes (e.g. convergence histories).
 * :func:`interpolation_schematic` -- the paper's idea in one picture.
+* :func:`plot_detection` -- the perception quiz: detection rate against α beside PSNR (and the critic).
 """
 
 from recon_lib.teaching.plotting._common import DEFAULT_DPI
@@ -26,6 +27,7 @@ from recon_lib.teaching.plotting.curves import plot_curves, plot_training_log
 from recon_lib.teaching.plotting.diagrams import interpolation_schematic
 from recon_lib.teaching.plotting.images import error_map, show_images, zoom_crop
 from recon_lib.teaching.plotting.kspace import log_kspace, mask_and_psf
+from recon_lib.teaching.plotting.observer import plot_detection
 
 __all__ = [
     "show_images",
@@ -36,5 +38,6 @@ __all__ = [
     "plot_training_log",
     "plot_curves",
     "interpolation_schematic",
+    "plot_detection",
     "DEFAULT_DPI",
 ]
