@@ -126,6 +126,81 @@ def test_the_markdown_cells_of_a_notebook_are_checked(tmp_path):
     assert problem.startswith("lesson.ipynb cell 1:2: 3 disagrees with {benchmark.json:threads} = 2")
 
 
+# --- numbers in the notebooks, bound to result files and to the notebooks' own stored outputs -------
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=_name)
+def test_every_bound_number_of_a_notebook_is_its_keys_or_its_stored_outputs_value(notebook):
+    """The committed notebooks hold full-mode outputs: the check reads them (and the result files) statically."""
+    assert check_file(notebook, ResultFiles(RESULTS), _name(notebook)) == []
+
+
+def _markdown(notebook: Path) -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "markdown"]
+
+
+def test_the_notebooks_bind_numbers_to_result_files_and_to_their_outputs():
+    bindings = [b for nb in NOTEBOOKS for text in _markdown(nb) for b in find_bindings(text)]
+    outputs = [b for b in bindings if "{output:" in b.expression]
+    assert len(bindings) >= 20 and len(outputs) >= 10, (len(bindings), len(outputs))
+
+
+def _planted(tmp_path: Path, edit) -> list[str]:
+    """Check a copy of notebook 06 after ``edit(cells)`` has changed it."""
+    source = ROOT / "notebooks" / "06_network_interpolation.ipynb"
+    notebook = json.loads(source.read_text())
+    edit(notebook["cells"])
+    copy = tmp_path / source.name
+    copy.write_text(json.dumps(notebook))
+    return check_file(copy, ResultFiles(RESULTS), source.name)
+
+
+def _cell_with(cells: list[dict], text: str) -> dict:
+    (cell,) = [c for c in cells if text in "".join(c["source"])]
+    return cell
+
+
+def test_a_stale_number_in_a_notebook_fails(tmp_path):
+    """Retrain, rerun, forget the prose: the sentence's number no longer matches the output above it."""
+    key = '{output:46e37655:"AF 4 early SN, late GAN".PSNR}'
+
+    def stale(cells):
+        cell = _cell_with(cells, key)
+        cell["source"] = "".join(cell["source"]).replace("29.32 dB<!-- = " + key, "29.41 dB<!-- = " + key)
+
+    (problem,) = _planted(tmp_path, stale)
+    assert re.match(r"06_network_interpolation.ipynb cell \d+:\d+: 29.41 disagrees with " + re.escape(key), problem)
+    assert "= 29.32, which is +29.32" in problem
+
+
+def test_a_changed_output_fails_the_sentence_that_quotes_it(tmp_path):
+    """The other way round: the code cell's stored output moves (a rerun), the Markdown still says the old value."""
+
+    def rerun(cells):
+        (cell,) = [c for c in cells if c.get("id") == "46e37655"]
+        for output in cell["outputs"]:
+            text = "".join(output["text"])
+            output["text"] = text.replace("HF ratio 0.929", "HF ratio 0.951")
+
+    (problem,) = _planted(tmp_path, rerun)
+    assert '0.93 disagrees with {output:46e37655:"AF 4 early SN, late GAN"."HF ratio"} = 0.951' in problem
+
+
+def test_an_output_key_that_names_no_line_or_cell_fails_and_pages_cannot_name_outputs(tmp_path):
+    def broken(cells):
+        cell = _cell_with(cells, '{output:46e37655:"AF 4 global".PSNR}')
+        text = "".join(cell["source"]).replace('"AF 4 global".PSNR', '"AF 5 global".PSNR')
+        cell["source"] = text.replace('{output:46e37655:"AF 4 global"."HF', '{output:nocell:"AF 4 global"."HF')
+
+    first, second = _planted(tmp_path, broken)
+    assert first.endswith("no code cell with the id 'nocell' in this notebook")
+    assert second.endswith("0 lines of the stored output of cell 46e37655 start with 'AF 5 global', not one")
+    (page,) = check_text('ran 3<!-- = {output:46e37655:"AF 4 global".PSNR} -->', ResultFiles(RESULTS), "page.md")
+    assert page.endswith("names a stored output: such a binding belongs in a notebook's Markdown")
+
+
 # --- qualitative statements -----------------------------------------------------------------------
 
 

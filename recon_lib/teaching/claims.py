@@ -18,6 +18,16 @@ references ``{file:path}``. ``file`` is a JSON file relative to the results fold
 * ``[key=value, key=value]``: the one element of a list of objects whose fields hold these values
   (numbers compare as numbers, so ``alpha=0.5`` matches ``0.5``); no match or several is an error.
 
+In a notebook's Markdown a reference may also name a **stored output of that notebook**:
+``{output:CELL:"label".field}``. ``CELL`` is the code cell's id (nbformat's ``id``); ``"label"`` picks
+the one line of the cell's stored text output (printed text, a plain-text or Markdown result) that
+starts with it (runs of spaces count as one); ``field`` is the word after which the number is read
+(the first number after it); without ``.field`` the line must hold one number after the label::
+
+    the SN-GAN's side lobe reaches 0.44<!-- = {output:749f4bbb:"AF 8:"."side lobe"} --> of the peak
+
+The committed notebooks hold full-mode outputs, so the check reads them statically, as the result files.
+
 The written number must equal the value rounded to the decimals written: ``+2.84`` accepts
 2.835 to 2.845, ``2.8`` accepts 2.75 to 2.85. A written sign (``+``, ``-`` or ``−``) must be the
 value's sign. Unit changes and derived numbers are spelled out in the expression:
@@ -45,7 +55,20 @@ from typing import Any
 
 from recon_lib.evaluation.commands import RESULTS
 
-__all__ = ["Binding", "ClaimError", "ResultFiles", "agrees", "check_file", "check_text", "find_bindings", "resolve"]
+__all__ = [
+    "Binding",
+    "ClaimError",
+    "NotebookOutputs",
+    "ResultFiles",
+    "agrees",
+    "check_file",
+    "check_text",
+    "find_bindings",
+    "resolve",
+]
+
+#: a reference to a stored output: ``output:CELL:KEY``
+OUTPUT_PREFIX = "output:"
 
 #: a binding: ``<!-- = expression -->`` on one line
 _BINDING = re.compile(r"<!--\s*=(?P<expression>.*?)-->")
@@ -266,6 +289,74 @@ class ResultFiles:
         return float(value)
 
 
+class NotebookOutputs:
+    """The stored text outputs of one notebook's code cells, by cell id.
+
+    Args:
+        cells: the notebook's cells (parsed JSON).
+    """
+
+    def __init__(self, cells: list[dict[str, Any]]) -> None:
+        self.text: dict[str, str] = {}
+        for cell in cells:
+            if cell.get("cell_type") == "code" and cell.get("id"):
+                self.text[cell["id"]] = "".join(_output_text(output) for output in cell.get("outputs", []))
+
+    def value(self, reference: str) -> float:
+        """The number ``CELL:"label".field`` names (see the module's docstring).
+
+        Example:
+            >>> stream = [{"output_type": "stream", "text": "AF 4  SN   PSNR 29.62 dB  SSIM 0.85"},
+            ...           {"output_type": "stream", "text": "AF 8  SN   PSNR 24.67 dB"}]
+            >>> outputs = NotebookOutputs([{"cell_type": "code", "id": "c1", "outputs": stream}])
+            >>> outputs.value('c1:"AF 8 SN".PSNR'), outputs.value('c1:"AF 4 SN".SSIM')
+            (24.67, 0.85)
+            >>> outputs.value('c1:"AF 4 SN".HF')
+            Traceback (most recent call last):
+            ...
+            recon_lib.teaching.claims.ClaimError: the line 'AF 4 SN PSNR 29.62 dB SSIM 0.85' of cell c1 has no 'HF' ...
+        """
+        cell, colon, key = reference.partition(":")
+        match = re.fullmatch(r'\s*"(?P<label>[^"]+)"(?:\.(?:"(?P<quoted>[^"]+)"|(?P<bare>[^".]+)))?\s*', key)
+        if not colon or match is None:
+            raise ClaimError(
+                f'cannot read the output key {reference!r}: write output:CELL:"label" or output:CELL:"label".field'
+            )
+        cell = cell.strip()
+        if cell not in self.text:
+            raise ClaimError(f"no code cell with the id {cell!r} in this notebook")
+        label = " ".join(match.group("label").split())
+        lines = [" ".join(line.split()) for line in self.text[cell].splitlines()]
+        found = [line for line in lines if line.startswith(label)]
+        if len(found) != 1:
+            raise ClaimError(f"{len(found)} lines of the stored output of cell {cell} start with {label!r}, not one")
+        line = found[0]
+        field = match.group("quoted") or match.group("bare")
+        rest = line[len(label) :]
+        if field is not None:
+            at = rest.find(field.strip())
+            numbers = list(_NUMBER.finditer(rest[at + len(field.strip()) :])) if at >= 0 else []
+            if not numbers:
+                raise ClaimError(f"the line {line!r} of cell {cell} has no {field.strip()!r} followed by a number")
+            return float(_written(numbers[0].group(0))[0])
+        numbers = list(_NUMBER.finditer(rest))
+        if len(numbers) != 1:
+            raise ClaimError(
+                f"the line {line!r} of cell {cell} holds {len(numbers)} numbers after its label: name a field"
+            )
+        return float(_written(numbers[0].group(0))[0])
+
+
+def _output_text(output: dict[str, Any]) -> str:
+    """The text a reader sees of one stored output: a stream, or a plain-text / Markdown result."""
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+    else:
+        data = output.get("data", {})
+        text = data.get("text/markdown", data.get("text/plain", "")) if "image/png" not in data else ""
+    return ("".join(text) if isinstance(text, list) else text) + "\n"
+
+
 _OPERATORS: dict[type, Callable[[float, float], float]] = {
     ast.Add: lambda a, b: a + b,
     ast.Sub: lambda a, b: a - b,
@@ -292,8 +383,17 @@ def _arithmetic(node: ast.AST, values: list[float]) -> float:
     raise ClaimError("an expression holds only numbers, {file:path} references, + - * / and parentheses")
 
 
-def evaluate(expression: str, files: ResultFiles) -> float:
-    """The value of a binding's expression."""
+def _reference_value(reference: str, files: ResultFiles, outputs: NotebookOutputs | None) -> float:
+    """The number one reference names: a result file's key, or (in a notebook) a stored output's."""
+    if reference.strip().startswith(OUTPUT_PREFIX):
+        if outputs is None:
+            raise ClaimError(f"{{{reference}}} names a stored output: such a binding belongs in a notebook's Markdown")
+        return outputs.value(reference.strip()[len(OUTPUT_PREFIX) :])
+    return files.value(reference)
+
+
+def evaluate(expression: str, files: ResultFiles, outputs: NotebookOutputs | None = None) -> float:
+    """The value of a binding's expression (``outputs``: the notebook's, for ``{output:...}`` references)."""
     references = [match.group("reference") for match in _REFERENCE.finditer(expression)]
     if not references:
         raise ClaimError("binds to no result: write {file.json:path}")
@@ -303,11 +403,16 @@ def evaluate(expression: str, files: ResultFiles) -> float:
         tree = ast.parse(code.strip(), mode="eval")
     except SyntaxError:
         raise ClaimError(f"cannot read the expression {expression!r}") from None
-    return _arithmetic(tree.body, [files.value(reference) for reference in references])
+    return _arithmetic(tree.body, [_reference_value(reference, files, outputs) for reference in references])
 
 
-def check_text(text: str, files: ResultFiles, where: str = "<text>") -> list[str]:
-    """One line per binding of ``text`` that fails; ``[]`` when every bound number agrees."""
+def check_text(
+    text: str, files: ResultFiles, where: str = "<text>", outputs: NotebookOutputs | None = None
+) -> list[str]:
+    """One line per binding of ``text`` that fails; ``[]`` when every bound number agrees.
+
+    ``outputs``: the stored outputs of the notebook ``text`` comes from (for ``{output:...}`` references).
+    """
     problems = []
     for binding in find_bindings(text):
         at = f"{where}:{binding.line}"
@@ -315,7 +420,7 @@ def check_text(text: str, files: ResultFiles, where: str = "<text>") -> list[str
             problems.append(f"{at}: {binding.problem}: <!-- = {binding.expression}")
             continue
         try:
-            value = evaluate(binding.expression, files)
+            value = evaluate(binding.expression, files, outputs)
         except ClaimError as error:
             problems.append(f"{at}: {binding.number} is bound to {binding.expression}: {error}")
             continue
@@ -332,6 +437,7 @@ def check_file(path: str | os.PathLike, files: ResultFiles | None = None, name: 
     """Check the bindings of a Markdown file, or of the Markdown cells of a notebook (``.ipynb``).
 
     Problems name ``name`` (``path`` by default) and the line; in a notebook, the cell and its line.
+    A notebook's bindings may name its own stored outputs (:class:`NotebookOutputs`).
     """
     path = Path(path)
     files = files or ResultFiles()
@@ -339,8 +445,10 @@ def check_file(path: str | os.PathLike, files: ResultFiles | None = None, name: 
     if path.suffix != ".ipynb":
         return check_text(path.read_text(encoding="utf-8"), files, name)
     problems = []
-    for index, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    outputs = NotebookOutputs(cells)
+    for index, cell in enumerate(cells):
         if cell["cell_type"] == "markdown":
             source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-            problems += check_text(source, files, f"{name} cell {index}")
+            problems += check_text(source, files, f"{name} cell {index}", outputs)
     return problems
