@@ -107,6 +107,7 @@ from scipy import ndimage, stats
 from torch import nn
 
 from recon_lib.core.checks import check_int
+from recon_lib.metrics.discrimination import balanced_accuracy
 
 __all__ = [
     "CriticRecipe",
@@ -326,9 +327,7 @@ def train_critic(real: np.ndarray, fake: np.ndarray, recipe: CriticRecipe, seed:
 def critic_accuracy(model: nn.Module, real: np.ndarray, fake: np.ndarray) -> float:
     """Balanced accuracy: the mean of the fractions of ``real`` called real and ``fake`` called fake."""
     with torch.inference_mode():
-        hit_real = float((model(torch.from_numpy(real)) > 0).float().mean())
-        hit_fake = float((model(torch.from_numpy(fake)) <= 0).float().mean())
-    return (hit_real + hit_fake) / 2
+        return balanced_accuracy(model(torch.from_numpy(real)), model(torch.from_numpy(fake)), threshold=0.0)
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
