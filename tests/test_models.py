@@ -241,7 +241,8 @@ def test_unet_reconstructor_shape_dtype_scale_and_gradients():
         (SensitivityNetwork, {"num_cascades": 2, "features": 4, "shared_weights": False, "dc_mode": "soft"}),
         (UNet, {"in_chans": 1, "out_chans": 2, "chans": 4, "num_pool_layers": 2}),
         (UNetReconstructor, {"chans": 4, "num_pool_layers": 3, "residual": True}),
-        (PatchDiscriminator, {"features": 4, "num_stages": 2}),
+        (PatchDiscriminator, {"features": 4, "num_stages": 2, "kernel_size": 3, "spectral_norm": False}),
+        (PatchDiscriminator, {"features": 4, "num_stages": 2, "kernel_size": 5, "spectral_norm": True}),
     ],
 )
 def test_every_model_config_is_json_and_rebuilds_it(cls, config):
@@ -276,6 +277,8 @@ def test_discriminator_default_widths_follow_sigma_net():
     assert build_model("PatchDiscriminator", {"features": 32, "num_stages": 3}).config == {
         "features": 32,
         "num_stages": 3,
+        "kernel_size": 3,  # the options added later default to the architecture of before
+        "spectral_norm": False,
     }
 
 
@@ -289,3 +292,67 @@ def test_discriminator_bad_inputs_name_the_argument():
         disc(torch.rand(16, 16))
     with pytest.raises(ValueError, match="num_stages"):
         PatchDiscriminator(num_stages=0)
+
+
+@pytest.mark.parametrize("num_stages,kernel_size", [(2, 3), (3, 3), (4, 3), (3, 5)])
+def test_discriminator_receptive_field_is_the_measured_one_and_centred_on_its_score(num_stages, kernel_size):
+    """The patch a score sees, measured by the gradient of one score with InstanceNorm taken out (its
+    statistics are global): a square of ``receptive_field`` pixels centred on ``stride * index``."""
+    from recon_lib.models.discriminator import receptive_field
+
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(features=4, num_stages=num_stages, kernel_size=kernel_size).double()
+    assert disc.receptive_field == receptive_field(num_stages, kernel_size)
+    for i, layer in enumerate(disc.layers):
+        if isinstance(layer, nn.InstanceNorm2d):
+            disc.layers[i] = nn.Identity()
+    image = torch.rand(1, 1, 256, 256, dtype=torch.float64, requires_grad=True)
+    scores = disc(image)
+    centre = scores.shape[-1] // 2
+    scores[0, 0, centre, centre].backward()
+    rows, cols = (image.grad[0, 0].abs() > 0).nonzero().T
+    assert int(rows.max() - rows.min() + 1) == int(cols.max() - cols.min() + 1) == disc.receptive_field
+    assert float(rows.max() + rows.min()) / 2 == float(cols.max() + cols.min()) / 2 == disc.stride * centre
+
+
+def test_discriminator_score_mask_marks_the_scores_centred_on_the_foreground():
+    disc = PatchDiscriminator(features=4, num_stages=3)
+    fg = torch.zeros(2, 37, 45, dtype=torch.bool)
+    fg[0, 8, 16] = True  # the centre of score (1, 2)
+    mask = disc.score_mask(fg)
+    assert mask.shape == disc(torch.rand(2, 37, 45)).shape == (2, 1, 5, 6)
+    assert mask.dtype == torch.bool and mask.sum() == 1 and bool(mask[0, 0, 1, 2])
+    with pytest.raises(ValueError, match="foreground must be"):
+        disc.score_mask(torch.ones(37, 45))
+
+
+def test_spectral_norm_bounds_every_convolution_and_is_saved_with_its_power_iteration():
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(features=4, num_stages=2, spectral_norm=True)
+    disc(torch.rand(2, 1, 32, 32))  # training mode: one power iteration per forward
+    disc.eval()
+    for conv in (m for m in disc.modules() if isinstance(m, nn.Conv2d)):
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+        assert float(sigma) == pytest.approx(1.0, rel=0.1)  # one iteration per step: close to, not exactly, 1
+    state = disc.state_dict()
+    assert any(k.endswith("._u") for k in state) and any(k.endswith(".original") for k in state)
+    rebuilt = PatchDiscriminator(**disc.config).eval()
+    rebuilt.load_state_dict(state)
+    x = torch.rand(1, 1, 32, 32)
+    assert torch.equal(rebuilt(x), disc(x))
+    before = {k: v.clone() for k, v in disc.state_dict().items()}
+    disc(x)  # eval mode: the power iteration's state stays as it is
+    assert all(torch.equal(before[k], v) for k, v in disc.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"kernel_size": 4}, ValueError, "kernel_size must be an odd integer >= 3, got 4"),
+        ({"kernel_size": 1}, ValueError, "kernel_size must be an odd integer >= 3, got 1"),
+        ({"spectral_norm": "yes"}, TypeError, "spectral_norm must be true or false, got 'yes'"),
+    ],
+)
+def test_discriminator_options_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        PatchDiscriminator(features=4, num_stages=2, **kwargs)
