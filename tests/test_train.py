@@ -324,3 +324,121 @@ def test_two_process_ddp_training_on_cpu(tiny_data, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     meta = load_checkpoint(tmp_path / "ckpt" / "sn_pretrained.pt")["metadata"]
     assert meta["world_size"] == 2 and meta["stage"] == "pretrain"
+
+
+# ---- the SN-GAN's discriminator: warm-up, d_steps, its held-out check, shipped beside the SN-GAN ------------
+def _gan_config(data: Path, out: Path, **gan):
+    """``tiny_config`` with a spectrally normalised discriminator and a GAN stage of 3 epochs x 2 steps."""
+    settings = {"epochs": 3, "max_steps_per_epoch": 2, "checkpoint_every": 1, "lr_schedule": "cosine"} | gan
+    cfg = tiny_config(data, out, finetune_gan=settings)
+    cfg.discriminator = {"features": 4, "num_stages": 2, "spectral_norm": True}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def tiny_pretrained(tiny_data, tmp_path_factory) -> Path:
+    """A tiny pre-trained SN (the GAN stage's starting point)."""
+    out = tmp_path_factory.mktemp("tinypre")
+    return train.run_stage(tiny_config(tiny_data, out), "pretrain", progress=False)
+
+
+def _with_pretrained(cfg, pretrained: Path):
+    Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pretrained, Path(cfg.checkpoint_dir) / pretrained.name)
+    return cfg
+
+
+def test_gan_warmup_and_d_steps_resume_to_the_same_weights_and_ship_the_discriminator(
+    tiny_data, tiny_pretrained, tmp_path, monkeypatch
+):
+    gan = {"d_warmup_steps": 1, "d_steps": 2, "d_lr": 2e-4, "d_betas": [0.0, 0.9]}
+    straight = train.run_stage(
+        _with_pretrained(_gan_config(tiny_data, tmp_path / "a", **gan), tiny_pretrained), "finetune_gan", progress=False
+    )
+    cfg_b = _with_pretrained(_gan_config(tiny_data, tmp_path / "b", **gan), tiny_pretrained)
+    with monkeypatch.context() as patch:
+        kill_after(patch, 3)  # killed in epoch 2, after the warm-up's check
+        with pytest.raises(KeyboardInterrupt):
+            train.run_stage(cfg_b, "finetune_gan", progress=False)
+    resumed = train.run_stage(cfg_b, "finetune_gan", progress=False)
+    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), f"{key} differs after resume"
+    assert a["discriminator"]["model_config"] == cfg_b.discriminator | {"kernel_size": 3}
+    for key in a["discriminator"]["state_dict"]:  # the power iteration's vectors (_u, _v) included
+        assert torch.equal(a["discriminator"]["state_dict"][key], b["discriminator"]["state_dict"][key]), key
+    assert a["metadata"]["d_val"] == b["metadata"]["d_val"] and a["metadata"]["warnings"] == b["metadata"]["warnings"]
+    disc = ckpt_mod.load_discriminator(straight)
+    assert type(disc).__name__ == "PatchDiscriminator" and not disc.training
+    rows = [json.loads(x) for x in (tmp_path / "b" / "run" / "finetune_gan" / "log.jsonl").read_text().splitlines()]
+    steps_rows = [r for r in rows if "type" not in r]
+    # step 1: the warm-up; then the generator moves on every second step, after that step's D update
+    assert [r.get("phase", "g") for r in steps_rows] == ["d_warmup", "d_only", "g", "d_only", "g", "d_only"]
+    assert all("loss" in r and "g_adv" in r for r in steps_rows if "phase" not in r)
+    checks = [(r["step"], r["at"]) for r in rows if r.get("type") == "d_val"]
+    assert checks == [(1, "d_warmup_end"), (2, "epoch_end"), (4, "epoch_end"), (6, "epoch_end")]
+    assert all(0 <= r["d_accuracy"] <= 1 and 0 <= r["d_auc"] <= 1 for r in rows if r.get("type") == "d_val")
+    # the cosine schedule of the generator starts at the end of the warm-up
+    assert [r["lr"] for r in steps_rows][:2] == [5e-5, 5e-5]
+    cosine = [5e-5 * 0.5 * (1 + math.cos(math.pi * t / 5)) for t in range(1, 5)]  # 5 steps after the warm-up
+    assert [r["lr"] for r in steps_rows][2:] == pytest.approx(cosine)
+
+
+def test_a_discriminator_step_leaves_the_generator_alone(tiny_data):
+    from recon_lib.data.dataset import KneeDataset
+    from recon_lib.models.checkpoint import build_model
+    from recon_lib.physics.masks import MaskFunc
+
+    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "train", MaskFunc([4], [0.08]))[0]])
+    torch.manual_seed(0)
+    model = build_model("SensitivityNetwork", {"num_cascades": 1, "features": 4})
+    disc = build_model("PatchDiscriminator", {"features": 4, "num_stages": 2})
+    before, d_before = copy_state(model), copy_state(disc)
+    learner = steps.Learner(
+        model=model,
+        optimiser=torch.optim.RMSprop(model.parameters(), lr=1e-3),
+        disc=disc,
+        d_optimiser=torch.optim.Adam(disc.parameters(), lr=1e-3),
+    )
+    record = steps.training_step(learner, batch, generator_step=False)
+    assert set(record) == {"l_sn", "d_loss"}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert any(not torch.equal(d_before[k], v) for k, v in disc.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())  # computed without gradients
+    with pytest.raises(ValueError, match="needs a discriminator"):
+        steps.training_step(steps.Learner(model, learner.optimiser), batch, generator_step=False)
+
+
+def copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_a_warmup_that_leaves_the_generator_no_step_is_refused(tiny_data, tiny_pretrained, tmp_path):
+    cfg = _with_pretrained(_gan_config(tiny_data, tmp_path, d_warmup_steps=5, d_steps=2), tiny_pretrained)
+    with pytest.raises(ConfigError, match=r"stages.finetune_gan.d_warmup_steps = 5 with d_steps = 2 leaves the gen"):
+        train.run_stage(cfg, "finetune_gan", progress=False)
+
+
+def test_the_fine_tune_continues_from_a_shipped_sn_gan_and_its_discriminator(tiny_data, tiny_pretrained, tmp_path):
+    shipped = train.run_stage(
+        _with_pretrained(_gan_config(tiny_data, tmp_path / "a"), tiny_pretrained), "finetune_gan", progress=False
+    )
+    cfg = _gan_config(tiny_data, tmp_path / "b", init_checkpoint=str(shipped), d_warmup_steps=0)
+    run = train._set_up(cfg, "finetune_gan")  # no pre-trained SN in b's checkpoint folder: not needed
+    ckpt = load_checkpoint(shipped)
+    assert all(torch.equal(v, ckpt["state_dict"][k]) for k, v in run.model.state_dict().items())
+    assert all(torch.equal(v, ckpt["discriminator"]["state_dict"][k]) for k, v in run.disc.state_dict().items())
+    other = _gan_config(tiny_data, tmp_path / "c", init_checkpoint=str(shipped))
+    other.discriminator = {"features": 8, "num_stages": 2, "spectral_norm": True}
+    with pytest.raises(CheckpointError, match=r"ships a PatchDiscriminator .* set discriminator to the checkpoint's"):
+        train._set_up(other, "finetune_gan")
+    # a checkpoint that ships no discriminator (a pre-trained SN, or the SN-GAN shipped before): a fresh one
+    fresh = train._set_up(_gan_config(tiny_data, tmp_path / "d", init_checkpoint=str(tiny_pretrained)), "finetune_gan")
+    assert not all(torch.equal(v, ckpt["discriminator"]["state_dict"][k]) for k, v in fresh.disc.state_dict().items())
+    with pytest.raises(CheckpointError, match=r"holds a SensitivityNetwork; stage unet trains a UNetReconstructor"):
+        train._set_up(tiny_config(tiny_data, tmp_path / "e", unet={"init_checkpoint": str(shipped)}), "unet")
+
+
+def test_the_shipped_sn_gan_predates_the_shipped_discriminator_and_says_so():
+    with pytest.raises(CheckpointError, match=r"sn_gan.pt ships no discriminator \(stage 'finetune_gan'"):
+        ckpt_mod.load_discriminator(ROOT / "checkpoints" / "sn_gan.pt")

@@ -10,6 +10,7 @@ loads with ``torch.load(path, weights_only=True)``::
       "state_dict": {...},                       # tensors
       "metadata": {...},                         # stage, epoch, step, command, git commit, metrics, ...
       "training_state": {...} | absent,          # optimiser + RNG state for resuming
+      "discriminator": {...} | absent,           # an SN-GAN's discriminator: model_class, model_config, state_dict
       "checksum": "sha256:..."                   # over everything above (tensors' bytes included)
     }
 
@@ -20,6 +21,10 @@ Loading verifies the checksum (a flipped byte anywhere in the tensors or the met
 error naming the file, never a silently different model) and refuses non-finite weights, naming
 the file and the key. Format 1 files (no checksum, written before this check existed) are refused
 with the command that verifies and upgrades them: ``python -m recon_lib.upgrade FILE ...``.
+
+An adversarially trained model's final checkpoint ships its discriminator beside it (the
+``discriminator`` entry, covered by the checksum; :func:`load_discriminator` rebuilds it), so a
+fine-tune can be continued from the shipped files (``stages.finetune_gan.init_checkpoint``).
 
 Where a checkpoint fills a role (the SN, the SN-GAN, the U-Net: :data:`~recon_lib.models.stages.ROLES`),
 :func:`load_role_model` loads it and :func:`check_role` checks the stage its metadata records (a
@@ -53,6 +58,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_model",
+    "stored_discriminator",
+    "load_discriminator",
     "check_role",
     "load_role_model",
     "git_commit",
@@ -105,6 +112,7 @@ def save_checkpoint(
     model: nn.Module,
     metadata: dict[str, Any],
     training_state: dict[str, Any] | None = None,
+    discriminator: nn.Module | None = None,
 ) -> Path:
     """Save ``model`` (its class name, ``model.config`` and state dict) atomically.
 
@@ -114,29 +122,36 @@ def save_checkpoint(
         metadata: JSON-like values (stage, epoch, metrics, ...); ``command`` and ``git_commit``
             are added when missing.
         training_state: optional optimiser / RNG state for resuming.
+        discriminator: an adversarial stage's discriminator, shipped beside the model (its class,
+            config and weights; :func:`load_discriminator` reads it).
 
     Returns:
         The path written.
     """
     path = Path(path)
-    config = getattr(model, "config", None)
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{type(model).__name__} has no `config` dict; cannot record how to rebuild it")
     meta = {"command": " ".join(sys.argv), "git_commit": git_commit()} | dict(metadata)
     # Plain JSON types only (numpy floats, TorchVersion, Paths ... become floats / strings), so the
     # file loads with weights_only=True and the metadata prints as JSON.
     meta = json.loads(json.dumps(meta, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-    payload: dict[str, Any] = {
-        "format": FORMAT,
+    payload: dict[str, Any] = {"format": FORMAT, **_model_entry(model), "metadata": meta}
+    if training_state is not None:
+        payload["training_state"] = training_state
+    if discriminator is not None:
+        payload["discriminator"] = _model_entry(discriminator)
+    _write(path, payload)
+    return path
+
+
+def _model_entry(model: nn.Module) -> dict[str, Any]:
+    """``model_class``, ``model_config`` and ``state_dict`` (on the CPU) of a model with a ``config`` dict."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{type(model).__name__} has no `config` dict; cannot record how to rebuild it")
+    return {
         "model_class": type(model).__name__,
         "model_config": dict(config),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "metadata": meta,
     }
-    if training_state is not None:
-        payload["training_state"] = training_state
-    _write(path, payload)
-    return path
 
 
 def _write(path: Path, payload: dict[str, Any]) -> None:
@@ -222,16 +237,25 @@ def _verify(path: Path, ckpt: Any, legacy_ok: bool = False) -> dict[str, Any]:
             raise CheckpointError(
                 f"{path}: checksum mismatch (stored {stored}, contents {actual}) -- the file is corrupted"
             )
-    state = ckpt["state_dict"]
+    _check_weights(path, ckpt["state_dict"], "")
+    if "discriminator" in ckpt:
+        disc = ckpt["discriminator"]
+        if not (isinstance(disc, dict) and {"model_class", "model_config", "state_dict"} <= set(disc)):
+            raise CheckpointError(f"{path}: 'discriminator' must hold model_class, model_config and state_dict")
+        _check_weights(path, disc["state_dict"], "discriminator ")
+    return ckpt
+
+
+def _check_weights(path: Path, state: Any, which: str) -> None:
+    """Raise unless ``state`` maps names to tensors whose values are finite (``which`` names the model)."""
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: 'state_dict' must be a mapping of name -> tensor")
+        raise CheckpointError(f"{path}: the {which}'state_dict' must be a mapping of name -> tensor")
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{path}: state_dict[{key!r}] is a {type(value).__name__}, not a tensor")
+            raise CheckpointError(f"{path}: {which}state_dict[{key!r}] is a {type(value).__name__}, not a tensor")
         if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
             bad = int((~torch.isfinite(value)).sum())
-            raise CheckpointError(f"{path}: weight {key!r} holds {bad} non-finite value(s) (NaN or Inf)")
-    return ckpt
+            raise CheckpointError(f"{path}: {which}weight {key!r} holds {bad} non-finite value(s) (NaN or Inf)")
 
 
 def upgrade_checkpoint(path: str | os.PathLike) -> bool:
@@ -286,6 +310,28 @@ def _rebuild(
         raise CheckpointError(f"{path}: holds a {ckpt['model_class']}, expected a {expected_class}")
     model = build_model(ckpt["model_class"], ckpt["model_config"])
     load_state_into(model, ckpt["state_dict"], str(path))
+    return model.to(map_location).eval()
+
+
+def stored_discriminator(ckpt: Mapping[str, Any], path: str | os.PathLike) -> dict[str, Any]:
+    """The ``discriminator`` entry of a loaded checkpoint (``model_class``, ``model_config``,
+    ``state_dict``); :class:`CheckpointError` naming the file when it ships none."""
+    entry = ckpt.get("discriminator")
+    if entry is None:
+        stage = ckpt.get("metadata", {}).get("stage") if isinstance(ckpt.get("metadata"), Mapping) else None
+        raise CheckpointError(
+            f"{path} ships no discriminator (stage {stage!r}; only an adversarial stage's final checkpoint "
+            "holds one, and only those written since the discriminator is shipped)"
+        )
+    return dict(entry)
+
+
+def load_discriminator(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+    """The discriminator an SN-GAN checkpoint ships, rebuilt from its stored class and config, in eval mode."""
+    ckpt = load_checkpoint(path, map_location)
+    entry = stored_discriminator(ckpt, path)
+    model = build_model(entry["model_class"], entry["model_config"])
+    load_state_into(model, entry["state_dict"], f"{path} (discriminator)")
     return model.to(map_location).eval()
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "TrainConfig",
     "STAGES",
     "LOSS_REGIONS",
+    "ADVERSARIAL_SETTINGS",
     "load_config",
     "config_from_dict",
     "parse_overrides",
@@ -83,12 +84,28 @@ class StageConfig:
     # steps between resumable checkpoints (plus one at every epoch end)
     checkpoint_every: int = field(default=50, metadata=_range(min=1))
     gamma: float = field(default=0.1, metadata=_range(min=0))  # SN-GAN only: weight of L_SN in the generator loss
-    # SN-GAN only: discriminator learning rate (Adam, betas 0.5/0.999)
+    # SN-GAN only: discriminator learning rate (Adam, betas d_betas); constant, whatever lr_schedule says
     d_lr: float = field(default=1e-4, metadata=_range(gt=0))
     # where L_SN is computed: the foreground (the paper) or every pixel (constrains the background too)
     loss_region: LossRegion = "foreground"
     # learning rate over the stage: constant, or cosine from lr down to 0 at the stage's last step
+    # (counted from the end of the discriminator warm-up)
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    # SN-GAN only: the stage's first d_warmup_steps steps train the discriminator alone, on the outputs
+    # of the starting model held fixed (the generator does not move); 0: the generator moves from step 1
+    d_warmup_steps: int = field(default=0, metadata=_range(min=0))
+    # SN-GAN only: discriminator steps per generator step after the warm-up (Σ-net: 5). Every step
+    # takes the next batch and trains D on it; the generator also steps on every d_steps-th one
+    d_steps: int = field(default=1, metadata=_range(min=1))
+    # SN-GAN only: the discriminator's Adam betas (Σ-net's, DCGAN's: 0.5, 0.999)
+    d_betas: list[float] = field(default_factory=lambda: [0.5, 0.999], metadata=_range(min=0, lt=1))
+    # start from this checkpoint's model (and, for the SN-GAN, its discriminator when it ships one)
+    # instead of the final checkpoint of the stage the recipe starts from (None: the recipe's)
+    init_checkpoint: str | None = None
+
+
+#: the settings only an adversarial stage reads (another stage refuses a value other than the default)
+ADVERSARIAL_SETTINGS = ("gamma", "d_lr", "d_warmup_steps", "d_steps", "d_betas")
 
 
 def _default_stages() -> dict[str, StageConfig]:
@@ -172,6 +189,7 @@ def validate(cfg: TrainConfig) -> None:
     _check_fields(cfg.data, "data.")
     for name, st in cfg.stages.items():
         _check_fields(st, f"stages.{name}.")
+        _check_stage(name, st)
     if len(cfg.data.accelerations) == 0:
         raise ConfigError("data.accelerations must list at least one acceleration")
     if len(cfg.data.center_fractions) != len(cfg.data.accelerations):
@@ -195,6 +213,24 @@ def validate(cfg: TrainConfig) -> None:
             build_model(cls, dict(getattr(cfg, key)))
         except (CheckpointError, ValueError, TypeError) as err:
             raise ConfigError(f"{key}: {str(err).replace('model_config does not fit', 'does not fit')}") from None
+
+
+def _check_stage(name: str, st: StageConfig) -> None:
+    """The settings of stage ``name`` that no single field's type and range can check."""
+    if len(st.d_betas) != 2:
+        raise ConfigError(f"stages.{name}.d_betas must be two numbers [beta1, beta2], got {st.d_betas!r}")
+    if st.init_checkpoint is not None and not st.init_checkpoint.strip():
+        raise ConfigError(f"stages.{name}.init_checkpoint must name a checkpoint file, got {st.init_checkpoint!r}")
+    if next(stage for stage in RECIPE if stage.name == name).adversarial:
+        return
+    default = StageConfig()
+    for key in ADVERSARIAL_SETTINGS:
+        if getattr(st, key) != getattr(default, key):
+            adversarial = ", ".join(stage.name for stage in RECIPE if stage.adversarial)
+            raise ConfigError(
+                f"stages.{name}.{key} is {getattr(st, key)!r}, but {key} applies only to the adversarial "
+                f"stage ({adversarial}); {name} trains no discriminator"
+            )
 
 
 def _check_fields(obj: Any, prefix: str) -> None:

@@ -9,6 +9,10 @@ a (collated) dataset batch:
 * SN-GAN stage: one LSGAN discriminator step on foreground-masked magnitudes in units of the
   volume maximum, then one generator step on
   :func:`~recon_lib.metrics.losses.sn_gan_generator_loss` (``gamma * L_SN + LSGAN``, paper Eq. 2).
+  With ``generator_step=False`` the step trains the discriminator alone, on the output of the
+  model as it is (computed without gradients; the model does not move): the steps of the
+  discriminator warm-up and the extra discriminator steps between two generator steps.
+  :func:`generator_moves` says which steps of a stage move the generator.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "TrainingError",
     "reconstruction_loss",
     "training_step",
+    "generator_moves",
     "stage_learning_rate",
     "set_learning_rate",
 ]
@@ -89,34 +94,41 @@ def reconstruction_loss(
     return sn_loss(rec.abs(), target, data_range=data_range, mask=mask, lam=L1_WEIGHT, l1_reduction="sum")
 
 
-def training_step(learner: Learner, batch: Mapping[str, Any], device: torch.device | str = "cpu") -> dict[str, float]:
+def training_step(
+    learner: Learner, batch: Mapping[str, Any], device: torch.device | str = "cpu", *, generator_step: bool = True
+) -> dict[str, float]:
     """One optimisation step on ``batch``; returns the step's losses (``loss``, ``l_sn``, and for
     the SN-GAN ``d_loss`` and ``g_adv``).
 
+    Args:
+        learner: what the step updates.
+        batch: a collated dataset batch.
+        device: where to compute.
+        generator_step: False: an SN-GAN step that trains the discriminator alone (the record then
+            holds ``l_sn`` and ``d_loss`` only); a stage without a discriminator always steps its model.
+
     Raises:
-        TrainingError: the loss is not finite (the model's weights are left unchanged).
+        TrainingError: a loss is not finite (the weights it would have updated are left unchanged).
     """
-    rec = reconstruct(learner.model, batch, device)  # (B, rh, rw) complex
+    if not generator_step and learner.disc is None:
+        raise ValueError("generator_step=False needs a discriminator: the step would update nothing")
+    with torch.set_grad_enabled(generator_step and torch.is_grad_enabled()):
+        rec = reconstruct(learner.model, batch, device)  # (B, rh, rw) complex
     l_sn = reconstruction_loss(rec, batch, device, learner.loss_region)
     record = {"l_sn": float(l_sn.item())}
     if learner.disc is None or learner.d_optimiser is None:
         loss = l_sn
     else:
         target, data_range, _ = _targets(batch, device, learner.loss_region)
-        fg = batch["foreground"].to(device)
-        scale = data_range.view(-1, 1, 1, 1)
-        fake = masked_magnitude(rec, fg) / scale  # (B, 1, rh, rw)
-        real = masked_magnitude(target, fg) / scale
-        d_real, d_fake = learner.disc(torch.cat([real, fake.detach()])).chunk(2)
-        d_loss = lsgan_discriminator_loss(d_real, d_fake)
-        learner.d_optimiser.zero_grad(set_to_none=True)
-        d_loss.backward()
-        learner.d_optimiser.step()
-        mask = fg if learner.loss_region == "foreground" else None
+        fake, d_loss = _discriminator_step(learner.disc, learner.d_optimiser, rec, target, batch, device)
+        record["d_loss"] = d_loss
+        if not generator_step:
+            return record
+        mask = batch["foreground"].to(device) if learner.loss_region == "foreground" else None
         loss = sn_gan_generator_loss(
             rec, target, learner.disc(fake), gamma=learner.gamma, data_range=data_range, mask=mask, lam=L1_WEIGHT
         )
-        record |= {"d_loss": float(d_loss.item()), "g_adv": float(loss.item() - learner.gamma * record["l_sn"])}
+        record["g_adv"] = float(loss.item() - learner.gamma * record["l_sn"])
     if not torch.isfinite(loss):
         raise TrainingError(f"non-finite loss ({loss.item()})")
     learner.optimiser.zero_grad(set_to_none=True)
@@ -125,10 +137,53 @@ def training_step(learner: Learner, batch: Mapping[str, Any], device: torch.devi
     return {"loss": float(loss.item()), **record}
 
 
-def stage_learning_rate(st: StageConfig, step: int, total_steps: int) -> float:
-    """The learning rate of the stage's step ``step`` (0-based) of ``total_steps``.
+def _discriminator_step(
+    disc: nn.Module,
+    d_optimiser: torch.optim.Optimizer,
+    rec: torch.Tensor,
+    target: torch.Tensor,
+    batch: Mapping[str, Any],
+    device: torch.device | str,
+) -> tuple[torch.Tensor, float]:
+    """One LSGAN step of ``disc``: the reference (real) against ``rec`` (fake), foreground-masked
+    magnitudes in units of the volume maximum. Returns ``(fake (B, 1, rh, rw), d_loss)``, the fake
+    still attached to ``rec``'s graph for the generator's loss."""
+    fg = batch["foreground"].to(device)
+    scale = batch["max"].to(device=device, dtype=target.dtype).view(-1, 1, 1, 1)
+    fake = masked_magnitude(rec, fg) / scale  # (B, 1, rh, rw)
+    real = masked_magnitude(target, fg) / scale
+    d_real, d_fake = disc(torch.cat([real, fake.detach()])).chunk(2)
+    d_loss = lsgan_discriminator_loss(d_real, d_fake)
+    if not torch.isfinite(d_loss):
+        raise TrainingError(f"non-finite discriminator loss ({d_loss.item()})")
+    d_optimiser.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_optimiser.step()
+    return fake, float(d_loss.item())
 
-    Derived from the step alone, so a resumed run continues the schedule exactly.
+
+def generator_moves(st: StageConfig, step: int) -> bool:
+    """Whether the stage's step ``step`` (0-based) also steps the generator (else: the discriminator alone).
+
+    The first ``st.d_warmup_steps`` steps are the discriminator's warm-up; after it, the generator
+    steps on every ``st.d_steps``-th step, after that step's discriminator update (Σ-net's order).
+    The defaults (no warm-up, one discriminator step) move the generator on every step.
+
+    Example:
+        >>> st = StageConfig(d_warmup_steps=2, d_steps=3)
+        >>> [generator_moves(st, k) for k in range(8)]
+        [False, False, False, False, True, False, False, True]
+    """
+    after = step - st.d_warmup_steps
+    return after >= 0 and after % st.d_steps == st.d_steps - 1
+
+
+def stage_learning_rate(st: StageConfig, step: int, total_steps: int) -> float:
+    """The (generator's) learning rate of the stage's step ``step`` (0-based) of ``total_steps``.
+
+    Derived from the step alone, so a resumed run continues the schedule exactly. The cosine
+    schedule starts when the generator starts to move, at the end of the discriminator warm-up
+    (``st.d_warmup_steps``, 0 but in the SN-GAN stage).
 
     Example:
         >>> st = StageConfig(epochs=1, lr=1e-3, lr_schedule="cosine")
@@ -137,6 +192,7 @@ def stage_learning_rate(st: StageConfig, step: int, total_steps: int) -> float:
     """
     if st.lr_schedule == "constant":
         return st.lr
+    step, total_steps = max(step - st.d_warmup_steps, 0), total_steps - st.d_warmup_steps
     return st.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
 
 

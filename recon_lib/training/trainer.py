@@ -31,6 +31,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,13 +47,28 @@ from recon_lib.core.devices import select_device
 from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.metrics.quality import volume_metrics
-from recon_lib.models.checkpoint import CheckpointError, build_model, load_checkpoint, load_state_into, save_checkpoint
+from recon_lib.models.checkpoint import (
+    CheckpointError,
+    build_model,
+    load_checkpoint,
+    load_state_into,
+    save_checkpoint,
+    stored_discriminator,
+)
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.stages import get_stage
 from recon_lib.physics.masks import MaskFunc
 from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config, parse_overrides
+from recon_lib.training.discriminator_check import chance_warning, discriminator_check
 from recon_lib.training.runtime import Processes, RunLog, ShapeBatchSampler
-from recon_lib.training.steps import L1_WEIGHT, Learner, TrainingError, set_learning_rate, training_step
+from recon_lib.training.steps import (
+    L1_WEIGHT,
+    Learner,
+    TrainingError,
+    generator_moves,
+    set_learning_rate,
+    training_step,
+)
 
 __all__ = ["TrainingError", "run_stage", "run_pipeline", "main"]
 
@@ -181,6 +197,7 @@ class _StageRun:
     dist: Processes
     settings: dict[str, Any]
     model: nn.Module  # the bare model (the learner may hold its DDP wrapper)
+    disc: nn.Module | None  # the bare discriminator of an adversarial stage
     learner: Learner
     train_set: KneeDataset
     val_set: KneeDataset
@@ -194,6 +211,8 @@ class _StageRun:
     started: float = field(default_factory=time.time)
     val: dict[str, float] = field(default_factory=dict)  # validation metrics of the current weights
     best_val: dict[str, float] = field(default_factory=dict)  # the best validation PSNR so far, with its epoch
+    d_val: dict[str, Any] = field(default_factory=dict)  # the discriminator's last held-out check
+    warnings: list[str] = field(default_factory=list)  # what the run warned about (the summary repeats it)
 
     @property
     def stage_cfg(self) -> StageConfig:
@@ -207,11 +226,15 @@ class _StageRun:
     def final_path(self) -> Path:
         return get_stage(self.stage).checkpoint_path(self.cfg.checkpoint_dir)
 
+    @property
+    def total_steps(self) -> int:
+        return self.stage_cfg.epochs * self.steps_per_epoch
+
     def wall_time(self) -> float:
         return self.elapsed + time.time() - self.started
 
     def metadata(self) -> dict[str, Any]:
-        return {
+        meta = {
             "stage": self.stage,
             "epoch": self.epoch,
             "step": self.global_step,
@@ -219,6 +242,9 @@ class _StageRun:
             "val": self.val,
             "best_val": self.best_val,
         }
+        if self.disc is not None:
+            meta |= {"d_val": self.d_val, "warnings": self.warnings}
+        return meta
 
 
 def run_stage(cfg: TrainConfig, stage: str, *, force: bool = False, progress: bool = True) -> Path:
@@ -276,14 +302,12 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
     record = get_stage(stage)
     torch.manual_seed(cfg.seed + STAGES.index(stage))
     model = build_model(*_stage_model(cfg, stage)).to(device)
-    if record.init_from is not None:
-        init_path = get_stage(record.init_from).checkpoint_path(cfg.checkpoint_dir)
-        load_state_into(model, load_checkpoint(init_path, map_location="cpu")["state_dict"], str(init_path))
     disc: nn.Module | None = None
     d_optimiser: torch.optim.Optimizer | None = None
     if record.discriminator is not None:
         disc = build_model(record.discriminator, dict(cfg.discriminator)).to(device)
-        d_optimiser = torch.optim.Adam(disc.parameters(), lr=st.d_lr, betas=(0.5, 0.999))
+        d_optimiser = torch.optim.Adam(disc.parameters(), lr=st.d_lr, betas=(st.d_betas[0], st.d_betas[1]))
+    _initial_weights(cfg, stage, model, disc)
     learner = Learner(
         model=model,
         optimiser=torch.optim.RMSprop(model.parameters(), lr=st.lr),
@@ -297,6 +321,7 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
     steps_per_epoch = sampler.num_batches
     if st.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, st.max_steps_per_epoch)
+    _check_generator_steps(stage, st, steps_per_epoch)
     return _StageRun(
         cfg=cfg,
         stage=stage,
@@ -304,6 +329,7 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
         dist=dist,
         settings=_stage_settings(cfg, stage),
         model=model,
+        disc=disc,
         learner=learner,
         train_set=train_set,
         val_set=make_val_dataset(cfg),
@@ -311,6 +337,43 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
         steps_per_epoch=steps_per_epoch,
         log=RunLog(Path(cfg.output_dir) / stage / "log.jsonl", dist.main),
     )
+
+
+def _initial_weights(cfg: TrainConfig, stage: str, model: nn.Module, disc: nn.Module | None) -> None:
+    """Load the weights a stage starts from: ``init_checkpoint`` when the stage names one (its
+    discriminator too, when it ships one), else the final checkpoint of the recipe's ``init_from``
+    stage; a stage with neither starts from its fresh initialisation."""
+    record, given = get_stage(stage), cfg.stages[stage].init_checkpoint
+    if given is not None:
+        path = Path(given)
+    elif record.init_from is not None:
+        path = get_stage(record.init_from).checkpoint_path(cfg.checkpoint_dir)
+    else:
+        return
+    ckpt = load_checkpoint(path, map_location="cpu")
+    if ckpt["model_class"] != record.model_class:
+        raise CheckpointError(f"{path} holds a {ckpt['model_class']}; stage {stage} trains a {record.model_class}")
+    load_state_into(model, ckpt["state_dict"], str(path))
+    if given is None or disc is None or "discriminator" not in ckpt:
+        return  # a fresh discriminator (the recipe's start, or a checkpoint that ships none)
+    entry = stored_discriminator(ckpt, path)
+    if entry["model_config"] != getattr(disc, "config", None):
+        raise CheckpointError(
+            f"{path} ships a {entry['model_class']} {entry['model_config']}, but the config's discriminator "
+            f"section builds {getattr(disc, 'config', None)}: set discriminator to the checkpoint's to continue it"
+        )
+    load_state_into(disc, entry["state_dict"], f"{path} (discriminator)")
+
+
+def _check_generator_steps(stage: str, st: StageConfig, steps_per_epoch: int) -> None:
+    """Refuse a discriminator warm-up / ``d_steps`` that would leave the generator no step in the stage."""
+    total = st.epochs * steps_per_epoch
+    if not any(generator_moves(st, k) for k in range(st.d_warmup_steps, min(total, st.d_warmup_steps + st.d_steps))):
+        raise ConfigError(
+            f"stages.{stage}.d_warmup_steps = {st.d_warmup_steps} with d_steps = {st.d_steps} leaves the generator "
+            f"no step: the stage has {total} steps ({st.epochs} epoch(s) of {steps_per_epoch}); "
+            "lower d_warmup_steps or d_steps, or raise epochs"
+        )
 
 
 def _resume(run: _StageRun) -> None:
@@ -334,6 +397,8 @@ def _resume(run: _StageRun) -> None:
         run.elapsed = ts["elapsed"]
         run.val = ckpt["metadata"].get("val", {})
         run.best_val = ckpt["metadata"].get("best_val", {})
+        run.d_val = ckpt["metadata"].get("d_val", {})
+        run.warnings = list(ckpt["metadata"].get("warnings", []))
         run.log.trim(run.global_step)
     if run.dist.enabled:
         learner.model = nn.parallel.DistributedDataParallel(run.model)
@@ -356,9 +421,8 @@ def _save_last(run: _StageRun) -> None:
         "global_step": run.global_step,
         "elapsed": run.wall_time(),
     }
-    if learner.disc is not None and learner.d_optimiser is not None:
-        disc = learner.disc.module if isinstance(learner.disc, nn.parallel.DistributedDataParallel) else learner.disc
-        ts["discriminator"] = {k: v.detach().cpu() for k, v in disc.state_dict().items()}
+    if run.disc is not None and learner.d_optimiser is not None:
+        ts["discriminator"] = {k: v.detach().cpu() for k, v in run.disc.state_dict().items()}
         ts["d_optimiser"] = learner.d_optimiser.state_dict()
     save_checkpoint(run.last_path, run.model, run.metadata(), training_state=ts)
 
@@ -382,23 +446,51 @@ def _train_epoch(run: _StageRun, progress: bool) -> None:
         for batch in loader:
             if run.step_in_epoch >= run.steps_per_epoch:
                 break
-            set_learning_rate(run.learner.optimiser, st, run.global_step, st.epochs * run.steps_per_epoch)
-            try:
-                record = training_step(run.learner, batch, run.device)
-            except TrainingError as err:
-                kept = run.last_path if run.last_path.exists() else "(none yet)"
-                raise TrainingError(
-                    f"{err} in stage {run.stage}, epoch {run.epoch + 1}, step {run.global_step + 1}; "
-                    f"stopped -- the last good checkpoint is kept at {kept}"
-                ) from None
-            run.step_in_epoch += 1
-            run.global_step += 1
-            lr = run.learner.optimiser.param_groups[0]["lr"]
-            run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, lr=lr, **record)
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            record = _step(run, batch)
+            bar.set_postfix(loss=f"{record.get('loss', record.get('d_loss', math.nan)):.4f}")
             bar.update(1)
+            if run.disc is not None and run.global_step == st.d_warmup_steps < run.total_steps:
+                if run.step_in_epoch < run.steps_per_epoch:  # an epoch's end checks anyway
+                    _check_discriminator(run, "d_warmup_end")
             if run.global_step % st.checkpoint_every == 0:
                 _save_last(run)
+
+
+def _step(run: _StageRun, batch: dict[str, Any]) -> dict[str, float]:
+    """One training step at the run's position: learning rate, the step (the generator's or the
+    discriminator's alone), position and log."""
+    st = run.stage_cfg
+    set_learning_rate(run.learner.optimiser, st, run.global_step, run.total_steps)
+    moves = run.disc is None or generator_moves(st, run.global_step)
+    try:
+        record = training_step(run.learner, batch, run.device, generator_step=moves)
+    except TrainingError as err:
+        kept = run.last_path if run.last_path.exists() else "(none yet)"
+        raise TrainingError(
+            f"{err} in stage {run.stage}, epoch {run.epoch + 1}, step {run.global_step + 1}; "
+            f"stopped -- the last good checkpoint is kept at {kept}"
+        ) from None
+    run.step_in_epoch += 1
+    run.global_step += 1
+    lr = run.learner.optimiser.param_groups[0]["lr"]
+    phase = {} if moves else {"phase": "d_warmup" if run.global_step <= st.d_warmup_steps else "d_only"}
+    run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, lr=lr, **phase, **record)
+    return record
+
+
+def _check_discriminator(run: _StageRun, when: str) -> None:
+    """The discriminator's held-out check (main process): logged, kept in the metadata, and a
+    warning in the log, on stderr and in the run summary when it is at chance after the warm-up."""
+    if run.disc is None or not run.dist.main:
+        return
+    result = discriminator_check(run.disc, run.model, run.val_set, run.device)
+    run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, type="d_val", at=when, **result)
+    run.d_val = result | {"step": run.global_step, "at": when}
+    message = chance_warning(run.stage, run.global_step, run.d_val, run.stage_cfg.d_warmup_steps)
+    if message is not None:
+        run.warnings.append(message)
+        run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, type="warning", message=message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
 def _end_epoch(run: _StageRun) -> None:
@@ -409,6 +501,7 @@ def _end_epoch(run: _StageRun) -> None:
         if run.val and run.val["psnr"] > run.best_val.get("psnr", -math.inf):
             run.best_val = {**run.val, "epoch": run.epoch}
         run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, type="val", **run.val)
+        _check_discriminator(run, "epoch_end")
     run.dist.barrier()
     _save_last(run)
 
@@ -426,7 +519,7 @@ def _finalise(run: _StageRun) -> None:
             "torch": torch.__version__,
             "train_config": cfg.to_dict(),
         }
-        save_checkpoint(run.final_path, run.model, meta)
+        save_checkpoint(run.final_path, run.model, meta, discriminator=run.disc)
     run.dist.barrier()
 
 
@@ -441,6 +534,19 @@ def run_pipeline(
 
 
 # ---- command line -------------------------------------------------------------------------------
+def _summary(stage: str, path: Path) -> str:
+    """A stage's lines of the run summary: its checkpoint, validation metrics and wall time; for the
+    SN-GAN the discriminator's last held-out check and every warning of the run."""
+    meta = load_checkpoint(path)["metadata"]
+    lines = [f"{stage:13s} {path}  val={meta.get('val')}  wall={meta.get('wall_time_s')} s"]
+    d_val = meta.get("d_val")
+    if d_val:
+        accuracy, auc = d_val["d_accuracy"], d_val["d_auc"]
+        lines.append(f"{'':13s} discriminator on held-out slices: patch accuracy {accuracy:.3f}, image AUC {auc:.3f}")
+    lines += [f"{'':13s} warning: {message}" for message in meta.get("warnings", [])]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recon_lib.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/teaching.yaml")
@@ -459,8 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if int(os.environ.get("RANK", "0")) == 0:
         for stage, path in paths.items():
-            meta = load_checkpoint(path)["metadata"]
-            print(f"{stage:13s} {path}  val={meta.get('val')}  wall={meta.get('wall_time_s')} s")
+            print(_summary(stage, path))
         print(f"total wall time this run: {time.time() - t0:.0f} s")
     if torch_dist.is_initialized():
         torch_dist.destroy_process_group()
