@@ -20,12 +20,16 @@ WRONG = {
     "lsgan_d": (lambda d_real, d_fake: ((d_real - 1) ** 2).mean() + (d_fake**2).mean(), "expected"),  # no 0.5
     "interpolate": (lambda a, b, alpha: {k: alpha * a[k] + (1 - alpha) * b[k] for k in a}, "wrong values"),
     "paired_mean": (lambda a, b: float(np.mean(a) - np.median(b)), "expected"),
+    # open exercises: a likely mistake each, and the reason the check gives
+    "gfactor": (lambda maps, mask, n: exercises._sol_gfactor(maps, mask, n) * np.sqrt(24 / 12), "sqrt\\(R\\)"),
+    "mask_design": (lambda width, af, seed: np.ones(width), "AF 8 allows"),  # samples every column
+    "choose_alpha": (lambda records, af, budget: 1.0, "over the 0.3 dB budget"),  # the SN-GAN, whatever it costs
 }
 
 
-def test_every_exercise_has_a_wrong_answer_here_and_at_least_eight_span_notebooks_02_to_07():
+def test_every_exercise_has_a_wrong_answer_here_and_at_least_twelve_span_notebooks_02_to_07():
     assert set(WRONG) == set(exercises.EXERCISES)
-    assert len(exercises.EXERCISES) >= 8
+    assert len(exercises.EXERCISES) >= 12
     assert {e.notebook for e in exercises.EXERCISES.values()} == {"02", "03", "04", "05", "06", "07"}
 
 
@@ -76,3 +80,28 @@ def test_solution_source_is_revealed(capsys):
     source = exercises.solution("interpolate")
     assert "(1 - alpha) * sd_a[key] + alpha * sd_b[key]" in source and source in capsys.readouterr().out
     assert torch.is_tensor(exercises._problem()["k0"])
+
+
+def test_the_open_exercises_measure_the_students_artefact(capsys):
+    """An open check accepts more than one answer and reports what it measured."""
+    assert sum(e.kind == "open" for e in exercises.EXERCISES.values()) >= 3
+    exercises.check("choose_alpha", lambda records, af, budget: 0.0)  # the SN itself: always admissible
+    out = capsys.readouterr().out
+    assert "AF 4: α = 0 costs 0.00 dB on validation; on the test split +0.00 dB (within the budget)" in out
+    from recon_lib.teaching.notebook import load_slice
+
+    batch = load_slice(acceleration=8, split="val")
+    full = load_slice(acceleration=8, split="val")  # the masked k-space is enough to show the scoring runs
+    context = {"kspace": full["kspace"], "maps": batch["maps"], "target": batch["target"][0],
+               "foreground": batch["foreground"][0]}  # fmt: skip
+    exercises.check("mask_design", exercises.EXERCISES["mask_design"].solution, **context)
+    assert "CG-SENSE NMSE" in capsys.readouterr().out
+
+
+def test_a_prediction_is_compared_after_the_answer(capsys):
+    assert exercises.reveal("best α", 0.4, 0.4, tolerance=0.05) is True
+    assert "the answer is 0.4 -- right" in capsys.readouterr().out
+    assert exercises.reveal("best α", 1.0, 0.4, tolerance=0.05) is False
+    assert "off by +0.6" in capsys.readouterr().out
+    assert exercises.reveal("best α", None, 0.4, tolerance=0.05) is False
+    assert "none made" in capsys.readouterr().out

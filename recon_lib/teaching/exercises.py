@@ -17,6 +17,16 @@ An exercise cell (tagged ``exercise``) asks the student for a short function, th
 * **right**: a short confirmation; the student's own function is returned.
 
 ``exercises.solution("hard_dc")`` prints the solution's source (reveal it when stuck).
+
+**Open** exercises (``Exercise.kind == "open"``) have no single answer: the student designs something
+(a g-factor map, an α chosen under a budget, a sampling mask). Their check first rejects what breaks the
+rules, with the reason (a mask over the column budget, an α over the PSNR budget on the validation
+split, a g-factor off by the √R of the scan time), then *measures* the artefact and prints the outcome
+(the noise amplification found, the α's cost on the test split, the mask's error against a random one);
+:func:`check` passes the notebook's data to it as keyword arguments.
+
+**Predictions** are asked before their answer is computed: the student writes a guess into a variable,
+and a later cell, after the answer is on the page, calls :func:`reveal` to compare.
 CI runs the notebooks with ``RECON_SOLUTIONS=1``: :func:`check` then checks the *solution* in
 place of an unfinished answer, so every check is proven to accept it; ``tests/test_exercises.py``
 feeds every check a known-wrong answer and proves it is caught.
@@ -37,7 +47,7 @@ from recon_lib.core.checks import adjointness_error
 from recon_lib.physics.coils import sens_expand, sens_reduce
 from recon_lib.physics.fft import fft2c, ifft2c
 
-__all__ = ["ExerciseError", "EXERCISES", "check", "solution", "solutions_enabled"]
+__all__ = ["ExerciseError", "EXERCISES", "check", "reveal", "solution", "solutions_enabled"]
 
 #: environment variable that puts the solutions in place of unfinished answers (CI)
 SOLUTIONS_ENV = "RECON_SOLUTIONS"
@@ -108,7 +118,7 @@ def _sol_nmse(gt: np.ndarray, pred: np.ndarray) -> float:
     return float(np.sum((gt - pred) ** 2) / np.sum(gt**2))
 
 
-def _chk_nmse(fn: Callable) -> None:
+def _chk_nmse(fn: Callable, **_: Any) -> None:
     rng = np.random.default_rng(0)
     gt = rng.random((2, 8, 8))
     pred = gt + 0.1 * rng.standard_normal((2, 8, 8))
@@ -123,7 +133,7 @@ def _sol_psf(mask: np.ndarray) -> np.ndarray:
     return psf / psf.max()
 
 
-def _chk_psf(fn: Callable) -> None:
+def _chk_psf(fn: Callable, **_: Any) -> None:
     mask = np.zeros(32, dtype=bool)
     mask[::4] = True
     mask[14:18] = True
@@ -139,12 +149,12 @@ def _sol_adjoint(k: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor) -> tor
     return (maps.conj() * ifft2c(k * mask)).sum(dim=1)
 
 
-def _chk_forward(fn: Callable) -> None:
+def _chk_forward(fn: Callable, **_: Any) -> None:
     p = _problem(3)
     _compare("E(x, maps, mask)", fn(p["x"], p["maps"], p["mask"]), sens_expand(p["x"], p["maps"], p["mask"]))
 
 
-def _chk_adjoint(fn: Callable) -> None:
+def _chk_adjoint(fn: Callable, **_: Any) -> None:
     p = _problem(4)
     k = _complex(*p["maps"].shape, seed=9)
     _compare("EH(k, maps, mask)", fn(k, p["maps"], p["mask"]), sens_reduce(k, p["maps"], p["mask"]))
@@ -160,7 +170,7 @@ def _sol_hard_dc(k_pred: torch.Tensor, k_measured: torch.Tensor, mask: torch.Ten
     return (1 - mask) * k_pred + mask * k_measured
 
 
-def _chk_hard_dc(fn: Callable) -> None:
+def _chk_hard_dc(fn: Callable, **_: Any) -> None:
     p = _problem(5)
     k_pred = sens_expand(p["x"], p["maps"])
     got = fn(k_pred, p["k0"], p["mask"])
@@ -171,7 +181,7 @@ def _sol_soft_dc(k_pred: torch.Tensor, k_measured: torch.Tensor, mask: torch.Ten
     return (1 - mask) * k_pred + mask * (a * k_pred + (1 - a) * k_measured)
 
 
-def _chk_soft_dc(fn: Callable) -> None:
+def _chk_soft_dc(fn: Callable, **_: Any) -> None:
     p = _problem(6)
     k_pred = sens_expand(p["x"], p["maps"])
     for a in (0.0, 0.3, 1.0):
@@ -183,7 +193,7 @@ def _sol_lsgan_d(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     return 0.5 * (((d_real - 1) ** 2).mean() + (d_fake**2).mean())
 
 
-def _chk_lsgan_d(fn: Callable) -> None:
+def _chk_lsgan_d(fn: Callable, **_: Any) -> None:
     g = _rng(7)
     d_real, d_fake = torch.rand(2, 1, 6, 6, generator=g), torch.rand(2, 1, 6, 6, generator=g)
     _compare("lsgan_d(d_real, d_fake)", fn(d_real, d_fake), float(_sol_lsgan_d(d_real, d_fake)))
@@ -196,7 +206,7 @@ def _sol_interpolate(sd_a: Mapping[str, torch.Tensor], sd_b: Mapping[str, torch.
     return {key: (1 - alpha) * sd_a[key] + alpha * sd_b[key] for key in sd_a}
 
 
-def _chk_interpolate(fn: Callable) -> None:
+def _chk_interpolate(fn: Callable, **_: Any) -> None:
     g = _rng(8)
     sd_a = {"conv.weight": torch.randn(3, 2, generator=g), "conv.bias": torch.randn(3, generator=g)}
     sd_b = {k: torch.randn(v.shape, generator=g) for k, v in sd_a.items()}
@@ -214,20 +224,151 @@ def _sol_paired_mean(scores_a: Sequence[float], scores_b: Sequence[float]) -> fl
     return float(np.mean(np.asarray(scores_a) - np.asarray(scores_b)))
 
 
-def _chk_paired_mean(fn: Callable) -> None:
+def _chk_paired_mean(fn: Callable, **_: Any) -> None:
     a, b = [30.1, 25.4, 28.0, 22.7], [29.0, 25.9, 26.5, 21.9]
     _compare("paired_mean(a, b)", fn(a, b), _sol_paired_mean(a, b))
     _compare("paired_mean(b, a)", fn(b, a), _sol_paired_mean(b, a))
 
 
+# ---- open exercises ------------------------------------------------------------------------------------
+def _small_sense(seed: int = 0, coils: int = 6, h: int = 6, w: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smooth complex maps ``(C, H, W)`` normalised to sum_c |S_c|^2 = 1, and a mask (every 3rd column + centre)."""
+    g = _rng(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    maps = []
+    for _ in range(coils):
+        a, b, c, d = torch.randn(4, generator=g, dtype=torch.float64)
+        maps.append(torch.exp(-((xx - 0.8 * a) ** 2 + (yy - 0.8 * b) ** 2)) * torch.exp(1j * (c * xx + d * yy)))
+    s = torch.stack(maps)
+    mask = torch.zeros(w, dtype=torch.float64)
+    mask[::3] = 1
+    mask[w // 2 - 2 : w // 2 + 2] = 1
+    return s / s.abs().pow(2).sum(0).sqrt(), mask
+
+
+def _sol_gfactor(maps: torch.Tensor, mask: torch.Tensor, replicas: int = 200) -> np.ndarray:
+    from recon_lib.physics.gfactor import pseudo_replica_gfactor
+
+    return pseudo_replica_gfactor(maps, mask, replicas=replicas, seed=0)
+
+
+def _chk_gfactor(fn: Callable, **_: Any) -> None:
+    from recon_lib.physics.gfactor import gfactor_map
+
+    maps, mask = _small_sense(11)
+    got = np.asarray(fn(maps, mask, 200), dtype=np.float64)
+    expected = gfactor_map(maps, mask)
+    if got.shape != expected.shape:
+        raise ExerciseError(
+            f"my_gfactor(maps, mask, replicas): expected a map of shape {expected.shape}, got {got.shape}"
+        )
+    ratio = float(np.nanmedian(got / expected))
+    r = mask.numel() / float(mask.sum())
+    if abs(ratio - np.sqrt(r)) < 0.1 * np.sqrt(r):
+        raise ExerciseError(
+            f"your map is about sqrt(R) = {np.sqrt(r):.2f} times the g-factor: the noise-std ratio of the accelerated "
+            "and the fully sampled reconstruction holds the scan-time loss sqrt(R) too; g = ratio / sqrt(R)"
+        )
+    if abs(ratio - r) < 0.1 * r or abs(ratio - np.sqrt(r) ** 0.5) < 0.05:
+        raise ExerciseError(
+            f"your map is {ratio:.2f} times the g-factor: compare noise standard deviations, not variances"
+        )
+    if not 0.9 < ratio < 1.1 or np.nanmin(got) < 0.8:
+        raise ExerciseError(f"your map is {ratio:.2f} times the analytic g-factor (median): expected 1 (within 10 %)")
+    print(f"your g-factor map agrees with the analytic one to {abs(ratio - 1):.1%} (median) on a 6-coil test problem")
+
+
+def _sol_choose_alpha(records: Sequence[Mapping[str, Any]], acceleration: int, budget_db: float) -> float:
+    rows = [r for r in records if r["mode"] == "network" and r["acceleration"] == acceleration]
+    sn = next(r["psnr"] for r in rows if r["alpha"] == 0)
+    allowed = [r for r in rows if sn - r["psnr"] <= budget_db]
+    return max(allowed, key=lambda r: r["hf_energy_ratio"])["alpha"]
+
+
+def _sweep_rows(records: Sequence[Mapping[str, Any]], acceleration: int) -> dict[float, Mapping[str, Any]]:
+    return {float(r["alpha"]): r for r in records if r["mode"] == "network" and r["acceleration"] == acceleration}
+
+
+def _chk_choose_alpha(fn: Callable, **context: Any) -> None:
+    import json
+
+    from recon_lib.teaching import suite
+
+    validation = json.loads((suite.results_dir("alpha_validation") / "alpha_validation.json").read_text())["records"]
+    test = json.loads((suite.results_dir("evaluate") / "alpha_sweep.json").read_text())
+    for af in (4, 8):
+        budget = float(context.get("budget_db", 0.3))
+        alpha = fn(validation, af, budget)
+        rows = _sweep_rows(validation, af)
+        if not isinstance(alpha, (int, float, np.floating)) or float(alpha) not in rows:
+            raise ExerciseError(f"AF {af}: choose one of the swept αs {sorted(rows)}, got {alpha!r}")
+        cost = rows[0.0]["psnr"] - rows[float(alpha)]["psnr"]
+        if cost > budget + 1e-9:
+            raise ExerciseError(
+                f"AF {af}: α = {float(alpha):g} costs {cost:.2f} dB on the validation split, "
+                f"over the {budget:g} dB budget"
+            )
+        on_test = _sweep_rows(test, af)
+        if float(alpha) in on_test:
+            t0, ta = on_test[0.0], on_test[float(alpha)]
+            within = "within" if t0["psnr"] - ta["psnr"] <= budget else "OVER"
+            print(
+                f"AF {af}: α = {float(alpha):g} costs {cost:.2f} dB on validation; on the test split "
+                f"{ta['psnr'] - t0['psnr']:+.2f} dB ({within} the budget), "
+                f"HF-energy ratio {t0['hf_energy_ratio']:.3f} -> {ta['hf_energy_ratio']:.3f}"
+            )
+
+
+def _sol_mask(width: int, acceleration: int, seed: int) -> np.ndarray:
+    from recon_lib.physics.masks import sample_mask
+
+    return sample_mask(width, center_fraction=0.08, acceleration=acceleration, kind="equispaced", seed=seed)
+
+
+def _chk_mask(fn: Callable, **context: Any) -> None:
+    """Reject a mask over the column budget; with a slice in ``context`` (``kspace`` fully sampled
+    ``(1, C, H, W)``, ``maps``, ``target`` ``(rh, rw)``, ``foreground``), score it with CG-SENSE against
+    the random mask."""
+    from recon_lib.core.tensors import center_crop
+    from recon_lib.metrics.quality import nmse
+    from recon_lib.physics.classical import cg_sense
+    from recon_lib.physics.masks import mask_to_tensor, sample_mask
+
+    kspace = context.get("kspace")
+    width = int(kspace.shape[-1]) if kspace is not None else 184
+    mask = np.asarray(fn(width, 8, 0))
+    if mask.shape != (width,) or not np.isin(mask, (0, 1)).all():
+        raise ExerciseError(f"my_mask(width, 8, seed) must return {width} zeros and ones, got shape {mask.shape}")
+    random = sample_mask(width, center_fraction=0.04, acceleration=8, seed=0)
+    if int(mask.sum()) > int(random.sum()):
+        raise ExerciseError(
+            f"your mask samples {int(mask.sum())} columns; AF 8 allows {int(random.sum())} "
+            "(what the random mask takes): a faster scan may not measure more"
+        )
+    if kspace is None:
+        return
+    errors = {}
+    for name, m in (("yours", mask), ("random", random)):
+        tensor = mask_to_tensor(m.astype(bool))
+        image = cg_sense(kspace * tensor, context["maps"], tensor, num_iters=int(context.get("iterations", 15)))
+        shown = center_crop(image, tuple(context["target"].shape))[0].abs()
+        errors[name] = nmse(context["target"][None], shown[None], mask=context["foreground"][None])
+    verdict = "beats" if errors["yours"] < errors["random"] else "does not beat"
+    print(
+        f"{int(mask.sum())} columns: CG-SENSE NMSE {errors['yours']:.4f} with your mask, {errors['random']:.4f} "
+        f"with the random one ({int(random.sum())} columns): yours {verdict} it on this slice"
+    )
+
+
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: where it is, what it asks, its check and its solution."""
+    """One exercise: where it is, what it asks, its check and its solution (``kind``: closed or open)."""
 
     notebook: str
     task: str
-    check: Callable[[Callable], None]
+    check: Callable[..., None]
     solution: Callable
+    kind: str = "closed"
 
 
 #: every exercise of the notebooks, by name
@@ -243,6 +384,15 @@ EXERCISES: dict[str, Exercise] = {
     "paired_mean": Exercise(
         "07", "the mean paired difference of two methods' scores", _chk_paired_mean, _sol_paired_mean
     ),
+    "gfactor": Exercise("03", "a g-factor map by pseudo-replicas", _chk_gfactor, _sol_gfactor, "open"),
+    "mask_design": Exercise("03", "a sampling mask that beats the random one at AF 8", _chk_mask, _sol_mask, "open"),
+    "choose_alpha": Exercise(
+        "07",
+        "choose α under a PSNR budget on validation, defend it on test",
+        _chk_choose_alpha,
+        _sol_choose_alpha,
+        "open",
+    ),
 }
 
 
@@ -252,7 +402,7 @@ def _exercise(name: str) -> Exercise:
     return EXERCISES[name]
 
 
-def check(name: str, answer: Callable) -> Callable:
+def check(name: str, answer: Callable, **context: Any) -> Callable:
     """Check a student's ``answer`` to exercise ``name``; return the function the notebook goes on with.
 
     Returns:
@@ -264,10 +414,10 @@ def check(name: str, answer: Callable) -> Callable:
     """
     ex = _exercise(name)
     try:
-        ex.check(answer)
+        ex.check(answer, **context)
     except NotImplementedError:
         if solutions_enabled():
-            ex.check(ex.solution)  # CI: the solution must pass its own check
+            ex.check(ex.solution, **context)  # CI: the solution must pass its own check
             print(f"exercise {name!r}: solution in place ({SOLUTIONS_ENV}=1) -- it passes the check")
         else:
             print(
@@ -277,6 +427,17 @@ def check(name: str, answer: Callable) -> Callable:
         return ex.solution
     print(f"exercise {name!r}: correct -- well done.")
     return answer
+
+
+def reveal(name: str, guess: float | None, actual: float, tolerance: float) -> bool:
+    """Compare a prediction made before the answer was computed with the answer; True when within ``tolerance``."""
+    if guess is None:
+        print(f"prediction {name!r}: none made -- the answer is {actual:g}. Next time, guess first.")
+        return False
+    close = abs(float(guess) - actual) <= tolerance
+    verdict = "right" if close else f"off by {float(guess) - actual:+g}"
+    print(f"prediction {name!r}: you said {float(guess):g}, the answer is {actual:g} -- {verdict}")
+    return close
 
 
 def solution(name: str) -> str:
