@@ -43,6 +43,10 @@ __all__ = [
     "read_volume_info",
     "read_noise_free",
     "NOISE_FREE_KEY",
+    "TISSUE_LABELS_KEY",
+    "SIMULATOR_ATTR",
+    "PHANTOM_VENDOR",
+    "read_tissue_labels",
     "atomic_h5_writer",
     "write_multicoil_volume",
     "ACQUISITIONS",
@@ -53,6 +57,10 @@ MIN_RECON_SIZE = 16
 
 ISMRMRD_NS = "http://www.ismrm.org/ISMRMRD"
 ACQUISITIONS = ("CORPD_FBK", "CORPDFS_FBK")
+#: the systemVendor of the headers :func:`build_ismrmrd_header` writes (the simulated knees)
+PHANTOM_VENDOR = "recon_lib phantom"
+#: file attribute of a simulated raw file: the knee simulator's version (absent: simulator 1)
+SIMULATOR_ATTR = "simulator_version"
 
 
 class DataFormatError(ValueError):
@@ -68,12 +76,18 @@ class EncodingInfo:
         recon_size: reconSpace matrixSize ``(x, y, z)``.
         center: ``kspace_encoding_step_1`` centre line.
         maximum: ``kspace_encoding_step_1`` maximum line index.
+        phase_fov_mm: encodedSpace ``fieldOfView_mm`` y, the encoded phase-encode field of view
+            (None when the header gives none); the centre-fraction rule reads it
+            (:func:`recon_lib.physics.masks.fastmri_center_fraction`).
+        vendor: ``acquisitionSystemInformation/systemVendor`` (``""`` when absent).
     """
 
     encoded_size: tuple[int, int, int]
     recon_size: tuple[int, int, int]
     center: int
     maximum: int
+    phase_fov_mm: float | None = None
+    vendor: str = ""
 
     @property
     def padding_left(self) -> int:
@@ -140,7 +154,7 @@ def build_ismrmrd_header(
 
     root = ET.Element(f"{{{ISMRMRD_NS}}}ismrmrdHeader")
     sysinfo = sub(root, "acquisitionSystemInformation")
-    sub(sysinfo, "systemVendor", "recon_lib phantom")
+    sub(sysinfo, "systemVendor", PHANTOM_VENDOR)
     sub(sysinfo, "systemFieldStrength_T", f"{system_field_strength_t:g}")
     sub(sysinfo, "receiverChannels", "15")
     enc = sub(root, "encoding")
@@ -194,17 +208,50 @@ def parse_ismrmrd_header(xml: str | bytes, source: str = "ismrmrd_header") -> En
     def size(tag: str) -> tuple[int, int, int]:
         return tuple(integer(f"m:encoding/m:{tag}/m:matrixSize/m:{a}") for a in "xyz")  # type: ignore[return-value]
 
+    fov = root.find("m:encoding/m:encodedSpace/m:fieldOfView_mm/m:y", ns)
+    fov_text = fov.text if fov is not None else None
+    try:
+        phase_fov = float(fov_text) if fov_text is not None else None
+    except ValueError:
+        raise DataFormatError(f"{source}: encodedSpace fieldOfView_mm y is not a number: {fov_text!r}") from None
+    if phase_fov is not None and not (np.isfinite(phase_fov) and phase_fov > 0):
+        raise DataFormatError(f"{source}: encodedSpace fieldOfView_mm y must be positive, got {phase_fov}")
+    vendor = root.find("m:acquisitionSystemInformation/m:systemVendor", ns)
     return EncodingInfo(
         encoded_size=size("encodedSpace"),
         recon_size=size("reconSpace"),
         center=integer("m:encoding/m:encodingLimits/m:kspace_encoding_step_1/m:center"),
         maximum=integer("m:encoding/m:encodingLimits/m:kspace_encoding_step_1/m:maximum"),
+        phase_fov_mm=phase_fov,
+        vendor=(vendor.text or "").strip() if vendor is not None else "",
     )
 
 
 #: dataset of a simulated raw file holding the noise-free magnitude ``(slices, rh, rw)`` on the
 #: reconstruction grid (the truth the SENSE reference estimates; fastMRI's readers ignore it)
 NOISE_FREE_KEY = "image_noise_free"
+#: dataset of a simulated raw file (simulator 2 on) holding the tissue labels ``(slices, rh, rw)``
+#: uint8 on the reconstruction grid (values of ``recon_lib.data.phantom.anatomy.Tissue``)
+TISSUE_LABELS_KEY = "tissue_labels"
+
+
+def read_tissue_labels(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The tissue labels of a simulated raw file, or None when the file has none (real data, simulator 1).
+
+    Raises:
+        DataFormatError: the dataset exists but is not an unsigned integer array of ``shape``.
+    """
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        if TISSUE_LABELS_KEY not in f:
+            return None
+        data = f[TISSUE_LABELS_KEY]
+        if not isinstance(data, h5py.Dataset) or data.shape != tuple(shape) or data.dtype.kind != "u":
+            raise DataFormatError(
+                f"{path}: {TISSUE_LABELS_KEY!r} must be an unsigned integer array of shape {tuple(shape)}, "
+                f"got {getattr(data, 'shape', None)} {getattr(data, 'dtype', None)}"
+            )
+        return np.asarray(data[()], dtype=np.uint8)
 
 
 def read_noise_free(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -331,6 +378,7 @@ def write_multicoil_volume(
     header_xml: str,
     attrs: Mapping[str, object],
     noise_free: np.ndarray | None = None,
+    tissue_labels: np.ndarray | None = None,
 ) -> None:
     """Write one volume in fastMRI's multicoil layout (atomically).
 
@@ -342,6 +390,8 @@ def write_multicoil_volume(
         attrs: file attributes (``acquisition``, ``max``, ``norm``, ``patient_id``, ...).
         noise_free: optional float32 ``(slices, rh, rw)`` magnitude of the noise-free object (simulated
             data only), stored as :data:`NOISE_FREE_KEY`, a dataset fastMRI's readers ignore.
+        tissue_labels: optional uint8 ``(slices, rh, rw)`` tissue labels (simulator 2), stored as
+            :data:`TISSUE_LABELS_KEY`.
     """
     if kspace.dtype != np.complex64 or kspace.ndim != 4:
         raise ValueError(f"kspace must be complex64 (slices, coils, H, W), got {kspace.dtype} {kspace.shape}")
@@ -358,5 +408,12 @@ def write_multicoil_volume(
                     f"{reconstruction_rss.shape}"
                 )
             f.create_dataset(NOISE_FREE_KEY, data=noise_free.astype(np.float32))
+        if tissue_labels is not None:
+            if tissue_labels.shape != reconstruction_rss.shape:
+                raise ValueError(
+                    f"tissue_labels {tissue_labels.shape} must have the shape of reconstruction_rss "
+                    f"{reconstruction_rss.shape}"
+                )
+            f.create_dataset(TISSUE_LABELS_KEY, data=tissue_labels.astype(np.uint8))
         for k, v in attrs.items():
             f.attrs[k] = v

@@ -20,6 +20,14 @@ gives further masks of the same volume); training draws a fresh mask per sample.
 Knee defaults (Zbontar et al., "fastMRI: an open dataset and benchmarks for accelerated MRI",
 arXiv:1811.08839, and fastMRI's ``RandomMaskFunc(center_fractions=[0.08, 0.04], accelerations=[4, 8])``):
 centre fraction 0.08 at AF 4, 0.04 at AF 8.
+
+fastMRI's physical calibration region (:func:`fastmri_center_fraction`): fastMRI's fractions were
+defined for its knee protocol, 368 phase-encode columns over an encoded phase-encode field of view
+of 161 mm (0.4375 mm per column; fastMRI knee headers: encodedSpace 640 x 368 over 280 x 161 mm). A
+centre fraction ``cf`` of ``W`` columns over ``FOV`` mm acquires the band ``|k| < cf W / (2 FOV)``
+cycles/mm, so a file of another resolution acquires fastMRI's band when its fraction is scaled by
+its column width over fastMRI's: at the teaching geometry (184 columns over the same 161 mm) that
+is 0.16 / 0.08, the same 29 / 15 centre lines in cycles/mm as fastMRI's 0.08 / 0.04 of 368.
 """
 
 from __future__ import annotations
@@ -30,10 +38,67 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["MaskFunc", "sample_mask", "center_lines", "seed_from_name", "mask_to_tensor", "DEFAULT_CENTER_FRACTIONS"]
+__all__ = [
+    "MaskFunc",
+    "sample_mask",
+    "center_lines",
+    "seed_from_name",
+    "mask_to_tensor",
+    "DEFAULT_CENTER_FRACTIONS",
+    "FASTMRI_COLUMN_MM",
+    "fastmri_center_fraction",
+]
 
 #: centre fraction fastMRI uses for each knee acceleration
 DEFAULT_CENTER_FRACTIONS: dict[float, float] = {4: 0.08, 8: 0.04}
+#: width of one phase-encode column of fastMRI's knee protocol: 161 mm encoded over 368 columns
+FASTMRI_COLUMN_MM = 161.0 / 368.0
+#: files whose column width is within this relative distance of fastMRI's are at fastMRI's resolution
+#: (fastMRI's own files: 368, 372, ... columns) and take fastMRI's fractions unchanged, as fastMRI's
+#: masks apply them to every knee file whatever its width
+_FASTMRI_RESOLUTION_TOLERANCE = 0.05
+
+
+def fastmri_center_fraction(acceleration: float, num_cols: int, phase_fov_mm: float | None) -> float:
+    """The centre fraction that acquires fastMRI's calibration band (cycles/mm) at ``acceleration``.
+
+    The one rule (module docstring): fastMRI's fraction times the file's column width
+    ``phase_fov_mm / num_cols`` over fastMRI's (:data:`FASTMRI_COLUMN_MM`); a file within 5 % of
+    fastMRI's column width, or whose header gives no field of view, takes fastMRI's own fraction.
+
+    Args:
+        acceleration: a knee acceleration of :data:`DEFAULT_CENTER_FRACTIONS` (4 or 8).
+        num_cols: phase-encode columns W of the file's encoded space.
+        phase_fov_mm: the encoded phase-encode field of view (the header's encodedSpace
+            fieldOfView_mm y), or None when unknown.
+
+    Raises:
+        ValueError: an acceleration fastMRI defines no fraction for, a bad width or field of view, or
+            a fraction whose centre block exceeds the lines the acceleration allows.
+
+    Example:
+        >>> fastmri_center_fraction(4, 184, 161.0), fastmri_center_fraction(8, 184, 161.0)  # teaching
+        (0.16, 0.08)
+        >>> fastmri_center_fraction(4, 368, 161.0), fastmri_center_fraction(8, 372, 162.75)  # fastMRI
+        (0.08, 0.04)
+    """
+    if acceleration not in DEFAULT_CENTER_FRACTIONS:
+        known = ", ".join(f"{a:g}" for a in DEFAULT_CENTER_FRACTIONS)
+        raise ValueError(f"fastMRI defines centre fractions for accelerations {known} only, got {acceleration!r}")
+    if isinstance(num_cols, bool) or not isinstance(num_cols, (int, np.integer)) or num_cols < 2:
+        raise ValueError(f"num_cols must be an integer >= 2, got {num_cols!r}")
+    fastmri = DEFAULT_CENTER_FRACTIONS[acceleration]
+    if phase_fov_mm is None:
+        return fastmri
+    if not (np.isfinite(phase_fov_mm) and phase_fov_mm > 0):
+        raise ValueError(f"phase_fov_mm must be a positive number, got {phase_fov_mm!r}")
+    ratio = float(phase_fov_mm) / int(num_cols) / FASTMRI_COLUMN_MM
+    if abs(ratio - 1.0) <= _FASTMRI_RESOLUTION_TOLERANCE:
+        return fastmri
+    fraction = round(fastmri * ratio, 4)
+    _check_params(int(num_cols), fraction, acceleration, "random")
+    return fraction
+
 
 _KINDS = ("random", "equispaced")
 
@@ -146,7 +211,9 @@ class MaskFunc:
 
     Args:
         accelerations: candidate accelerations, e.g. ``(4, 8)``; one is chosen per call.
-        center_fractions: matching centre fractions; defaults to fastMRI's knee values.
+        center_fractions: matching centre fractions. None: the data's own (:attr:`follows_data`):
+            a dataset gives each volume the fractions preparation derived for it
+            (:func:`fastmri_center_fraction`); called directly, fastMRI's knee values.
         kind: ``"random"`` or ``"equispaced"``.
 
     Example:
@@ -165,11 +232,15 @@ class MaskFunc:
         accelerations = list(accelerations)
         if not accelerations:
             raise ValueError("accelerations must not be empty")
+        #: True when no fractions were given: a dataset uses each volume's prepared fractions instead
+        self.follows_data = True
         if center_fractions is None:
             missing = [a for a in accelerations if a not in DEFAULT_CENTER_FRACTIONS]
             if missing:
                 raise ValueError(f"no default centre fraction for accelerations {missing}; pass center_fractions")
             center_fractions = [DEFAULT_CENTER_FRACTIONS[a] for a in accelerations]
+        else:
+            self.follows_data = False
         center_fractions = list(center_fractions)
         if len(center_fractions) != len(accelerations):
             raise ValueError(
@@ -180,6 +251,14 @@ class MaskFunc:
         self.accelerations = accelerations
         self.center_fractions = center_fractions
         self.kind = kind
+
+    def with_fractions(self, fractions: dict[float, float]) -> MaskFunc:
+        """The same accelerations and kind with the centre fraction of each acceleration from
+        ``fractions`` (a volume's prepared fractions); draws the same random numbers as ``self``."""
+        missing = [a for a in self.accelerations if a not in fractions]
+        if missing:
+            raise ValueError(f"no centre fraction for accelerations {missing} in {fractions}")
+        return MaskFunc(self.accelerations, [fractions[a] for a in self.accelerations], self.kind)
 
     def center_fraction(self, acceleration: float) -> float:
         """The centre fraction masks of ``acceleration`` use (the first match)."""
