@@ -22,11 +22,13 @@ import numpy as np
 import torch
 
 from recon_lib.core.tensors import center_crop
+from recon_lib.data.fastmri_io import read_volume_info
 from recon_lib.data.layout import raw_volumes, sidecar_path
+from recon_lib.data.prepare import calibration_fractions
 from recon_lib.physics.coils import sens_reduce
 from recon_lib.physics.espirit import espirit_maps
 from recon_lib.physics.fft import remove_readout_oversampling
-from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, center_lines
+from recon_lib.physics.masks import center_lines
 
 
 def main() -> None:
@@ -39,12 +41,20 @@ def main() -> None:
     # (readout rows, kernel width, crop) tried on the acquired lines of each AF
     args.grid = [(24, 6, 0.95), (48, 5, 0.95), (48, 4, 0.95), (24, 3, 0.95), (48, 3, 0.95)]
     torch.set_num_threads(args.threads)
+    volumes = raw_volumes(Path(args.data) / "test")[: args.volumes]
+    if not volumes:
+        raise SystemExit(f"no raw volumes in {Path(args.data) / 'test'}")
+    # the centre fractions preparation calibrates on for these files (fastMRI's physical band, or
+    # fastMRI's own fractions for files of simulator 1): recon_lib.data.prepare.calibration_fractions
+    fractions = {tuple(sorted(calibration_fractions(read_volume_info(p)).items())) for p in volumes}
+    if len(fractions) != 1:
+        raise SystemExit(f"the test volumes are calibrated on different centre fractions: {sorted(fractions)}")
     configs = [("full data 24x24, k=6", None, 24, 6, 0.95)]
-    for af, cf in DEFAULT_CENTER_FRACTIONS.items():
+    for af, cf in calibration_fractions(read_volume_info(volumes[0])).items():
         for rows, k, crop in args.grid:
-            configs.append((f"AF {af:g} ACS, {rows} readout rows, k={k}, crop {crop:g}", cf, rows, k, crop))
+            configs.append((f"AF {af:g} ACS (cf {cf:g}), {rows} readout rows, k={k}, crop {crop:g}", cf, rows, k, crop))
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in configs}
-    for raw_path in raw_volumes(Path(args.data) / "test")[: args.volumes]:
+    for raw_path in volumes:
         with h5py.File(raw_path, "r") as f, h5py.File(sidecar_path(raw_path), "r") as side:
             s0 = f["kspace"].shape[0] // 2 - args.slices // 2
             raw = torch.from_numpy(f["kspace"][s0 : s0 + args.slices])

@@ -43,6 +43,11 @@ Masks (fastMRI semantics, :mod:`recon_lib.physics.masks`):
   ``mask_seed`` gives another fixed mask (the evaluation averages over several).
 * The zero-padding columns of the raw data (outside ``[padding_left, padding_right)``) are
   never sampled.
+* Centre fractions: a ``MaskFunc`` without fractions (``follows_data``) gives each volume the
+  fraction preparation derived for it (fastMRI's physical calibration band,
+  :func:`recon_lib.physics.masks.fastmri_center_fraction`, recorded in the sidecar); explicit
+  fractions must agree with them (a ``ValueError`` naming the file, the AF and both values).
+  Sidecars that record none (files of simulator 1) use the mask function's fractions as given.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ from recon_lib.data.integrity import check_sidecar, verify_sidecar
 from recon_lib.data.layout import acs_maps_key, raw_volumes, sidecar_path, unprepared
 from recon_lib.physics.masks import MaskFunc, mask_to_tensor, seed_from_name
 
-__all__ = ["KneeDataset", "VolumeRecord", "DatasetNotPreparedError"]
+__all__ = ["KneeDataset", "VolumeRecord", "DatasetNotPreparedError", "prepared_fractions"]
 
 #: sidecar datasets a sample is read from
 _KEYS = ("kspace", "target", "foreground")
@@ -90,6 +95,9 @@ class VolumeRecord:
         max: the target volume's maximum.
         maps: sidecar dataset of the acquired-line maps per centre fraction, e.g. ``{0.08: "maps_cf0.08"}``;
             a centre fraction whose lines were too few to calibrate maps to the reason instead.
+        mask_func: the mask function of this volume: the dataset's, with the centre fraction of each
+            acceleration the one preparation derived for this file where the sidecar records it
+            (:func:`prepared_fractions`).
     """
 
     path: Path
@@ -102,6 +110,7 @@ class VolumeRecord:
     padding: tuple[int, int]
     max: float
     maps: dict[float, str]
+    mask_func: MaskFunc
 
 
 def _text(value: Any) -> str:
@@ -164,7 +173,44 @@ def _check_consistent(f: h5py.File, path: Path) -> None:
         )
 
 
-def _read_record(raw: Path, center_fractions: Sequence[float]) -> VolumeRecord:
+def prepared_fractions(f: h5py.File, path: Path) -> dict[float, float] | None:
+    """The centre fraction preparation derived for each acceleration (the sidecar's
+    ``acs_accelerations`` / ``acs_center_fractions``), or None for a sidecar that records none (a
+    file of simulator 1, prepared with fastMRI's own fractions)."""
+    if "acs_accelerations" not in f.attrs:
+        return None
+    afs = np.atleast_1d(np.asarray(f.attrs["acs_accelerations"], dtype=np.float64))
+    cfs = np.atleast_1d(np.asarray(f.attrs.get("acs_center_fractions", []), dtype=np.float64))
+    if afs.shape != cfs.shape:
+        raise DataFormatError(
+            f"{path}: attributes 'acs_accelerations' {afs.tolist()} and 'acs_center_fractions' {cfs.tolist()} "
+            "differ in length; re-run prepare_dataset.py"
+        )
+    return {float(a): float(c) for a, c in zip(afs, cfs, strict=True)}
+
+
+def _volume_mask_func(mask_func: MaskFunc, fractions: dict[float, float] | None, path: Path) -> MaskFunc:
+    """``mask_func`` for one volume: its prepared fraction per acceleration where the sidecar records
+    them (an explicit fraction must agree), else ``mask_func`` itself."""
+    if fractions is None:
+        return mask_func
+    missing = [a for a in mask_func.accelerations if a not in fractions]
+    if missing:
+        known = ", ".join(f"{a:g}" for a in sorted(fractions))
+        raise DataFormatError(f"{path}: prepared for accelerations {known}, not {', '.join(f'{a:g}' for a in missing)}")
+    if not mask_func.follows_data:
+        for af, cf in zip(mask_func.accelerations, mask_func.center_fractions, strict=True):
+            if not np.isclose(cf, fractions[af]):
+                raise ValueError(
+                    f"{path}: centre fraction {cf:g} at AF {af:g} disagrees with the {fractions[af]:g} this file was "
+                    f"prepared for (fastMRI's calibration band at its geometry, "
+                    f"recon_lib.physics.masks.fastmri_center_fraction); leave data.center_fractions out "
+                    f"or set it to {[fractions[a] for a in mask_func.accelerations]}"
+                )
+    return mask_func.with_fractions(fractions)
+
+
+def _read_record(raw: Path, mask_func: MaskFunc) -> VolumeRecord:
     """Open the sidecar of ``raw``, check it is complete and return its :class:`VolumeRecord`."""
     path = sidecar_path(raw)
     try:
@@ -174,7 +220,8 @@ def _read_record(raw: Path, center_fractions: Sequence[float]) -> VolumeRecord:
     with f:
         _check_complete(f, path)
         check_sidecar(raw, path, f.attrs, format_only=True)  # a format this version reads
-        maps = _acs_maps(f, path, center_fractions)
+        volume_masks = _volume_mask_func(mask_func, prepared_fractions(f, path), path)
+        maps = _acs_maps(f, path, volume_masks.center_fractions)
         _check_consistent(f, path)
         check_sidecar(raw, path, f.attrs)  # prepared from this raw file (so ``source`` is its name)
         ks, tg = f["kspace"], f["target"]
@@ -189,6 +236,7 @@ def _read_record(raw: Path, center_fractions: Sequence[float]) -> VolumeRecord:
             padding=(int(f.attrs["padding_left"]), int(f.attrs["padding_right"])),
             max=float(f.attrs["max"]),
             maps=maps,
+            mask_func=volume_masks,
         )
 
 
@@ -254,7 +302,7 @@ class KneeDataset(Dataset):
                 f"{len(missing)} of {len(raw)} raw volumes in {self.root} have no prepared sidecar ({shown}): "
                 f"run `python data_scripts/prepare_dataset.py {self.root.parent if raw else self.root}` first"
             )
-        records = [_read_record(p, mask_func.center_fractions) for p in raw]
+        records = [_read_record(p, mask_func) for p in raw]
         if acquisitions is not None:
             wanted = set(acquisitions)
             records = [r for r in records if r.acquisition in wanted]
@@ -298,8 +346,8 @@ class KneeDataset(Dataset):
         width = record.kspace_shape[-1]
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-            return self.mask_func(width, seed=rng, padding=record.padding)
-        return self.mask_func(width, seed=seed_from_name(record.fname, self.mask_seed), padding=record.padding)
+            return record.mask_func(width, seed=rng, padding=record.padding)
+        return record.mask_func(width, seed=seed_from_name(record.fname, self.mask_seed), padding=record.padding)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
@@ -311,7 +359,7 @@ class KneeDataset(Dataset):
         vol, sl = self.examples[index]
         record = self.volumes[vol]
         mask, acceleration = self.sample_mask(index)
-        maps_key = record.maps[self.mask_func.center_fraction(acceleration)]
+        maps_key = record.maps[record.mask_func.center_fraction(acceleration)]
         if maps_key.startswith("error: "):
             raise DataFormatError(f"{record.path}: AF {acceleration:g}: {maps_key[len('error: ') :]}")
         with h5py.File(record.path, "r") as f:

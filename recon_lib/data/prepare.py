@@ -20,14 +20,20 @@ touches the raw file:
    (readout-cropped) k-space with the full-data maps, centre-cropped to the header's reconSpace
    size ``(rh, rw)``: ``sense_reference`` complex64 ``(S, rh, rw)`` and its magnitude ``target``.
 3b. **Maps from acquired data**, what reconstruction methods get: for each centre fraction of
-   :data:`ACS_CENTER_FRACTIONS` (AF 4 and AF 8), maps calibrated on the centre lines such a mask
+   :func:`calibration_fractions` (AF 4 and AF 8: fastMRI's physical calibration band for the file's
+   encoded phase-encode field of view and width, :func:`recon_lib.physics.masks.fastmri_center_fraction`;
+   fastMRI's own 0.08 / 0.04, :data:`ACS_CENTER_FRACTIONS`, for simulated files of simulator 1 until
+   the default simulator changes), maps calibrated on the centre lines such a mask
    acquires and nothing else (``calib_columns=center_lines(W, cf)``, ``calib_width`` readout
    rows): ``maps_cf0.08`` / ``maps_cf0.04`` (:func:`recon_lib.data.layout.acs_maps_key`), each
    with attributes ``calib_lines`` and ``kernel_width``: sigpy's 6-wide kernel where the lines
    allow it, else the widest the measured criterion allows
    (:func:`recon_lib.physics.espirit.check_calibration_region`; 3 for the 7 lines of AF 8). If even
    a 2-wide kernel does not fit, the dataset is absent and its attribute ``error`` says why
-   (the dataset then refuses that AF naming file, AF and line count).
+   (the dataset then refuses that AF naming file, AF and line count). Sidecars of files the rule
+   applies to record it: attributes ``acs_accelerations`` and ``acs_center_fractions`` (the fraction
+   of each AF), and ``acceleration`` on each maps dataset; a dataset then refuses a mask whose
+   fraction for an AF disagrees.
 4. **Foreground mask** ``foreground`` bool ``(S, rh, rw)`` (the paper scores foreground only), see
    :func:`foreground_mask`.
 
@@ -71,6 +77,8 @@ from skimage.filters import threshold_otsu
 from recon_lib.core.atomic import stale_temporaries
 from recon_lib.core.tensors import center_crop
 from recon_lib.data.fastmri_io import (
+    PHANTOM_VENDOR,
+    SIMULATOR_ATTR,
     DataFormatError,
     VolumeInfo,
     atomic_h5_writer,
@@ -92,12 +100,14 @@ from recon_lib.data.layout import acs_maps_key, find_raw_files, legacy_sidecar_p
 from recon_lib.physics.coils import sens_reduce
 from recon_lib.physics.espirit import ESPIRIT_DEFAULTS, MIN_CALIB_POSITIONS, espirit_maps
 from recon_lib.physics.fft import remove_readout_oversampling
-from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, center_lines
+from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS, center_lines, fastmri_center_fraction
 
 __all__ = [
     "PREPARE_VERSION",
     "ACS_CENTER_FRACTIONS",
     "acs_kernel_width",
+    "calibration_fractions",
+    "follows_center_rule",
     "PrepareSummary",
     "is_prepared",
     "validate_raw_file",
@@ -140,6 +150,41 @@ def is_prepared(raw_path: str | os.PathLike) -> bool:
     except (OSError, KeyError, TypeError, ValueError):  # unreadable or failing (DataFormatError): redone
         return False
     return True
+
+
+def follows_center_rule(info: VolumeInfo) -> bool:
+    """Whether the centre-fraction rule applies to this raw file: every file but a simulated one of
+    simulator 1 (the phantom's header vendor without a ``simulator_version`` attribute >= 2), which
+    keeps fastMRI's own fractions 0.08 / 0.04 of its columns until the default simulator changes."""
+    if info.encoding.vendor != PHANTOM_VENDOR:
+        return True
+    try:
+        return int(info.attrs.get(SIMULATOR_ATTR, 1)) >= 2
+    except (TypeError, ValueError):
+        raise DataFormatError(
+            f"{info.path}: attribute {SIMULATOR_ATTR!r} must be an integer, got {info.attrs.get(SIMULATOR_ATTR)!r}"
+        ) from None
+
+
+def calibration_fractions(info: VolumeInfo) -> dict[float, float]:
+    """Acceleration -> the centre fraction whose acquired lines preparation calibrates maps on.
+
+    fastMRI's physical calibration band for the file's encoded phase-encode field of view and width
+    (:func:`~recon_lib.physics.masks.fastmri_center_fraction`), or fastMRI's own fractions for a file of
+    simulator 1 (:func:`follows_center_rule`).
+
+    Raises:
+        DataFormatError: the rule gives no valid fraction for the file's geometry (naming the file).
+    """
+    if not follows_center_rule(info):
+        return dict(DEFAULT_CENTER_FRACTIONS)
+    width, fov = info.kspace_shape[1], info.encoding.phase_fov_mm
+    try:
+        return {af: fastmri_center_fraction(af, width, fov) for af in DEFAULT_CENTER_FRACTIONS}
+    except ValueError as err:
+        raise DataFormatError(
+            f"{info.path}: ismrmrd_header encodedSpace ({width} columns over {fov} mm): {err}"
+        ) from None
 
 
 def acs_kernel_width(num_lines: int) -> int:
@@ -297,7 +342,7 @@ def prepare_volume(info: VolumeInfo) -> dict[str, np.ndarray]:
     """
     rh, rw = info.encoding.recon_size[:2]
     width = info.kspace_shape[1]
-    acs = {cf: center_lines(width, cf) for cf in ACS_CENTER_FRACTIONS}
+    acs = {cf: center_lines(width, cf) for cf in sorted(set(calibration_fractions(info).values()), reverse=True)}
     usable = {cf: cols for cf, cols in acs.items() if acs_kernel_width(cols.stop - cols.start) >= _MIN_KERNEL}
     kspace_out, maps_out, ref_out = [], [], []
     acs_out: dict[float, list[np.ndarray]] = {cf: [] for cf in usable}
@@ -330,16 +375,20 @@ def prepare_volume(info: VolumeInfo) -> dict[str, np.ndarray]:
 def _write_sidecar(info: VolumeInfo, arrays: dict[str, np.ndarray]) -> Path:
     side = sidecar_path(info.path)
     S, C, h, W = arrays["kspace"].shape
+    fractions = calibration_fractions(info)
+    ruled = follows_center_rule(info)
     with atomic_h5_writer(side) as f:
         for key in ("kspace", "maps_full"):
             f.create_dataset(key, data=arrays[key], chunks=(1, C, h, W))  # one chunk per slice
-        for cf in ACS_CENTER_FRACTIONS:
+        for af, cf in sorted(fractions.items(), key=lambda item: -item[1]):
             key, cols = acs_maps_key(cf), center_lines(W, cf)
             lines = cols.stop - cols.start
             if key in arrays:
                 ds = f.create_dataset(key, data=arrays[key], chunks=(1, C, h, W))
                 ds.attrs["calib_lines"] = lines
                 ds.attrs["kernel_width"] = acs_kernel_width(lines)
+                if ruled:
+                    ds.attrs["acceleration"] = float(af)
             else:
                 f.attrs[f"{key}_error"] = (
                     f"{lines} acquired centre lines (centre fraction {cf:g} of {W} columns) are too few to "
@@ -367,6 +416,9 @@ def _write_sidecar(info: VolumeInfo, arrays: dict[str, np.ndarray]) -> Path:
         for k, v in ESPIRIT_DEFAULTS.items():
             f.attrs[f"espirit_{k}"] = v
         f.attrs["espirit_crop_readout"] = True
+        if ruled:  # the rule's fractions, one per acceleration (simulator-1 sidecars keep the old attributes)
+            f.attrs["acs_accelerations"] = np.asarray(sorted(fractions), dtype=np.float64)
+            f.attrs["acs_center_fractions"] = np.asarray([fractions[a] for a in sorted(fractions)], dtype=np.float64)
         f.attrs["prepare_version"] = PREPARE_VERSION
         f.attrs[ATTRS_CHECKSUM_ATTR] = attrs_digest(f.attrs)  # of every attribute above, as read back
         f.attrs["complete"] = True  # last: a sidecar without it is never trusted
