@@ -4,6 +4,7 @@
 Usage:
     python data_scripts/make_knee_dataset.py --out DIR [--seed S] [--geometry teaching|fastmri]
         [--train N] [--val N] [--test N] [--slices N] [--snr X] [--coil-correlation R] [--workers N]
+        [--simulator 1|2]
 
 Writes ``DIR/train/knee_<index>_<pd|pdfs>.h5``, ``DIR/val/knee_val_<index>_...`` and
 ``DIR/test/knee_test_<index>_...`` (fastMRI multicoil layout plus the noise-free image, see
@@ -17,6 +18,10 @@ the geometry and one record per file (split, acquisition, patient_id, volume see
 * Every volume is a different simulated patient (its own seed and ``patient_id``), so no patient
   is in two splits; each split alternates CORPD_FBK and CORPDFS_FBK, so every split with at least
   two volumes holds both contrasts (the defaults give 6+6 / 1+1 / 3+3).
+* ``--simulator 2`` makes simulator 2's data (:mod:`recon_lib.data.phantom.simulate`: receive fields,
+  3 mm slabs, wider variety; tissue labels in every file), dataset layout :data:`LAYOUT_BY_SIMULATOR`
+  ``[2]``; the default (:data:`~recon_lib.data.phantom.simulate.DEFAULT_SIMULATOR`) makes the same files
+  as before, bit for bit, with the same ``dataset.json``.
 * Deterministic: the same arguments give byte-identical k-space, whatever ``--workers``.
 * Safe to re-run: DIR must be empty or new, or hold exactly a previous run of this script with the
   same arguments (finished or interrupted); then complete files are kept and only missing ones are
@@ -41,13 +46,21 @@ import numpy as np
 from tqdm import tqdm
 
 from recon_lib.core.atomic import atomic_path, temporary_is_orphaned
-from recon_lib.data.fastmri_io import NOISE_FREE_KEY, DataFormatError, read_volume_info
+from recon_lib.data.fastmri_io import (
+    NOISE_FREE_KEY,
+    SIMULATOR_ATTR,
+    TISSUE_LABELS_KEY,
+    DataFormatError,
+    read_volume_info,
+)
 from recon_lib.data.integrity import content_digest
 from recon_lib.data.layout import SPLITS, legacy_sidecar_path, sidecar_folder, sidecar_path
 from recon_lib.data.phantom.simulate import (
+    DEFAULT_SIMULATOR,
     DEFAULT_SNR,
     GEOMETRIES,
     PDFS_SNR_FACTOR,
+    SIMULATORS,
     patient_id_for_seed,
     simulate_volume,
     write_volume,
@@ -56,6 +69,8 @@ from recon_lib.data.phantom.simulate import (
 MANIFEST = "dataset.json"
 #: version of the dataset's layout (file names, seed streams, datasets per file); older folders are refused
 DATASET_LAYOUT = 2
+#: the layout of each simulator's datasets (simulator 2's files add tissue labels and its attributes)
+LAYOUT_BY_SIMULATOR = {1: DATASET_LAYOUT, 2: 3}
 #: seed-stream label per split: volume ``i`` of a split has the seed ``SeedSequence([seed, i, stream])``
 #: (SeedSequence ignores trailing zeros, so the training stream 0 keeps the seeds of layout 1)
 SEED_STREAMS = {"train": 0, "val": 1, "test": 2}
@@ -148,6 +163,11 @@ def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -
             f"--out {out} is not empty and holds no previous run of this script ({MANIFEST} missing); "
             "choose a new or empty folder"
         )
+    if previous.get("simulator", 1) != arguments.get("simulator", 1):
+        raise RefusedError(
+            f"--out {out} holds data of simulator {previous.get('simulator', 1)}, not {arguments.get('simulator', 1)}: "
+            "choose a new or empty folder"
+        )
     if previous.get("layout") != arguments.get("layout"):
         raise RefusedError(
             f"--out {out} was made by an older version of this script (dataset layout {previous.get('layout', 1)}, "
@@ -185,8 +205,8 @@ def check_output_folder(out: Path, arguments: dict, plan: list[PlannedVolume]) -
             raise RefusedError(f"--out {out} holds {rel!r}, which is not part of this dataset; remove it first")
 
 
-def is_complete(path: Path, planned: PlannedVolume, num_slices: int, geometry_name: str) -> bool:
-    """Whether ``path`` is a readable volume matching the plan (shape, acquisition, patient)."""
+def is_complete(path: Path, planned: PlannedVolume, num_slices: int, geometry_name: str, simulator: int = 1) -> bool:
+    """Whether ``path`` is a readable volume matching the plan (shape, acquisition, patient, simulator)."""
     if not path.is_file():
         return False
     try:
@@ -200,13 +220,14 @@ def is_complete(path: Path, planned: PlannedVolume, num_slices: int, geometry_na
         and info.kspace_shape == tuple(geom.kspace_shape)
         and info.attrs.get("acquisition") == planned.acquisition
         and info.attrs.get("patient_id") == planned.patient_id
-        and _has_noise_free(path)
+        and int(info.attrs.get(SIMULATOR_ATTR, 1)) == simulator
+        and _has_datasets(path, (NOISE_FREE_KEY,) + ((TISSUE_LABELS_KEY,) if simulator >= 2 else ()))
     )
 
 
-def _has_noise_free(path: Path) -> bool:
+def _has_datasets(path: Path, keys: tuple[str, ...]) -> bool:
     with h5py.File(path, "r") as f:
-        return NOISE_FREE_KEY in f
+        return all(key in f for key in keys)
 
 
 def content_sha256(path: Path) -> str:
@@ -229,6 +250,7 @@ def _generate(task: tuple[str, PlannedVolume, dict]) -> str:
         num_slices=arguments["slices"],
         snr=arguments["snr"],
         coil_correlation=arguments["coil_correlation"],
+        simulator=arguments.get("simulator", 1),
     )
     write_volume(Path(out) / planned.file, vol)  # atomic, with the permissions a plain open would give
     return planned.file
@@ -246,14 +268,19 @@ def _manifest(out: Path, arguments: dict, plan: list[PlannedVolume]) -> dict:
                 "acquisition": p.acquisition,
                 "patient_id": p.patient_id,
                 "volume_seed": p.volume_seed,
-                "snr": arguments["snr"] * (PDFS_SNR_FACTOR if p.acquisition == "CORPDFS_FBK" else 1.0),
+                "snr": float(
+                    attrs.get("snr", arguments["snr"] * (PDFS_SNR_FACTOR if p.acquisition == "CORPDFS_FBK" else 1.0))
+                ),
                 "max": float(attrs["max"]),
                 "norm": float(attrs["norm"]),
                 "content_sha256": content_sha256(out / p.file),
             }
         )
+    simulator = arguments.get("simulator", 1)
+    extra = {} if simulator == 1 else {"simulator": simulator}
     return {
         "description": "simulated fastMRI-format multicoil coronal knee volumes (recon_lib.phantom)",
+        **extra,
         "arguments": arguments,
         "seed": arguments["seed"],
         "geometry": {
@@ -303,9 +330,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--coil-correlation", type=float, default=0.0, help="neighbour-coil noise correlation in [0, 1)"
     )
     parser.add_argument(
+        "--simulator",
+        type=int,
+        choices=SIMULATORS,
+        default=DEFAULT_SIMULATOR,
+        help=f"knee simulator (default {DEFAULT_SIMULATOR}; 2: receive fields, 3 mm slabs, wider variety)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes (default: up to 2)"
     )
     return parser
+
+
+def run_arguments(args: argparse.Namespace) -> dict:
+    """The arguments a run records (and a resumed run must repeat). Simulator 1's are those of
+    earlier versions of this script, so its folders resume unchanged; simulator 2 adds its number."""
+    arguments = {
+        "layout": LAYOUT_BY_SIMULATOR[args.simulator],
+        "seed": args.seed,
+        "geometry": args.geometry,
+        "train": args.train,
+        "val": args.val,
+        "test": args.test,
+        "slices": args.slices,
+        "snr": float(args.snr),
+        "coil_correlation": float(args.coil_correlation),
+    }
+    if args.simulator != 1:
+        arguments["simulator"] = args.simulator
+    return arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,17 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.train + args.val + args.test == 0:
         parser.error("nothing to generate: --train, --val and --test are all 0")
 
-    arguments = {
-        "layout": DATASET_LAYOUT,
-        "seed": args.seed,
-        "geometry": args.geometry,
-        "train": args.train,
-        "val": args.val,
-        "test": args.test,
-        "slices": args.slices,
-        "snr": float(args.snr),
-        "coil_correlation": float(args.coil_correlation),
-    }
+    arguments = run_arguments(args)
     out: Path = args.out
     plan = plan_dataset(args.seed, {"train": args.train, "val": args.val, "test": args.test})
     try:
@@ -348,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / split).mkdir(exist_ok=True)
     if not (out / MANIFEST).is_file():
         _write_json_atomic(out / IN_PROGRESS, {"arguments": arguments})
-    todo = [p for p in plan if not is_complete(out / p.file, p, args.slices, args.geometry)]
+    todo = [p for p in plan if not is_complete(out / p.file, p, args.slices, args.geometry, args.simulator)]
     for p in todo:
         for stale in (sidecar_path(out / p.file), legacy_sidecar_path(out / p.file)):
             stale.unlink(missing_ok=True)  # prepared from a volume that is being regenerated

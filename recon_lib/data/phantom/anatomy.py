@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recon_lib.data.phantom.textures import FieldSampler, network_lines
+from recon_lib.data.phantom.textures import FieldSampler, TextureSource, network_lines
 
-__all__ = ["Tissue", "CONTRAST", "KneeAnatomy", "random_knee", "render_slice"]
+__all__ = ["Tissue", "CONTRAST", "RED_MARROW", "KneeAnatomy", "random_knee", "random_knee_v2", "render_slice"]
 
 
 class Tissue(enum.IntEnum):
@@ -80,6 +80,12 @@ CONTRAST: dict[str, dict[Tissue, float]] = {
 }
 
 
+#: relative signal of red (haematopoietic) marrow, fat = 1 in PD: less fat and more water than yellow
+#: marrow, so darker than fatty marrow in PD (near muscle) and brighter in PDFS (Vande Berg et al.,
+#: "Magnetic resonance appearance of normal bone marrow", Eur Radiol 8, 1998)
+RED_MARROW: dict[str, float] = {"CORPD_FBK": 0.45, "CORPDFS_FBK": 0.34}
+
+
 @dataclass(frozen=True)
 class KneeAnatomy:
     """Per-volume anatomical parameters (mm, radians), drawn by :func:`random_knee`.
@@ -116,6 +122,10 @@ class KneeAnatomy:
     trabecular_period: float
     fibre_angle: float
     contrast_jitter: tuple[float, ...]  #: multiplicative, per :class:`Tissue`
+    #: simulator 2 only (:func:`random_knee_v2`); the defaults leave simulator 1's knees unchanged
+    flexion: float = 0.0  #: knee flexion (rad): the femoral and tibial shafts leave the coronal plane
+    red_marrow: float = 0.0  #: fraction of the metaphyseal marrow that is red (haematopoietic) marrow
+    simulator: int = 1  #: the simulator version that drew this knee
 
 
 def random_knee(rng: np.random.Generator) -> KneeAnatomy:
@@ -156,6 +166,78 @@ def random_knee(rng: np.random.Generator) -> KneeAnatomy:
         fibre_angle=float(np.deg2rad(u(-10.0, 10.0))),
         contrast_jitter=tuple(float(v) for v in u(0.92, 1.08, len(Tissue))),
     )
+
+
+def random_knee_v2(rng: np.random.Generator) -> KneeAnatomy:
+    """Draw one knee of simulator 2: :func:`random_knee`'s knee, more varied where real knees vary.
+
+    * Size: :func:`random_knee`'s size (0.88 - 1.08) times a further 0.93 - 1.07, so transepicondylar
+      widths of about 64 - 90 mm (adult women and men: Lonner et al., "Anthropomorphic differences
+      between the distal femora of men and women", Clin Orthop Relat Res 466, 2008); femur and tibia
+      scaled independently by a further 0.93 - 1.07 (their proportions vary).
+    * Flexion 0 - 15 degrees: a knee coil holds the knee extended to slightly flexed (an assumption of
+      routine positioning; fastMRI's description gives none).
+    * Cartilage 1.5 - 3.2 mm (femur) and 1.3 - 2.9 mm (tibia): the range of mean femorotibial
+      thickness in healthy adults (Eckstein et al., "Magnetic resonance imaging of articular
+      cartilage in knee osteoarthritis", Ann Rheum Dis 65, 2006, and the studies it reviews).
+    * Marrow: red marrow islands in the metaphyses of half the knees (residual red marrow in the
+      distal femur of adults is common: Shellock et al., AJR 158, 1992), trabecular period 4.5 - 7 mm.
+    * Subcutaneous fat 5 - 20 mm medially, 3 - 13 mm laterally (body habitus), tissue signals +-12 %
+      (cartilage and marrow +-20 %: their water and fat content varies most), tilt +-8 degrees.
+    """
+    base = random_knee(rng)
+    u = rng.uniform
+    k = u(0.93, 1.07)
+    kf, kt = k * u(0.93, 1.07), k * u(0.93, 1.07)
+    jitter = u(0.88, 1.12, len(Tissue))
+    jitter[[Tissue.CARTILAGE, Tissue.MARROW]] = u(0.8, 1.2, 2)
+    cart_f, cart_t = u(1.5, 3.2), u(1.3, 2.9)
+    red = float(u(0.3, 0.8)) if rng.uniform() < 0.5 else 0.0
+    b = base
+    return KneeAnatomy(
+        side=b.side,
+        centre=b.centre,
+        tilt=float(np.deg2rad(u(-8.0, 8.0))),
+        drift=b.drift,
+        gap=cart_f + cart_t + u(0.2, 0.8),
+        condyle_offset=kf * b.condyle_offset,
+        condyle_radii=tuple(kf * r * u(0.94, 1.06) for r in b.condyle_radii),  # type: ignore[arg-type]
+        epicondyle_half_width=kf * b.epicondyle_half_width,
+        femur_shaft_half_width=kf * b.femur_shaft_half_width,
+        femur_flare=kf * b.femur_flare,
+        notch_half_width=kf * b.notch_half_width,
+        notch_depth=kf * b.notch_depth,
+        notch_depth_slope=b.notch_depth_slope,
+        plateau_half_width=kt * b.plateau_half_width,
+        tibia_shaft_half_width=kt * b.tibia_shaft_half_width,
+        tibia_flare=kt * b.tibia_flare,
+        spine_height=b.spine_height,
+        fibula=(kt * b.fibula[0], kt * b.fibula[1], kt * b.fibula[2], b.fibula[3]),
+        cartilage=(cart_f, cart_t),
+        meniscus=(kt * b.meniscus[0], kt * b.meniscus[1]),
+        limb_half_width=k * b.limb_half_width,
+        limb_growth=(k * b.limb_growth[0], k * b.limb_growth[1]),
+        fat_thickness=(u(5.0, 20.0), u(3.0, 13.0)),
+        muscle_zone=b.muscle_zone,
+        skin=b.skin,
+        trabecular_period=u(4.5, 7.0),
+        fibre_angle=b.fibre_angle,
+        contrast_jitter=tuple(float(v) for v in jitter),
+        flexion=float(np.deg2rad(u(0.0, 15.0))),
+        red_marrow=red,
+        simulator=2,
+    )
+
+
+def _shaft_chord(z: float, distance: np.ndarray, flexion: float, radius: float) -> np.ndarray:
+    """Fraction of a bone shaft's width a coronal slice at ``z`` cuts, for a knee flexed by ``flexion``.
+
+    A shaft is a cylinder of ``radius``; flexion tilts its axis out of the coronal plane, posterior
+    with ``distance`` (mm) from the joint line (supine, knee raised on a support: thigh and calf both
+    fall toward the table), so a slice cuts the chord ``sqrt(1 - ((z - z_axis) / radius)^2)``.
+    """
+    z_axis = -np.maximum(distance, 0.0) * np.tan(flexion)
+    return np.sqrt(np.clip(1.0 - ((z - z_axis) / radius) ** 2, 0.0, 1.0)).astype(np.float32)
 
 
 # ---- implicit-shape helpers (f < 0 inside, roughly mm from the surface) ------------------------
@@ -255,6 +337,9 @@ def _bone_shapes(knee: KneeAnatomy, u: np.ndarray, v: np.ndarray, z: float, pixe
     half_width = knee.femur_shaft_half_width + (knee.epicondyle_half_width - knee.femur_shaft_half_width) * np.exp(
         -((above / knee.femur_flare) ** 1.6)
     )
+    if knee.flexion > 0:  # the shaft leaves the slice; the flare (metaphysis, condyles) stays
+        chord = _shaft_chord(z, -v - knee.gap / 2, knee.flexion, knee.femur_shaft_half_width)
+        half_width = half_width - knee.femur_shaft_half_width * (1.0 - chord)
     shaft = _smax(np.abs(u) - half_width, v - base, 6.0)
     bridge = np.maximum(np.abs(u) - off, v - (base + 0.5 * min(rvm, rvl)))  # bone between the condyles
     femur = _smin(_smin(shaft, bridge, 4.0), condyles, 9.0)
@@ -273,6 +358,9 @@ def _bone_shapes(knee: KneeAnatomy, u: np.ndarray, v: np.ndarray, z: float, pixe
     )
     below = np.maximum(v - g / 2 - 6.0, 0.0)
     tib_hw = knee.tibia_shaft_half_width + (plat - knee.tibia_shaft_half_width) * np.exp(-below / knee.tibia_flare)
+    if knee.flexion > 0:
+        chord = _shaft_chord(z, v - g / 2, knee.flexion, knee.tibia_shaft_half_width)
+        tib_hw = tib_hw - knee.tibia_shaft_half_width * (1.0 - chord)
     tibia = _unit_gradient(_smax(top - v, np.abs(u) - tib_hw, 5.0), pixel_mm)
 
     du, fv, fr, fz = knee.fibula
@@ -298,6 +386,7 @@ def render_slice(
     acquisition: str,
     rng: np.random.Generator,
     texture_factor: int = 1,
+    fields: TextureSource | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render the real, non-negative tissue signal and the labels of one coronal slice.
 
@@ -312,6 +401,9 @@ def render_slice(
         texture_factor: the grid is this many times finer than the grid the texture noise is
             drawn on (:class:`~recon_lib.data.phantom.textures.FieldSampler`): the same ``rng`` state
             gives the same continuous object for every factor.
+        fields: where the texture fields come from (simulator 2: a sub-slice of a
+            :class:`~recon_lib.data.phantom.textures.SlabFieldSampler`); None: a
+            :class:`~recon_lib.data.phantom.textures.FieldSampler` of ``rng``.
 
     Returns:
         ``(signal float32 (h, w), labels uint8 (h, w))`` with labels from :class:`Tissue`.
@@ -321,7 +413,8 @@ def render_slice(
     shape = (int(np.shape(y_mm)[0]), int(np.shape(x_mm)[1]))
     values = {t: CONTRAST[acquisition][t] * knee.contrast_jitter[int(t)] for t in Tissue}
     canvas = _Canvas(shape, pixel_mm, values)
-    fields = FieldSampler(rng, shape, pixel_mm, texture_factor)
+    if fields is None:
+        fields = FieldSampler(rng, shape, pixel_mm, texture_factor)
     frame = _frame(knee, z_mm, y_mm, x_mm)
     # painted back to front; the texture fields are drawn from ``rng`` in this order
     limb = _paint_skin_and_fat(canvas, fields, frame)
@@ -329,7 +422,7 @@ def render_slice(
     bones = _bone_shapes(knee, frame.u, frame.v, frame.z, pixel_mm)
     _paint_fluid_and_ligaments(canvas, frame, bones)
     _paint_menisci_and_cartilage(canvas, frame, bones)
-    _paint_bones(canvas, fields, frame, bones, fat_suppressed=acquisition == "CORPDFS_FBK")
+    _paint_bones(canvas, fields, frame, bones, acquisition)
     return canvas.image, canvas.labels
 
 
@@ -355,7 +448,7 @@ def _frame(knee: KneeAnatomy, z_mm: float, y_mm: np.ndarray, x_mm: np.ndarray) -
     return _Frame(knee=knee, u=u, v=v, z=float(z_mm), medial=u < 0)
 
 
-def _paint_skin_and_fat(canvas: _Canvas, fields: FieldSampler, frame: _Frame) -> np.ndarray:
+def _paint_skin_and_fat(canvas: _Canvas, fields: TextureSource, frame: _Frame) -> np.ndarray:
     """Skin and subcutaneous fat with fibrous septa; returns the limb's implicit function."""
     knee, u, v, z = frame.knee, frame.u, frame.v, frame.z
     growth = knee.limb_growth[0] * _smoothstep(-v, 0.0, 80.0) + knee.limb_growth[1] * _smoothstep(v, 10.0, 80.0)
@@ -367,7 +460,7 @@ def _paint_skin_and_fat(canvas: _Canvas, fields: FieldSampler, frame: _Frame) ->
     return limb
 
 
-def _paint_muscle(canvas: _Canvas, fields: FieldSampler, frame: _Frame, limb: np.ndarray) -> None:
+def _paint_muscle(canvas: _Canvas, fields: TextureSource, frame: _Frame, limb: np.ndarray) -> None:
     """Muscle bellies, split by thin fat septa and striated along the fibres.
 
     Muscle fills the deep compartment away from the joint line (vastus medialis reaches lowest,
@@ -450,7 +543,7 @@ def _paint_menisci_and_cartilage(canvas: _Canvas, frame: _Frame, bones: _Bones) 
     canvas.paint(canvas.alpha(bones.tibia - knee.cartilage[1] * articular_t), Tissue.CARTILAGE)
 
 
-def _paint_bones(canvas: _Canvas, fields: FieldSampler, frame: _Frame, bones: _Bones, fat_suppressed: bool) -> None:
+def _paint_bones(canvas: _Canvas, fields: TextureSource, frame: _Frame, bones: _Bones, acquisition: str) -> None:
     """Bones: a dark cortical rim around textured trabecular marrow.
 
     The trabecular network: thin dark lines of varying thickness along the zero crossings of a
@@ -469,8 +562,13 @@ def _paint_bones(canvas: _Canvas, fields: FieldSampler, frame: _Frame, bones: _B
     scar = np.exp(-(((v - physis_f) / 0.7) ** 2)) * (np.abs(u) < bones.femur_half_width) + np.exp(
         -(((v - physis_t) / 0.7) ** 2)
     )
-    depth = 0.45 if not fat_suppressed else 0.35  # trabeculae are dark against fatty marrow
+    depth = 0.45 if acquisition != "CORPDFS_FBK" else 0.35  # trabeculae are dark against fatty marrow
     marrow = (1.0 - depth * trabeculae) * (1.0 + 0.08 * heterogeneity) * (1.0 - 0.45 * np.clip(scar, 0.0, 1.0))
+    if knee.red_marrow > 0:  # red marrow islands in the metaphyses (above / below the physeal scars)
+        metaphysis = _smoothstep(physis_f - v, 0.0, 6.0) + _smoothstep(v - physis_t, 0.0, 6.0)
+        islands = _smoothstep(fields.lowpass(corr_mm=7.0), 0.3, 1.2) * metaphysis * knee.red_marrow
+        ratio = RED_MARROW[acquisition] / canvas.values[Tissue.MARROW]
+        marrow = marrow * (1.0 + (ratio - 1.0) * islands)
     cortex = 0.9 + 2.4 * _smoothstep(np.abs(v), 28.0, 75.0)  # thin subchondral plate, thick diaphysis
     for bone in (bones.femur, bones.tibia, bones.fibula):
         if bone is None:

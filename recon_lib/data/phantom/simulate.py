@@ -40,6 +40,26 @@ coefficient ``r`` (``r^d`` at ring distance ``d``). PDFS volumes are acquired at
 ``snr * PDFS_SNR_FACTOR``: fat suppression removes most of the signal at equal noise.
 
 Intensity scale: magnitudes like fastMRI's (RSS maxima ~2e-4 .. 6e-4 for PD, lower for PDFS).
+
+Simulator 2 (``simulator=2``; :data:`DEFAULT_SIMULATOR` selects the default) changes what real scans
+have and simulator 1 lacks, and nothing else:
+
+* **Receive fields.** ``S_c`` are the Biot-Savart fields of a loop array
+  (:mod:`recon_lib.data.phantom.receive`), *not* normalised: the coil images carry the array's
+  receive profile. Preparation is unchanged (ESPIRiT maps are unit-norm), so the SENSE reference is
+  the object times the array's root sum of squares ``sqrt(sum_c |S_c|^2)``, as for real data; the
+  stored noise-free ``image`` is that noise-free SENSE combination, and ``maps`` the true fields.
+* **Slice profile.** Each slice integrates the anatomy over :data:`SLAB_THICKNESS_MM` (3 mm, fastMRI's
+  knee protocols): the slice is rendered at sub-slices :data:`SUBSLICE_MM` apart through the slab
+  and averaged, its texture fields 3-D with a stated correlation length along z
+  (:class:`~recon_lib.data.phantom.textures.SlabFieldSampler`), still on the 2x finer grid.
+* **Variety.** :func:`~recon_lib.data.phantom.anatomy.random_knee_v2` (flexion, bone proportions,
+  marrow and cartilage), the array's placement (:func:`~recon_lib.data.phantom.receive.random_loop_array`),
+  and the SNR: each volume is acquired at ``snr`` times a log-uniform factor in :data:`SNR_SPREAD`
+  (scanners, coils and patients differ; the range is this simulator's assumption).
+* **Tissue labels** on the reconstruction grid are written to the raw file
+  (:data:`~recon_lib.data.fastmri_io.TISSUE_LABELS_KEY`), with the attribute
+  ``simulator_version = 2`` (:data:`~recon_lib.data.fastmri_io.SIMULATOR_ATTR`).
 """
 
 from __future__ import annotations
@@ -53,9 +73,17 @@ import torch
 
 from recon_lib.core.checks import check_int
 from recon_lib.core.tensors import center_crop
-from recon_lib.data.fastmri_io import ACQUISITIONS, EncodingInfo, build_ismrmrd_header, write_multicoil_volume
-from recon_lib.data.phantom.anatomy import KneeAnatomy, Tissue, random_knee, render_slice
+from recon_lib.data.fastmri_io import (
+    ACQUISITIONS,
+    SIMULATOR_ATTR,
+    EncodingInfo,
+    build_ismrmrd_header,
+    write_multicoil_volume,
+)
+from recon_lib.data.phantom.anatomy import KneeAnatomy, Tissue, random_knee, random_knee_v2, render_slice
 from recon_lib.data.phantom.coils import CoilArray, coil_sensitivities, correlated_noise, random_coil_array
+from recon_lib.data.phantom.receive import LoopArray, random_loop_array, receive_fields
+from recon_lib.data.phantom.textures import SLAB_THICKNESS_MM, SUBSLICE_MM, SlabFieldSampler
 from recon_lib.physics.coils import rss
 from recon_lib.physics.fft import fft1c, ifft1c, ifft2c, readout_rows
 
@@ -73,7 +101,23 @@ __all__ = [
     "PDFS_SNR_FACTOR",
     "SLICE_SPACING_MM",
     "SYNTHESIS_FACTOR",
+    "SIMULATORS",
+    "DEFAULT_SIMULATOR",
+    "SNR_SPREAD",
+    "SLAB_THICKNESS_MM",
+    "SUBSLICE_MM",
+    "render_slab",
+    "subslice_offsets",
 ]
+
+#: the knee simulators: 1 (normalised coil maps, thin slices) and 2 (module docstring)
+SIMULATORS = (1, 2)
+#: the simulator ``make data`` and :func:`simulate_volume` use unless told otherwise. Changes to 2 in
+#: the same commit as the retrain of every shipped model on simulator-2 data (issue 27): main never
+#: ships checkpoints of one dataset beside data of another
+DEFAULT_SIMULATOR = 1
+#: simulator 2: each volume's SNR is ``snr`` times a log-uniform factor in this range
+SNR_SPREAD = (0.75, 1.33)
 
 #: default SNR of PD volumes (see the module docstring for the definition)
 DEFAULT_SNR = 30.0
@@ -182,6 +226,8 @@ class SimulatedVolume:
         coil_correlation: neighbour-coil noise correlation coefficient.
         geometry: the acquisition geometry.
         slice_positions_mm: ``(slices,)`` anterior-posterior slice positions.
+        simulator: the simulator version (simulator 2: ``image`` is the noise-free SENSE
+            combination, ``maps`` the unnormalised receive fields).
     """
 
     kspace: np.ndarray
@@ -197,6 +243,7 @@ class SimulatedVolume:
     coil_correlation: float
     geometry: Geometry
     slice_positions_mm: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    simulator: int = 1
 
 
 def patient_id_for_seed(seed: int) -> str:
@@ -281,6 +328,7 @@ def simulate_volume(
     coil_correlation: float = 0.0,
     *,
     synthesis_factor: int = SYNTHESIS_FACTOR,
+    simulator: int = DEFAULT_SIMULATOR,
 ) -> SimulatedVolume:
     """Simulate one coronal multi-coil knee volume.
 
@@ -293,10 +341,15 @@ def simulate_volume(
         coil_correlation: noise correlation coefficient of neighbouring coils, in ``[0, 1)``.
         synthesis_factor: the object and maps are drawn on a grid this many times finer per axis
             than the acquisition grid. 1 commits the inverse crime (for demonstrations and tests).
+        simulator: 1 or 2 (:data:`SIMULATORS`, module docstring).
 
     Returns:
         A :class:`SimulatedVolume`.
     """
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+    if simulator == 2:
+        return _simulate_volume_v2(seed, acquisition, geometry, num_slices, snr, coil_correlation, synthesis_factor)
     geom = _resolve_geometry(geometry)
     seed, num_slices, synthesis_factor = _check_arguments(
         acquisition, seed, num_slices, snr, coil_correlation, synthesis_factor
@@ -333,6 +386,60 @@ def simulate_volume(
         coil_correlation=float(coil_correlation),
         geometry=geom,
         slice_positions_mm=draw.z_positions,
+    )
+
+
+def _simulate_volume_v2(
+    seed: int,
+    acquisition: str,
+    geometry: Geometry | str,
+    num_slices: int,
+    snr: float,
+    coil_correlation: float,
+    synthesis_factor: int,
+) -> SimulatedVolume:
+    """:func:`simulate_volume` with simulator 2 (module docstring)."""
+    geom = _resolve_geometry(geometry)
+    seed, num_slices, synthesis_factor = _check_arguments(
+        acquisition, seed, num_slices, snr, coil_correlation, synthesis_factor
+    )
+    seeds = np.random.SeedSequence([int(seed), 2]).spawn(num_slices + 2)
+    rng = np.random.default_rng(seeds[0])
+    draw = _draw_volume_v2(rng, geom, acquisition, num_slices)
+    spread = float(np.exp(rng.uniform(*np.log(SNR_SPREAD))))
+    grid = _SynthesisGrid.for_geometry(geom, int(synthesis_factor))
+    clean = _CleanVolume.empty(geom, num_slices)
+    H, W = geom.kspace_shape
+    hybrid = torch.zeros((geom.num_coils + 1, grid.f * H, W), dtype=torch.complex64)
+    for s, z in enumerate(draw.z_positions):
+        rng_s = np.random.default_rng(seeds[s + 1])
+        _simulate_slab_v2(clean, s, float(z), draw, grid, geom, acquisition, rng_s, hybrid)
+
+    effective_snr = float(snr) * spread * (PDFS_SNR_FACTOR if acquisition == "CORPDFS_FBK" else 1.0)
+    kspace, noise_std = _add_noise(clean, geom, effective_snr, float(coil_correlation), seeds[-1])
+    recon = rss_reconstruction(kspace, geom.recon_size)
+    attrs = {
+        "acquisition": acquisition,
+        "max": float(recon.max()),
+        "norm": float(np.linalg.norm(recon)),
+        "patient_id": patient_id_for_seed(int(seed)),
+        SIMULATOR_ATTR: 2,
+    }
+    return SimulatedVolume(
+        kspace=kspace,
+        kspace_clean=clean.kspace,
+        image=clean.image,
+        maps=clean.maps,
+        tissue_labels=clean.labels,
+        noise_std=noise_std,
+        header_xml=geom.header_xml(num_slices),
+        attrs=attrs,
+        reconstruction_rss=recon,
+        snr=effective_snr,
+        coil_correlation=float(coil_correlation),
+        geometry=geom,
+        slice_positions_mm=draw.z_positions,
+        simulator=2,
     )
 
 
@@ -376,6 +483,112 @@ def _draw_volume(rng: np.random.Generator, geom: Geometry, acquisition: str, num
     slab_centre = rng.uniform(-4.0, 4.0)
     z_positions = slab_centre + (np.arange(num_slices) - (num_slices - 1) / 2) * SLICE_SPACING_MM
     return _VolumeDraw(knee, coils, bias, phase, phase_offset, scale, z_positions)
+
+
+@dataclass
+class _VolumeDrawV2:
+    """What a simulator-2 volume draws once: :class:`_VolumeDraw` with a loop array for the coils."""
+
+    knee: KneeAnatomy
+    coils: LoopArray
+    bias: _SmoothField3D
+    phase: _SmoothField3D
+    phase_offset: float
+    scale: float
+    z_positions: np.ndarray
+
+
+def _draw_volume_v2(rng: np.random.Generator, geom: Geometry, acquisition: str, num_slices: int) -> _VolumeDrawV2:
+    knee = random_knee_v2(rng)
+    widest = knee.limb_half_width + max(knee.limb_growth[0], knee.limb_growth[1], 0.0)
+    coils = random_loop_array(rng, geom.num_coils, joint_yx=knee.centre, knee_half_width=widest)
+    bias = _SmoothField3D(rng, 3, (120.0, 300.0), 0.06)
+    phase = _SmoothField3D(rng, 4, (90.0, 250.0), 0.8)
+    phase_offset = rng.uniform(-np.pi, np.pi)
+    scale = rng.uniform(*_INTENSITY_SCALE[acquisition])
+    slab_centre = rng.uniform(-4.0, 4.0)
+    z_positions = slab_centre + (np.arange(num_slices) - (num_slices - 1) / 2) * SLICE_SPACING_MM
+    return _VolumeDrawV2(knee, coils, bias, phase, phase_offset, scale, z_positions)
+
+
+def subslice_offsets() -> np.ndarray:
+    """Sub-slice positions (mm, relative to the slab centre) of the slab integral: the midpoints of
+    :data:`SLAB_THICKNESS_MM` / :data:`SUBSLICE_MM` equal parts of the slab."""
+    count = int(round(SLAB_THICKNESS_MM / SUBSLICE_MM))
+    return (np.arange(count) + 0.5) * (SLAB_THICKNESS_MM / count) - SLAB_THICKNESS_MM / 2
+
+
+def render_slab(
+    knee: KneeAnatomy,
+    z: float,
+    grid_y: np.ndarray,
+    grid_x: np.ndarray,
+    fine_px: float,
+    factor: int,
+    acquisition: str,
+    rng: np.random.Generator,
+    offsets: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The tissue signal of a slab centred at ``z``: :func:`render_slice` at each sub-slice, its
+    texture from one :class:`SlabFieldSampler`, averaged; the labels of the sub-slice nearest the centre.
+
+    ``offsets`` (mm) default to :func:`subslice_offsets`; a single offset ``[0.0]`` gives a thin slice
+    with the same texture statistics (the control of the slab test)."""
+    offsets = subslice_offsets() if offsets is None else np.asarray(offsets, dtype=np.float64)
+    shape = (int(grid_y.shape[0]), int(grid_x.shape[1]))
+    slab = SlabFieldSampler(rng, shape, fine_px, factor, offsets)
+    total = np.zeros(shape, np.float32)
+    centre = int(np.argmin(np.abs(offsets)))
+    labels = np.zeros(shape, np.uint8)
+    for k, dz in enumerate(offsets):
+        signal, lab = render_slice(knee, z + float(dz), grid_y, grid_x, fine_px, acquisition, rng, fields=slab.view(k))
+        total += signal
+        if k == centre:
+            labels = lab
+    return total / len(offsets), labels
+
+
+def _simulate_slab_v2(
+    out: _CleanVolume,
+    s: int,
+    z: float,
+    draw: _VolumeDrawV2,
+    grid: _SynthesisGrid,
+    geom: Geometry,
+    acquisition: str,
+    rng: np.random.Generator,
+    hybrid: torch.Tensor,
+) -> None:
+    """Simulator 2's slice ``s`` at ``z`` mm: the slab's signal, the receive fields (not normalised),
+    the forward model; ``image`` is the object times the array's root sum of squares."""
+    f, y_f, x_f = grid.f, grid.y, grid.x
+    signal, lab = render_slab(draw.knee, z, y_f, x_f, grid.fine_px, f, acquisition, rng)
+    obj = (draw.scale * signal * grid.taper * (1.0 + draw.bias(y_f, x_f, z))) * np.exp(
+        1j * (draw.phase_offset + draw.phase(y_f, x_f, z))
+    )
+    # the fields vary on scales >= 10 mm inside the knee: computed every second acquisition pixel,
+    # linear in between (< 0.2 % error)
+    sens_coarse = _upsample_linear(receive_fields(draw.coils, y_f[:: 2 * f], x_f[:, :: 2 * f], z), 2)
+    sens = _upsample_linear(sens_coarse, f)
+    rss_field = np.sqrt((np.abs(sens) ** 2).sum(axis=0))
+    fine = torch.from_numpy(np.concatenate([(obj * rss_field)[None], sens * obj[None]]).astype(np.complex64))
+    _forward(fine, grid, geom, hybrid, out, s)
+    out.maps[s] = sens_coarse[:, grid.crop_rows]
+    out.labels[s] = lab[::f, ::f][grid.crop_rows]
+
+
+def _forward(
+    fine: torch.Tensor, grid: _SynthesisGrid, geom: Geometry, hybrid: torch.Tensor, out: _CleanVolume, s: int
+) -> None:
+    """``fine`` ``(1 + C, rows, f W)``: the image, then the coil images; their cropped k-space to ``out``."""
+    hybrid.zero_()
+    hybrid[:, grid.row0 : grid.row0 + grid.num_rows] = fft1c(fine, dim=-1)[..., grid.k_cols]
+    k = fft1c(hybrid, dim=-2)[:, grid.k_rows] / grid.f  # (1 + C, H, W)
+    left, right = geom.padding
+    k[..., :left] = 0
+    k[..., right:] = 0
+    out.kspace[s] = k[1:].numpy()
+    out.image[s] = readout_cropped_coil_images(k[0]).numpy()
 
 
 @dataclass
@@ -500,10 +713,16 @@ def write_volume(path: str | os.PathLike, vol: SimulatedVolume) -> None:
     centre-cropped to ``recon_size``), ``ismrmrd_header``, the attrs ``acquisition``, ``max``
     (of ``reconstruction_rss``), ``norm`` (its L2 norm) and ``patient_id``, and the noise-free
     magnitude on the same grid as :data:`~recon_lib.data.fastmri_io.NOISE_FREE_KEY` (the truth the
-    evaluation scores against beside the SENSE reference).
+    evaluation scores against beside the SENSE reference); simulator 2 also the tissue labels on that
+    grid (:data:`~recon_lib.data.fastmri_io.TISSUE_LABELS_KEY`) and the attribute ``simulator_version``.
     """
     if not isinstance(vol, SimulatedVolume):
         raise TypeError(f"vol must be a SimulatedVolume, got {type(vol).__name__}")
     rh, rw = vol.geometry.recon_size
     noise_free = center_crop(torch.from_numpy(np.abs(vol.image)), (rh, rw)).numpy()
-    write_multicoil_volume(path, vol.kspace, vol.reconstruction_rss, vol.header_xml, vol.attrs, noise_free=noise_free)
+    labels = None
+    if vol.simulator >= 2:
+        labels = center_crop(torch.from_numpy(vol.tissue_labels), (rh, rw)).numpy()
+    write_multicoil_volume(
+        path, vol.kspace, vol.reconstruction_rss, vol.header_xml, vol.attrs, noise_free=noise_free, tissue_labels=labels
+    )

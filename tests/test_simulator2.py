@@ -1,0 +1,234 @@
+"""Simulator 2 (issue 27): receive fields not normalised before the forward model, 3 mm slabs,
+fastMRI's physical calibration region, wider anatomical variety, and its bookkeeping.
+
+Thresholds (measured values at the time of writing in brackets):
+* noise-free SENSE combination, peak over foreground RMS: PD > 2.3 (2.7 - 3.2), PDFS > 4.5 (5.2 - 7.3);
+  simulator 1: PD ~1.8, PDFS ~5.3;
+* the coil images' root sum of squares equals |image| to 1 % (~0.3 %); the receive profile's
+  root sum of squares varies across the tissue by more than 1.5x (2 - 4x);
+* slab integration: the marrow's fine-texture contrast of a 3 mm slab below 0.85 of a thin slice's
+  (~0.6); 8 and 16 sub-slices within 10 % of each other (~2 %).
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from recon_lib.core.tensors import center_crop
+from recon_lib.data.dataset import KneeDataset
+from recon_lib.data.fastmri_io import (
+    PHANTOM_VENDOR,
+    SIMULATOR_ATTR,
+    EncodingInfo,
+    VolumeInfo,
+    read_tissue_labels,
+    read_volume_info,
+)
+from recon_lib.data.phantom.anatomy import Tissue, random_knee_v2
+from recon_lib.data.phantom.receive import LoopArray, receive_fields
+from recon_lib.data.phantom.simulate import (
+    DEFAULT_SIMULATOR,
+    PDFS_SNR_FACTOR,
+    SNR_SPREAD,
+    _SynthesisGrid,
+    readout_cropped_coil_images,
+    render_slab,
+    simulate_volume,
+    subslice_offsets,
+    write_volume,
+)
+from recon_lib.data.prepare import calibration_fractions, prepare_folder
+from recon_lib.physics.coils import rss
+from recon_lib.physics.masks import MaskFunc, center_lines, fastmri_center_fraction
+
+SLICES = 2
+
+
+@pytest.fixture(scope="module")
+def pd2():
+    return simulate_volume(5, "CORPD_FBK", num_slices=SLICES, simulator=2)
+
+
+@pytest.fixture(scope="module")
+def pdfs2():
+    return simulate_volume(6, "CORPDFS_FBK", num_slices=SLICES, simulator=2)
+
+
+def peak_over_rms(vol) -> float:
+    size = vol.geometry.recon_size
+    img = center_crop(torch.from_numpy(np.abs(vol.image)), size).numpy()
+    fg = center_crop(torch.from_numpy(vol.tissue_labels), size).numpy() != Tissue.BACKGROUND
+    return float(img.max() / np.sqrt((img[fg] ** 2).mean()))
+
+
+def test_the_default_simulator_is_still_1():
+    # flips with the retrain of every shipped model (issue 27), never before
+    assert DEFAULT_SIMULATOR == 1
+
+
+def test_biot_savart_on_axis_matches_the_analytic_loop_field():
+    a, centre = 40.0, np.array([0.0, 0.0, 100.0])
+    loop = LoopArray(centre[None], np.array([[0.0, 0.0, -1.0]]), np.array([a]), np.zeros((1, 2)))
+    d = np.array([10.0, 30.0, 60.0, 90.0])
+    # points on the loop's axis (z), y = x = 0: only B_z, so |S| = |B_z| / 2
+    s = np.array([abs(receive_fields(loop, np.zeros((1, 1)), np.zeros((1, 1)), 100.0 - di)[0, 0, 0]) for di in d])
+    analytic = 2 * np.pi * a**2 / (a**2 + d**2) ** 1.5 / 2
+    np.testing.assert_allclose(s, analytic, rtol=5e-3)
+
+
+def test_receive_fields_are_not_normalised_before_the_forward_model(pd2):
+    vol = pd2
+    tissue = vol.tissue_labels != Tissue.BACKGROUND
+    profile = np.sqrt((np.abs(vol.maps) ** 2).sum(axis=1))  # (S, h, w)
+    assert profile[tissue].max() / profile[tissue].min() > 1.5  # bright near the coils, as real data
+    # the noise-free coil images carry the profile: their RSS is the stored image (object x RSS field)
+    coil = readout_cropped_coil_images(torch.from_numpy(vol.kspace_clean))
+    combined = rss(coil, dim=1).numpy()
+    err = np.linalg.norm((combined - np.abs(vol.image))[tissue]) / np.linalg.norm(np.abs(vol.image)[tissue])
+    assert err < 0.01
+
+
+def test_peak_over_foreground_rms_rises_toward_the_paper(pd2, pdfs2):
+    pd1 = simulate_volume(5, "CORPD_FBK", num_slices=SLICES)
+    assert peak_over_rms(pd2) > 2.3 > peak_over_rms(pd1) + 0.3
+    assert peak_over_rms(pdfs2) > 4.5
+
+
+def test_pdfs_noisier_than_pd_and_snr_within_its_spread(pd2, pdfs2):
+    assert pd2.snr / 30.0 == pytest.approx(np.clip(pd2.snr / 30.0, *SNR_SPREAD))
+    assert pdfs2.snr / (30.0 * PDFS_SNR_FACTOR) == pytest.approx(np.clip(pdfs2.snr / 15.0, *SNR_SPREAD))
+    for vol in (pd2, pdfs2):  # the measured SNR of the coil-combined noise-free image matches the stated one
+        noise = readout_cropped_coil_images(torch.from_numpy(vol.kspace - vol.kspace_clean)).numpy()
+        maps = vol.maps / np.sqrt((np.abs(vol.maps) ** 2).sum(axis=1, keepdims=True))
+        combined_noise = (np.conj(maps) * noise).sum(axis=1)
+        tissue = vol.tissue_labels != Tissue.BACKGROUND
+        left, right = vol.geometry.padding
+        sampled = (right - left) / vol.geometry.kspace_shape[1]
+        measured = np.abs(vol.image)[tissue].mean() / (np.std(combined_noise[tissue]) / np.sqrt(sampled))
+        assert measured == pytest.approx(vol.snr, rel=0.2)
+    assert pd2.snr > pdfs2.snr
+
+
+def marrow_texture_contrast(signal: np.ndarray, labels: np.ndarray) -> float:
+    """Fine-texture contrast: std of the high-pass part over the mean, inside eroded marrow."""
+    region = ndimage.binary_erosion(labels == Tissue.MARROW, iterations=6)
+    high = signal - ndimage.gaussian_filter(signal, 4.0)
+    return float(high[region].std() / signal[region].mean())
+
+
+def test_slab_integration_lowers_texture_contrast_and_subslices_are_no_knob():
+    knee = random_knee_v2(np.random.default_rng(3))
+    grid = _SynthesisGrid.for_geometry(simulate_volume.__globals__["GEOMETRIES"]["teaching"], 2)
+
+    def contrast(offsets) -> float:
+        rng = np.random.default_rng(17)
+        signal, labels = render_slab(knee, 0.0, grid.y, grid.x, grid.fine_px, 2, "CORPD_FBK", rng, offsets)
+        return marrow_texture_contrast(signal, labels)
+
+    thin, slab = contrast([0.0]), contrast(None)
+    assert len(subslice_offsets()) == 8
+    assert slab < 0.85 * thin
+    finer = contrast((np.arange(16) + 0.5) * 3.0 / 16 - 1.5)
+    assert finer == pytest.approx(slab, rel=0.1)
+
+
+def test_flexion_takes_the_shafts_out_of_anterior_slices():
+    from dataclasses import replace
+
+    from recon_lib.data.phantom.anatomy import render_slice
+
+    knee = replace(random_knee_v2(np.random.default_rng(4)), tilt=0.0, centre=(0.0, 0.0))
+    y = np.arange(-70.0, 70.0, 0.5, dtype=np.float32)[:, None]
+    x = np.arange(-80.0, 80.0, 0.5, dtype=np.float32)[None]
+
+    def shaft_bone(flexion: float) -> int:
+        _, labels = render_slice(replace(knee, flexion=flexion), 12.0, y, x, 0.5, "CORPD_FBK", np.random.default_rng(0))
+        top = labels[: int(25 / 0.5)]  # rows 45 - 70 mm above the joint: the femoral shaft
+        return int(np.isin(top, (Tissue.MARROW, Tissue.CORTICAL_BONE)).sum())
+
+    # the shaft's part leaves the slice (12 mm anterior; the axis runs posterior), the metaphyseal flare stays
+    assert shaft_bone(np.deg2rad(15.0)) < 0.8 * shaft_bone(0.0)
+
+
+def test_variety_ranges_are_drawn_as_documented():
+    knees = [random_knee_v2(np.random.default_rng(s)) for s in range(60)]
+    flex = np.rad2deg([k.flexion for k in knees])
+    assert flex.min() >= 0 and flex.max() <= 15 and flex.std() > 3
+    red = np.array([k.red_marrow for k in knees])
+    assert 0.2 < (red > 0).mean() < 0.8 and red.max() <= 0.8
+    cart = np.array([k.cartilage for k in knees])
+    assert cart[:, 0].min() >= 1.5 and cart[:, 0].max() <= 3.2
+    assert all(k.simulator == 2 for k in knees)
+
+
+# ---- fastMRI's physical calibration region -----------------------------------------------------
+
+
+def test_centre_fraction_rule():
+    assert [fastmri_center_fraction(af, 184, 161.0) for af in (4, 8)] == [0.16, 0.08]
+    assert [fastmri_center_fraction(af, 368, 161.0) for af in (4, 8)] == [0.08, 0.04]
+    assert [fastmri_center_fraction(af, 372, 162.75) for af in (4, 8)] == [0.08, 0.04]
+    assert fastmri_center_fraction(4, 372, None) == 0.08  # no field of view: fastMRI's own
+    # the same band in cycles/mm: 29 / 15 lines over 161 mm at both widths
+    for af in (4, 8):
+        lines = [
+            (lambda c: c.stop - c.start)(center_lines(w, fastmri_center_fraction(af, w, 161.0))) for w in (184, 368)
+        ]
+        assert lines[0] == lines[1] == {4: 29, 8: 15}[af]
+    with pytest.raises(ValueError, match="accelerations 4, 8 only"):
+        fastmri_center_fraction(6, 184, 161.0)
+    with pytest.raises(ValueError, match="more than"):
+        fastmri_center_fraction(8, 80, 140.0)  # 1.75 mm columns: the band needs more lines than AF 8 allows
+
+
+def _info(vendor: str, attrs: dict) -> VolumeInfo:
+    enc = EncodingInfo((320, 184, 1), (160, 160, 1), 88, 175, phase_fov_mm=161.0, vendor=vendor)
+    return VolumeInfo(path=__import__("pathlib").Path("x.h5"), num_slices=1, num_coils=15,
+                      kspace_shape=(320, 184), encoding=enc, attrs=attrs)  # fmt: skip
+
+
+def test_preparation_applies_the_rule_to_all_but_simulator_1_files():
+    assert calibration_fractions(_info(PHANTOM_VENDOR, {})) == {4: 0.08, 8: 0.04}  # simulator 1: as before
+    assert calibration_fractions(_info(PHANTOM_VENDOR, {SIMULATOR_ATTR: 2})) == {4: 0.16, 8: 0.08}
+    assert calibration_fractions(_info("SIEMENS", {})) == {4: 0.16, 8: 0.08}  # real data: the rule
+
+
+@pytest.fixture(scope="module")
+def prepared2(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sim2")
+    vol = simulate_volume(9, "CORPD_FBK", num_slices=1, simulator=2)
+    write_volume(root / "val" / "knee_val_000_pd.h5", vol)
+    prepare_folder(root)
+    return root / "val", vol
+
+
+def test_files_record_simulator_labels_and_the_prepared_fractions(prepared2):
+    split, vol = prepared2
+    raw = split / "knee_val_000_pd.h5"
+    info = read_volume_info(raw)
+    assert int(info.attrs[SIMULATOR_ATTR]) == 2 and info.encoding.phase_fov_mm == pytest.approx(161.0)
+    labels = read_tissue_labels(raw, (1, 160, 160))
+    assert labels is not None and set(np.unique(labels)) >= {int(Tissue.MARROW), int(Tissue.FAT)}
+    with h5py.File(split.with_name("val.prepared") / raw.name, "r") as f:
+        assert list(f.attrs["acs_center_fractions"]) == [0.16, 0.08]
+        assert f["maps_cf0.16"].attrs["calib_lines"] == 29 and f["maps_cf0.08"].attrs["calib_lines"] == 15
+        assert "maps_cf0.04" not in f
+
+
+def test_dataset_follows_the_prepared_fractions_and_refuses_disagreeing_ones(prepared2):
+    split, _ = prepared2
+    ds = KneeDataset(split, MaskFunc([4, 8]), train=False)
+    assert ds.volumes[0].mask_func.center_fractions == [0.16, 0.08]
+    explicit = KneeDataset(split, MaskFunc([4, 8], [0.16, 0.08]), train=True)
+    for i in range(8):
+        explicit.set_epoch(i)
+        mask, af = explicit.sample_mask(0)
+        assert mask[center_lines(184, {4: 0.16, 8: 0.08}[af])].all()
+    item = ds[0]
+    assert item["maps"].shape == (15, 160, 184)
+    with pytest.raises(ValueError, match=r"centre fraction 0.08 at AF 4 disagrees with the 0.16"):
+        KneeDataset(split, MaskFunc([4, 8], [0.08, 0.04]), train=False)
