@@ -14,6 +14,7 @@ from conftest import random_complex
 from recon_lib.core.checks import adjointness_error
 from recon_lib.core.tensors import channels_to_complex, complex_to_channels, pad_to_multiple, unpad
 from recon_lib.physics.coils import apply_mask, sens_expand, sens_reduce
+from recon_lib.physics.data_consistency import PreparedSense
 from recon_lib.physics.fft import fft1c, fft2c, ifft1c, ifft2c
 from recon_lib.physics.masks import mask_to_tensor, sample_mask
 
@@ -39,6 +40,10 @@ def _operators() -> dict[str, tuple[Op, Op, torch.Tensor, torch.Tensor]]:
     odd_coil = random_complex(*ODD, seed=9)
     maps, odd_maps, mask, odd_mask = _maps(), _maps(ODD), _mask(), _mask(ODD[-1])
     padded, pad = pad_to_multiple(torch.randn(B, 2, 37, 45), 4)
+    prepared = PreparedSense(coil, maps, mask)  # line mask: the hybrid space, centring folded in
+    odd_prepared = PreparedSense(odd_coil, odd_maps, odd_mask)  # odd sizes: the centred transforms
+    mask_2d = (torch.rand(1, 1, H, W, generator=torch.Generator().manual_seed(3)) < 0.3).float()
+    prepared_2d = PreparedSense(coil, maps, mask_2d)  # a mask varying along H: both axes transformed
     return {
         "fft2c / ifft2c": (fft2c, ifft2c, coil, random_complex(B, C, H, W, seed=10)),
         "fft2c / ifft2c, odd sizes": (fft2c, ifft2c, odd_coil, random_complex(*ODD, seed=11)),
@@ -74,6 +79,9 @@ def _operators() -> dict[str, tuple[Op, Op, torch.Tensor, torch.Tensor]]:
             odd_image,
             odd_coil,
         ),
+        "PreparedSense expand / reduce": (prepared.expand, prepared.reduce, image, coil),
+        "PreparedSense expand / reduce, odd": (odd_prepared.expand, odd_prepared.reduce, odd_image, odd_coil),
+        "PreparedSense expand / reduce, 2-D mask": (prepared_2d.expand, prepared_2d.reduce, image, coil),
         "complex_to_channels / channels_to_complex": (
             complex_to_channels,
             channels_to_complex,

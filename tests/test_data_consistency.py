@@ -5,7 +5,7 @@ import torch
 from conftest import random_complex
 
 from recon_lib.physics.coils import normalize_maps, sens_expand, sens_reduce
-from recon_lib.physics.data_consistency import DataConsistency
+from recon_lib.physics.data_consistency import DataConsistency, PreparedSense
 from recon_lib.physics.masks import mask_to_tensor, sample_mask
 
 
@@ -112,3 +112,41 @@ def test_dc_bad_inputs_name_the_argument():
         DataConsistency("medium")
     with pytest.raises(ValueError, match="init_weight"):
         DataConsistency("soft", init_weight=1.0)
+
+
+def _k_space_dc(x, k0, maps, mask, keep=0.0):
+    """The definition, step by step in centred k-space (the oracle of the prepared fast path)."""
+    k = sens_expand(x, maps)
+    m = mask.to(k.real.dtype)
+    return sens_reduce((1 - m) * k + m * (keep * k + (1 - keep) * k0), maps)
+
+
+@pytest.mark.parametrize(
+    "shape,mask_kind",
+    [((2, 15, 160, 184), "lines"), ((1, 4, 37, 45), "lines"), ((1, 6, 40, 36), "2-d"), ((1, 3, 38, 45), "lines")],
+)
+@pytest.mark.parametrize("keep", [0.0, 0.3])
+def test_prepared_dc_equals_the_k_space_definition(shape, mask_kind, keep):
+    # The hybrid space (line masks), the folded centring (even sizes) and the centred transforms
+    # (odd sizes, mixed parity) are exact rewritings of the DC of the definition.
+    B, C, H, W = shape
+    maps = random_complex(*shape, seed=31)
+    x, k0 = random_complex(B, H, W, seed=32), random_complex(*shape, seed=33)
+    if mask_kind == "lines":
+        mask = mask_to_tensor(sample_mask(W, 0.08, 4, seed=34))
+    else:
+        mask = (torch.rand(1, 1, H, W, generator=torch.Generator().manual_seed(35)) < 0.4).float()
+    system = PreparedSense(k0, maps, mask)
+    assert system.dims == ((-1,) if mask_kind == "lines" else (-2, -1))
+    assert torch.allclose(system.consistent(x, keep=keep), _k_space_dc(x, k0, maps, mask, keep), atol=2e-5)
+    assert torch.allclose(system.adjoint_data(), sens_reduce(k0, maps, mask), atol=2e-5)
+    # the data outside the mask never enters, as in the definition (k0 may hold anything there)
+    assert torch.allclose(
+        PreparedSense(k0 * mask, maps, mask).consistent(x, keep=keep), system.consistent(x, keep=keep), atol=2e-5
+    )
+
+
+def test_a_mask_that_is_not_zero_one_is_named():
+    _, k0, maps, mask = _problem(C=4, H=16, W=16)
+    with pytest.raises(ValueError, match="mask must hold only 0 and 1"):
+        PreparedSense(k0, maps, torch.full((1, 1, 1, 16), 0.5))

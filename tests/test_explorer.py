@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 
@@ -12,6 +13,7 @@ import torch
 from browser_harness import make_standin
 from PIL import Image
 
+from recon_lib.core.compute import Compute
 from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import interpolate_alpha
@@ -50,8 +52,11 @@ def _batch(item):
     }
 
 
-def _output(model, item) -> np.ndarray:
-    with torch.inference_mode():
+def _output(model, item, compute: Compute | None = None) -> np.ndarray:
+    """``model``'s magnitude on ``item`` computed as the explorer computes (default: its default settings)."""
+    compute = compute if compute is not None else Compute()
+    model = compute.prepare(copy.deepcopy(model))
+    with torch.inference_mode(), compute.autocast("cpu"):
         return np.abs(reconstruct(model, _batch(item))[0].numpy().astype(np.complex128))
 
 
@@ -63,6 +68,22 @@ def test_alpha_zero_and_one_are_the_end_models_exactly(standin, explorer):
     # image blending has the same end points
     assert np.array_equal(explorer.image_blend(0.0), explorer.reconstruction(0.0))
     assert np.array_equal(explorer.image_blend(1.0), explorer.reconstruction(1.0))
+
+
+def test_fp32_is_one_setting_away_and_the_default_stays_close_to_it(standin, explorer):
+    sn, gan, item = standin
+    fp32 = AlphaExplorer(sn, gan, item, compute=Compute.fp32())
+    plain = _output(sn, item, Compute.fp32())
+    with torch.inference_mode():  # float32 is the plain model, untouched
+        assert np.array_equal(plain, np.abs(reconstruct(sn, _batch(item))[0].numpy().astype(np.complex128)))
+    assert np.array_equal(fp32.reconstruction(0.0), plain)
+    for alpha in (0.0, 0.5, 1.0):  # bf16 convolutions, channels-last: a small change against the reference
+        delta = (
+            volume_metrics(explorer.reference, explorer.reconstruction(alpha), data_range=1.0)["psnr"]
+            - volume_metrics(fp32.reference, fp32.reconstruction(alpha), data_range=1.0)["psnr"]
+        )
+        assert abs(delta) <= 0.05, (alpha, delta)
+    assert not np.array_equal(explorer.reconstruction(0.5), fp32.reconstruction(0.5))  # the setting took effect
 
 
 def test_live_model_at_alpha_zero_reproduces_the_sn(standin, explorer):

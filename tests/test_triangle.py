@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 from browser_harness import make_triangle_standin
 from test_explorer import SMALL, one_thread  # noqa: F401 (one_thread: an autouse fixture)
 
+from recon_lib.core.compute import Compute
 from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import interpolate_state_dicts
@@ -22,8 +25,11 @@ def three():
 
 
 def _output(model, item) -> np.ndarray:
+    """``model``'s magnitude on ``item`` computed as the explorer computes (its default settings)."""
     batch = {k: item[k][None] for k in ("kspace", "maps", "mask", "target")}
-    with torch.inference_mode():
+    compute = Compute()
+    model = compute.prepare(copy.deepcopy(model))
+    with torch.inference_mode(), compute.autocast("cpu"):
         return np.abs(reconstruct(model, batch)[0].numpy().astype(np.complex128))
 
 

@@ -25,15 +25,14 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
 
 from recon_lib.core.checks import check_int
 from recon_lib.models.down_up import DownUpBlock
-from recon_lib.physics.coils import sens_reduce
-from recon_lib.physics.data_consistency import DataConsistency, check_reconstruction_inputs
+from recon_lib.physics.data_consistency import DataConsistency, PreparedSense
 
 __all__ = ["SensitivityNetwork"]
 
@@ -95,9 +94,11 @@ class SensitivityNetwork(nn.Module):
         Returns:
             Complex image ``(B, H, W)``.
         """
-        check_reconstruction_inputs(kspace, maps, mask)
-        x = sens_reduce(kspace, maps, mask)  # (B, H, W), zero-filled SENSE image
+        system = PreparedSense(
+            kspace, maps, mask, kspace_name="kspace"
+        )  # checks the inputs; prepared once for every DC
+        x = system.adjoint_data()  # (B, H, W), zero-filled SENSE image
         for n in range(self.num_cascades):
             i = 0 if self.shared_weights else n
-            x = self.dc[i](self.regularisers[i](x), kspace, maps, mask)  # (B, H, W)
+            x = cast(DataConsistency, self.dc[i]).enforce(self.regularisers[i](x), system)  # (B, H, W)
         return x

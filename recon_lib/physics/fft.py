@@ -20,7 +20,7 @@ import torch
 
 from recon_lib.core.checks import check_complex
 
-__all__ = ["fft2c", "ifft2c", "fft1c", "ifft1c", "readout_rows", "remove_readout_oversampling"]
+__all__ = ["fft2c", "ifft2c", "fft1c", "ifft1c", "centring_modulation", "readout_rows", "remove_readout_oversampling"]
 
 
 def fft2c(x: torch.Tensor) -> torch.Tensor:
@@ -61,18 +61,40 @@ def ifft2c(k: torch.Tensor) -> torch.Tensor:
     return _centred(k, torch.fft.ifft2)
 
 
-@lru_cache(maxsize=32)
-def _modulations(h: int, w: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """The checkerboard ``c = (-1)^(h + w)`` of shape ``(h, w)`` for the input, and
-    ``(-1)^(h/2 + w/2) c`` for the output (see :func:`_centred`); cached per size and device.
+def centring_modulation(
+    sizes: tuple[int, ...], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, int]:
+    """The modulation that turns a plain FFT over even axes into the centred one.
 
-    Made outside inference mode even when the first call comes from inside it (the explorer's
-    forward passes): a cached inference tensor would break every later autograd use (training)."""
+    For even sizes ``N_1, ..., N_d`` over the transformed axes, with the checkerboard
+    ``c[n_1, ..., n_d] = (-1)^(n_1 + ... + n_d)`` and ``sign = (-1)^(N_1/2 + ... + N_d/2)``::
+
+        fftc(x) = sign * c * fft(c * x)        ifftc(k) = sign * c * ifft(c * k)
+
+    Returns ``(c, sign)``: ``c`` of shape ``sizes`` (real, ``dtype``, on ``device``), cached per
+    sizes and device, and ``sign`` (+1 or -1). The one definition the centred transforms here and
+    :class:`~recon_lib.physics.data_consistency.PreparedSense` share.
+
+    Example:
+        >>> c, sign = centring_modulation((4,))
+        >>> c.tolist(), sign
+        ([1.0, -1.0, 1.0, -1.0], 1)
+    """
+    if any(n % 2 for n in sizes):
+        raise ValueError(f"the centring modulation needs even sizes, got {tuple(sizes)}")
+    return _checkerboard(tuple(sizes), torch.device(device), dtype), -1 if sum(n // 2 for n in sizes) % 2 else 1
+
+
+@lru_cache(maxsize=32)
+def _checkerboard(sizes: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``(-1)^(n_1 + ... + n_d)`` of shape ``sizes``, cached. Made outside inference mode even when
+    the first call comes from inside it (the explorer's forward passes): a cached inference tensor
+    would break every later autograd use (training)."""
     with torch.inference_mode(False):
-        rows = 1 - 2 * (torch.arange(h) % 2)
-        cols = 1 - 2 * (torch.arange(w) % 2)
-        c = (rows[:, None] * cols[None, :]).to(device=device, dtype=dtype)
-        return c, (-c if (h // 2 + w // 2) % 2 else c)
+        c = torch.ones((), dtype=torch.int64)
+        for n in sizes:
+            c = c.unsqueeze(-1) * (1 - 2 * (torch.arange(n) % 2))
+        return c.to(device=device, dtype=dtype)
 
 
 def _centred(x: torch.Tensor, transform) -> torch.Tensor:
@@ -81,8 +103,8 @@ def _centred(x: torch.Tensor, transform) -> torch.Tensor:
     if h % 2 or w % 2:
         dims = (-2, -1)
         return torch.fft.fftshift(transform(torch.fft.ifftshift(x, dim=dims), dim=dims, norm="ortho"), dim=dims)
-    c_in, c_out = _modulations(h, w, x.device, x.real.dtype)
-    return transform(x * c_in, dim=(-2, -1), norm="ortho") * c_out
+    c, sign = centring_modulation((h, w), x.device, x.real.dtype)
+    return transform(x * c, dim=(-2, -1), norm="ortho") * (c if sign > 0 else -c)
 
 
 def fft1c(x: torch.Tensor, dim: int) -> torch.Tensor:

@@ -59,6 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from recon_lib.core.compute import Compute
 from recon_lib.evaluation.sweep import load_sweep_records, select_alpha
 from recon_lib.models.interpolation import check_alpha
 from recon_lib.teaching.explorer.controls import auto_alpha_row, display_row, selection_row
@@ -139,6 +140,8 @@ class AlphaExplorer:
         panel_width: display width of one image panel in CSS pixels.
         title: the heading shown above the slider (``None``/empty: no heading).
         device: where the network runs (default: the device of ``sn_model``'s parameters).
+        compute: precision and layout of the forward passes (default: ``Compute()``, bfloat16
+            convolutions, channels-last; ``Compute.fp32()`` for float32).
         warm_up: also compute alpha = 0.5 (the paper's interpSN) for every slice loaded.
         source, selection: where :meth:`select` finds other slices, and this slice's place there.
         export_dir: where the app's "Export view" button writes (:meth:`export`).
@@ -166,6 +169,7 @@ class AlphaExplorer:
         panel_width: int = 190,
         title: str | None = "Network interpolation vs image blending",
         device: torch.device | str | None = None,
+        compute: Compute | None = None,
         warm_up: bool = True,
         source: SliceSource | None = None,
         selection: Mapping[str, Any] | None = None,
@@ -198,6 +202,7 @@ class AlphaExplorer:
             sample_batch,
             cache_size=cache_size,
             device=device,
+            compute=compute,
             warm_up=[alpha_point(0.5)] if warm_up else [],
             source=source,
             selection=selection,

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from recon_lib.core.checks import state_dict_mismatch
+from recon_lib.core.compute import Compute
 from recon_lib.models.interpolation import ModelInterpolator, check_alpha, check_simplex
 from recon_lib.teaching.explorer.slices import SliceSource, as_batch, run_on_slice, slice_metrics
 
@@ -141,6 +142,8 @@ class NetworkMix:
             first new point does not pay the live model's first-call costs.
         source: where :meth:`select` finds other slices (None: this slice only).
         selection: ``{"acceleration", "volume", "slice"}`` of ``sample_batch`` within ``source``.
+        compute: precision and layout of the live model's forward passes (default: the measured
+            default, :class:`~recon_lib.core.compute.Compute`; ``Compute.fp32()`` for float32).
     """
 
     def __init__(
@@ -154,6 +157,7 @@ class NetworkMix:
         warm_up: Sequence[Sequence[float]] = (),
         source: SliceSource | None = None,
         selection: Mapping[str, Any] | None = None,
+        compute: Compute | None = None,
     ) -> None:
         if len(models) < 2 or len(models) != len(names):
             raise ValueError(f"a mix needs two or more models and one name each, got {len(models)} and {len(names)}")
@@ -188,7 +192,8 @@ class NetworkMix:
         self._busy = False
         # The live model whose weights are rewritten; the caller's models stay untouched (not moved,
         # not switched to eval mode).
-        self._live = copy.deepcopy(models[0]).to(self.device).eval()
+        self.compute = compute if compute is not None else Compute()
+        self._live = self.compute.prepare(copy.deepcopy(models[0]).to(self.device).eval())
         self._interpolator = ModelInterpolator(self._live, [m.state_dict() for m in models])
         self.load(sample_batch)
 
@@ -229,7 +234,8 @@ class NetworkMix:
             # Corner outputs (complex, cropped to the target), computed once per slice. At a corner the
             # live model holds that end model's weights bit for bit, so these are its own outputs.
             self._outputs = [
-                run_on_slice(self._interpolator.set_weights(list(c)), batch, self.device) for c in self.corners
+                run_on_slice(self._interpolator.set_weights(list(c)), batch, self.device, self.compute)
+                for c in self.corners
             ]
             with self._cache_lock:
                 self._cache = OrderedDict()
@@ -276,6 +282,10 @@ class NetworkMix:
         return [self.point(c).network for c in self.corners]
 
     # ---- computation ----------------------------------------------------------------------------
+    def _run(self, weights: Weights, batch: Mapping[str, Any]) -> np.ndarray:
+        """The live model at ``weights`` on ``batch``: complex ``(rh, rw)`` (hold the compute lock)."""
+        return run_on_slice(self._interpolator.set_weights(list(weights)), batch, self.device, self.compute)
+
     def _cached(self, key: Weights) -> Point | None:
         with self._cache_lock:
             point = self._cache.get(key)
@@ -301,7 +311,7 @@ class NetworkMix:
         if key in self.corners:
             x = self._outputs[self.corners.index(key)]
         else:
-            x = run_on_slice(self._interpolator.set_weights(list(key)), self.batch, self.device)
+            x = self._run(key, self.batch)
         network = np.abs(x)
         mixed = key[0] * self._outputs[0]
         for w, output in zip(key[1:], self._outputs[1:], strict=True):

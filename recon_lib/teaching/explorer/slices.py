@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from recon_lib.core.compute import Compute
 from recon_lib.core.tensors import squeeze_leading
 from recon_lib.data.layout import SPLITS
 from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
@@ -116,9 +117,13 @@ def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_on_slice(model: nn.Module, batch: Mapping[str, Any], device: torch.device) -> np.ndarray:
-    """One forward pass of ``model`` on an :func:`as_batch` slice: complex ``(rh, rw)`` (cropped)."""
-    with torch.inference_mode():
+def run_on_slice(
+    model: nn.Module, batch: Mapping[str, Any], device: torch.device, compute: Compute | None = None
+) -> np.ndarray:
+    """One forward pass of ``model`` on an :func:`as_batch` slice: complex ``(rh, rw)`` (cropped),
+    in the precision of ``compute`` (default: float32)."""
+    compute = compute if compute is not None else Compute.fp32()
+    with torch.inference_mode(), compute.autocast(device):
         out = reconstruct(model, {k: batch[k] for k in ("kspace", "maps", "mask", "target")}, device)
     return out[0].detach().cpu().numpy().astype(np.complex128)
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from recon_lib.core.compute import Compute
 from recon_lib.models.interpolation import check_simplex
 from recon_lib.teaching.explorer.display import TABLE_STYLE, Display, difference_png, grey_png, lut
 from recon_lib.teaching.explorer.mixing import METRICS, NetworkMix
@@ -194,6 +195,8 @@ class TriangleExplorer:
         weights: the initial point (default: the SN corner).
         cache_size: how many points the LRU cache keeps.
         device: where the network runs (default: that of the first model's parameters).
+        compute: precision and layout of the forward passes (default: ``Compute()``, bfloat16
+            convolutions, channels-last; ``Compute.fp32()`` for float32).
         names: the corners' names (default :data:`VERTICES`).
         source, selection: where :meth:`select` finds other slices, and this slice's place there.
     """
@@ -205,6 +208,7 @@ class TriangleExplorer:
         weights: Sequence[float] = (0.0, 1.0, 0.0),
         cache_size: int = 64,
         device: torch.device | str | None = None,
+        compute: Compute | None = None,
         names: Sequence[str] = VERTICES,
         source: SliceSource | None = None,
         selection: Mapping[str, Any] | None = None,
@@ -219,6 +223,7 @@ class TriangleExplorer:
             base=BASE,
             cache_size=cache_size,
             device=device,
+            compute=compute,
             source=source,
             selection=selection,
         )
