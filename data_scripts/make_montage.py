@@ -23,7 +23,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from recon_lib.data.phantom.simulate import GEOMETRIES, Tissue, readout_cropped_coil_images, simulate_volume  # noqa: E402
+from recon_lib.data.phantom.simulate import (  # noqa: E402
+    DEFAULT_SIMULATOR,
+    GEOMETRIES,
+    SIMULATORS,
+    Tissue,
+    readout_cropped_coil_images,
+    simulate_volume,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="first volume seed (default 0)")
     parser.add_argument("--geometry", choices=sorted(GEOMETRIES), default="teaching")
     parser.add_argument("--slices", type=int, default=8, help="slices per simulated volume (default 8)")
+    parser.add_argument(
+        "--simulator", type=int, choices=SIMULATORS, default=DEFAULT_SIMULATOR, help="knee simulator (default 1)"
+    )
     return parser.parse_args(argv)
 
 
@@ -50,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mid = args.slices // 2
     volumes = [
-        simulate_volume(args.seed + i, acq, geometry=args.geometry, num_slices=args.slices)
+        simulate_volume(args.seed + i, acq, geometry=args.geometry, num_slices=args.slices, simulator=args.simulator)
         for i, acq in enumerate(["CORPD_FBK", "CORPD_FBK", "CORPDFS_FBK", "CORPDFS_FBK"])
     ]
     ref = volumes[0]
@@ -69,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     vmax = float(np.percentile(coil_images, 99.8))
     for j, c in enumerate(coils):
         show(axes[1, j], coil_images[c], f"coil {c} image", vmin=0, vmax=vmax)
-        show(axes[2, j], np.abs(ref.maps[mid, c]), f"|S_{c}|", vmin=0, vmax=1, cmap="viridis")
+        # simulator 1's maps are unit-norm; simulator 2's receive fields are not (one scale for all coils)
+        map_max = max(1.0, float(np.percentile(np.abs(ref.maps[mid]), 99.8)))
+        show(axes[2, j], np.abs(ref.maps[mid, c]), f"|S_{c}|", vmin=0, vmax=map_max, cmap="viridis")
         show(axes[3, j], np.angle(ref.maps[mid, c]), f"phase S_{c}", vmin=-np.pi, vmax=np.pi, cmap="twilight")
 
     # (5) k-space, labels, object magnitude and phase, texture zoom

@@ -232,3 +232,17 @@ def test_dataset_follows_the_prepared_fractions_and_refuses_disagreeing_ones(pre
     assert item["maps"].shape == (15, 160, 184)
     with pytest.raises(ValueError, match=r"centre fraction 0.08 at AF 4 disagrees with the 0.16"):
         KneeDataset(split, MaskFunc([4, 8], [0.08, 0.04]), train=False)
+
+
+def test_dataset_record_and_mismatch(prepared2, tmp_path):
+    from recon_lib.data.provenance import data_mismatch, dataset_record
+
+    split, _ = prepared2
+    record = dataset_record(split.parent)
+    assert record["source"] == "simulated" and record["simulator"] == 2 and record["prepare_version"] >= 4
+    assert data_mismatch(None, record) == "trained on simulator-1 knees, these data are simulator-2 knees"
+    assert data_mismatch(record, dict(record)) is None
+    write_volume(tmp_path / "val" / "a.h5", simulate_volume(1, "CORPD_FBK", num_slices=1))
+    write_volume(tmp_path / "val" / "b.h5", simulate_volume(2, "CORPD_FBK", num_slices=1, simulator=2))
+    with pytest.raises(ValueError, match="mixes data of two kinds"):
+        dataset_record(tmp_path)

@@ -424,6 +424,7 @@ def _simulate_volume_v2(
         "norm": float(np.linalg.norm(recon)),
         "patient_id": patient_id_for_seed(int(seed)),
         SIMULATOR_ATTR: 2,
+        "snr": effective_snr,  # this volume's SNR (the module docstring's definition)
     }
     return SimulatedVolume(
         kspace=kspace,
