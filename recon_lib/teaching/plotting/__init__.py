@@ -19,10 +19,13 @@ Helpers:
 * :func:`plot_training_log` -- loss and validation curves from ``recon_lib.training.trainer`` JSONL logs.
 * :func:`plot_curves` -- a few named 1-D curves on one axes (e.g. convergence histories).
 * :func:`interpolation_schematic` -- the paper's idea in one picture.
+* :func:`plot_ssim_terms`, :func:`plot_gfactor`, :func:`plot_cascades` -- concept figures (SSIM's terms, the
+  g-factor, the SN's cascades; :func:`cascade_outputs` computes the last).
 * :func:`plot_detection` -- the perception quiz: detection rate against α beside PSNR (and the critic).
 """
 
 from recon_lib.teaching.plotting._common import DEFAULT_DPI
+from recon_lib.teaching.plotting.concepts import cascade_outputs, plot_cascades, plot_gfactor, plot_ssim_terms
 from recon_lib.teaching.plotting.curves import plot_curves, plot_training_log
 from recon_lib.teaching.plotting.diagrams import interpolation_schematic
 from recon_lib.teaching.plotting.images import error_map, show_images, zoom_crop
@@ -39,5 +42,9 @@ __all__ = [
     "plot_curves",
     "interpolation_schematic",
     "plot_detection",
+    "plot_ssim_terms",
+    "plot_gfactor",
+    "plot_cascades",
+    "cascade_outputs",
     "DEFAULT_DPI",
 ]
