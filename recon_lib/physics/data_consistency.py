@@ -122,6 +122,8 @@ class PreparedSense:
             self.data = data * (c if sign > 0 else -c)
         else:
             self.maps, self.data = maps, data
+        # conj(maps) materialised once: a product with a lazily conjugated tensor copies it every time
+        self.maps_conj = self.maps.conj().resolve_conj()
 
     def _fft(self, y: torch.Tensor) -> torch.Tensor:
         if self.modulated:
@@ -143,7 +145,7 @@ class PreparedSense:
 
     def reduce(self, k: torch.Tensor) -> torch.Tensor:
         """The adjoint of :meth:`expand`: prepared-coordinate coil data to a combined image ``(B, H, W)``."""
-        return (self.maps.conj() * self._ifft(k)).sum(dim=1)
+        return (self.maps_conj * self._ifft(k)).sum(dim=1)
 
     def adjoint_data(self) -> torch.Tensor:
         """``E^H k0 = sum_c conj(S_c) F^{-1}(M k0_c)``, the zero-filled SENSE image ``(B, H, W)``."""

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
+from recon_lib.core.compute import Compute
 from recon_lib.core.devices import select_device
 from recon_lib.models.stages import RECIPE
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
@@ -129,7 +130,14 @@ class TrainConfig:
     sn: dict[str, Any] = field(default_factory=lambda: {"num_cascades": 5, "features": 16})
     unet: dict[str, Any] = field(default_factory=lambda: {"chans": 16, "num_pool_layers": 4})
     discriminator: dict[str, Any] = field(default_factory=lambda: {"features": 32, "num_stages": 3})
+    # precision and layout of the training steps (recon_lib.core.compute.Compute; validation is float32)
+    compute: dict[str, Any] = field(default_factory=lambda: Compute().as_dict())
     stages: dict[str, StageConfig] = field(default_factory=_default_stages)
+
+    @property
+    def compute_settings(self) -> Compute:
+        """:attr:`compute` as a :class:`~recon_lib.core.compute.Compute`."""
+        return Compute.from_mapping(self.compute)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -178,6 +186,12 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     for key in ("sn", "unet", "discriminator"):
         if not isinstance(getattr(cfg, key), dict):
             raise ConfigError(f"{key} must be a mapping of model constructor arguments")
+    if not isinstance(cfg.compute, dict):
+        raise ConfigError(f"compute must be a mapping (precision, channels_last), got {cfg.compute!r}")
+    try:
+        cfg.compute = Compute.from_mapping(cfg.compute).as_dict()
+    except ValueError as err:
+        raise ConfigError(f"compute: {err}") from err
     validate(cfg)
     return cfg
 

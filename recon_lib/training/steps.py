@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from recon_lib.core.compute import Compute
 from recon_lib.metrics.losses import lsgan_discriminator_loss, masked_magnitude, sn_gan_generator_loss, sn_loss
 from recon_lib.models.inference import reconstruct
 from recon_lib.training.config import LOSS_REGIONS, StageConfig
@@ -60,6 +61,8 @@ class Learner:
         disc: the discriminator (SN-GAN stage only).
         d_optimiser: the discriminator's optimiser (SN-GAN stage only).
         gamma: weight of ``L_SN`` in the SN-GAN generator loss.
+        compute: precision of the forward passes (:class:`~recon_lib.core.compute.Compute`; the
+            losses, FFTs and data consistency stay float32 / complex64). Default: float32.
     """
 
     model: nn.Module
@@ -68,6 +71,7 @@ class Learner:
     disc: nn.Module | None = None
     d_optimiser: torch.optim.Optimizer | None = None
     gamma: float = 0.1
+    compute: Compute = field(default_factory=Compute.fp32)
 
     def __post_init__(self) -> None:
         if self.loss_region not in LOSS_REGIONS:
@@ -112,7 +116,7 @@ def training_step(
     """
     if not generator_step and learner.disc is None:
         raise ValueError("generator_step=False needs a discriminator: the step would update nothing")
-    with torch.set_grad_enabled(generator_step and torch.is_grad_enabled()):
+    with torch.set_grad_enabled(generator_step and torch.is_grad_enabled()), learner.compute.autocast(device):
         rec = reconstruct(learner.model, batch, device)  # (B, rh, rw) complex
     l_sn = reconstruction_loss(rec, batch, device, learner.loss_region)
     record = {"l_sn": float(l_sn.item())}
@@ -120,13 +124,15 @@ def training_step(
         loss = l_sn
     else:
         target, data_range, _ = _targets(batch, device, learner.loss_region)
-        fake, d_loss = _discriminator_step(learner.disc, learner.d_optimiser, rec, target, batch, device)
+        fake, d_loss = _discriminator_step(learner, rec, target, batch, device)
         record["d_loss"] = d_loss
         if not generator_step:
             return record
         mask = batch["foreground"].to(device) if learner.loss_region == "foreground" else None
+        with learner.compute.autocast(device):
+            scores = learner.disc(fake).float()
         loss = sn_gan_generator_loss(
-            rec, target, learner.disc(fake), gamma=learner.gamma, data_range=data_range, mask=mask, lam=L1_WEIGHT
+            rec, target, scores, gamma=learner.gamma, data_range=data_range, mask=mask, lam=L1_WEIGHT
         )
         record["g_adv"] = float(loss.item() - learner.gamma * record["l_sn"])
     if not torch.isfinite(loss):
@@ -138,8 +144,7 @@ def training_step(
 
 
 def _discriminator_step(
-    disc: nn.Module,
-    d_optimiser: torch.optim.Optimizer,
+    learner: Learner,
     rec: torch.Tensor,
     target: torch.Tensor,
     batch: Mapping[str, Any],
@@ -152,7 +157,10 @@ def _discriminator_step(
     scale = batch["max"].to(device=device, dtype=target.dtype).view(-1, 1, 1, 1)
     fake = masked_magnitude(rec, fg) / scale  # (B, 1, rh, rw)
     real = masked_magnitude(target, fg) / scale
-    d_real, d_fake = disc(torch.cat([real, fake.detach()])).chunk(2)
+    disc, d_optimiser = learner.disc, learner.d_optimiser
+    assert disc is not None and d_optimiser is not None  # an SN-GAN learner (checked by the caller)
+    with learner.compute.autocast(device):
+        d_real, d_fake = disc(torch.cat([real, fake.detach()])).float().chunk(2)
     d_loss = lsgan_discriminator_loss(d_real, d_fake)
     if not torch.isfinite(d_loss):
         raise TrainingError(f"non-finite discriminator loss ({d_loss.item()})")

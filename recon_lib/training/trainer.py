@@ -43,6 +43,7 @@ import torch.distributed as torch_dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from recon_lib.core.compute import Compute
 from recon_lib.core.devices import select_device
 from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
 from recon_lib.data.fastmri_io import DataFormatError
@@ -147,6 +148,7 @@ def _same_settings(stored: Any, current: dict[str, Any]) -> bool:
     stored = dict(stored)
     if isinstance(stored.get("stage_config"), dict):
         stored["stage_config"] = asdict(StageConfig()) | stored["stage_config"]
+    stored.setdefault("compute", Compute.fp32().as_dict())  # before the compute setting: float32
     return stored == current
 
 
@@ -181,6 +183,7 @@ def _stage_settings(cfg: TrainConfig, stage: str) -> dict[str, Any]:
         "stage_config": asdict(cfg.stages[stage]),
         "data": asdict(cfg.data) | {"num_workers": None},
         "loss": _training_loss(cfg.stages[stage].loss_region),
+        "compute": cfg.compute_settings.as_dict(),
     }
     if get_stage(stage).adversarial:
         out["discriminator"] = dict(cfg.discriminator)
@@ -308,6 +311,10 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
         disc = build_model(record.discriminator, dict(cfg.discriminator)).to(device)
         d_optimiser = torch.optim.Adam(disc.parameters(), lr=st.d_lr, betas=(st.d_betas[0], st.d_betas[1]))
     _initial_weights(cfg, stage, model, disc)
+    compute = cfg.compute_settings
+    compute.prepare(model)
+    if disc is not None:
+        compute.prepare(disc)
     learner = Learner(
         model=model,
         optimiser=torch.optim.RMSprop(model.parameters(), lr=st.lr),
@@ -315,6 +322,7 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
         disc=disc,
         d_optimiser=d_optimiser,
         gamma=st.gamma,
+        compute=compute,
     )
     train_set = make_train_dataset(cfg)
     sampler = ShapeBatchSampler(sample_shapes(train_set), st.batch_size, cfg.seed, dist.rank, dist.world)
