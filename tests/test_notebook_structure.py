@@ -63,3 +63,16 @@ def test_no_escaped_latex_or_lost_backslashes(path):
         text = "".join(cell["source"])
         assert "\r" not in text, f"{path.name} cell {i}: a carriage return (a lost backslash, e.g. \\rVert)"
         assert not re.search(r"\$[^$]*\\\\[a-zA-Z]+[^$]*\$", text), f"{path.name} cell {i}: double-escaped LaTeX"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_read_on_a_static_page(path):
+    """No progress bar stored half-way; every stored widget carries a picture of its view
+    (teaching.notebook.show_widget), so a page without widgets shows it instead of VBox(children=...)."""
+    for i, cell in enumerate(cells(path)):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            text = "".join(output.get("text", "")) + "".join(data.get("text/plain", ""))
+            assert not re.search(r"\d+%\|", text), f"{path.name} cell {i}: a progress bar is stored: {text[:80]!r}"
+            if "application/vnd.jupyter.widget-view+json" in data:
+                assert "image/png" in data, f"{path.name} cell {i}: a widget without a static picture of its view"
