@@ -128,12 +128,14 @@ def cascade_outputs(
     for name in ("regularisers", "dc", "num_cascades", "shared_weights"):
         if not hasattr(model, name):
             raise TypeError(f"{type(model).__name__} is not a SensitivityNetwork (it has no {name!r})")
+    regularisers, dcs = getattr(model, "regularisers"), getattr(model, "dc")  # noqa: B009 -- any SN-shaped module
+    cascades, shared = int(getattr(model, "num_cascades")), bool(getattr(model, "shared_weights"))  # noqa: B009
     x = sens_reduce(kspace, maps, mask)
     images = [x]
     with torch.inference_mode():
-        for n in range(model.num_cascades):
-            i = 0 if model.shared_weights else n
-            x = model.dc[i](model.regularisers[i](x), kspace, maps, mask)
+        for n in range(cascades):
+            i = 0 if shared else n
+            x = dcs[i](regularisers[i](x), kspace, maps, mask)
             images.append(x)
     return images
 
