@@ -1,0 +1,40 @@
+"""The concept figures compute what they claim: SSIM's terms multiply to the library's SSIM map, and the
+cascades end at the SN's output."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recon_lib.metrics.ssim import ssim
+from recon_lib.models.sensitivity_network import SensitivityNetwork
+from recon_lib.teaching.plotting import cascade_outputs, plot_cascades, plot_ssim_terms
+from recon_lib.teaching.plotting.concepts import ssim_terms
+
+
+def test_the_three_terms_multiply_to_the_librarys_ssim_map():
+    rng = np.random.default_rng(0)
+    y = rng.random((40, 36))
+    x = y + 0.2 * rng.standard_normal((40, 36))
+    terms = ssim_terms(x, y, data_range=1.0)
+    _, expected = ssim(torch.from_numpy(x)[None], torch.from_numpy(y)[None], 1.0, return_map=True)
+    np.testing.assert_allclose(terms["ssim"], expected[0].numpy(), atol=1e-10)
+    for key in ("luminance", "contrast", "structure"):
+        assert terms[key].max() <= 1 + 1e-12
+    assert np.allclose(ssim_terms(y, y, 1.0)["ssim"], 1.0)
+    assert len(plot_ssim_terms(y, x, 1.0).axes) == 7  # six panels and the colour bar
+
+
+def test_the_last_cascade_output_is_the_networks_output():
+    torch.manual_seed(0)
+    sn = SensitivityNetwork(num_cascades=3, features=4).eval()
+    kspace = torch.randn(1, 4, 16, 16, dtype=torch.complex64)
+    maps = torch.randn(1, 4, 16, 16, dtype=torch.complex64)
+    mask = torch.zeros(1, 1, 1, 16)
+    mask[..., ::2] = 1
+    kspace = kspace * mask
+    stages = cascade_outputs(sn, kspace, maps, mask)
+    with torch.inference_mode():
+        assert len(stages) == 4 and torch.allclose(stages[-1], sn(kspace, maps, mask))
+    figure = plot_cascades(stages, stages[-1][0].abs(), (16, 16), [1.0, 2.0, 3.0, 4.0])
+    assert "after cascade 3" in figure.axes[3].get_title()
