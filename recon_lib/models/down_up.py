@@ -78,7 +78,8 @@ class _PReLU(nn.PReLU):
     input's precision; on the CPU its backward is :class:`_PReLUFunction`'s."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and self.weight.numel() == 1:
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        if needs_grad and x.device.type == "cpu" and self.weight.numel() == 1:
             return _PReLUFunction.apply(x, self.weight)
         return F.prelu(x, self.weight.to(x.dtype))
 
