@@ -2,8 +2,9 @@
 fastMRI's physical calibration region, wider anatomical variety, and its bookkeeping.
 
 Thresholds (measured values at the time of writing in brackets):
-* noise-free SENSE combination, peak over foreground RMS: PD > 2.3 (2.7 - 3.2), PDFS > 4.5 (5.2 - 7.3);
-  simulator 1: PD ~1.8, PDFS ~5.3;
+* noise-free SENSE combination, peak over foreground RMS: PD above simulator 1's by > 0.3 (2.2 - 2.8
+  on make data's volumes since the conductors keep the housing's distance from the skin), PDFS > 2.5
+  (3.4 - 5.5; the 2-slice fixture 2.8); simulator 1: PD ~1.8, PDFS ~5.3;
 * the coil images' root sum of squares equals |image| to 1 % (~0.3 %); the receive profile's
   root sum of squares varies across the tissue by more than 1.5x (2 - 4x);
 * slab integration: the marrow's fine-texture contrast of a 3 mm slab below 0.85 of a thin slice's
@@ -94,8 +95,8 @@ def test_receive_fields_are_not_normalised_before_the_forward_model(pd2):
 
 def test_peak_over_foreground_rms_rises_toward_the_paper(pd2, pdfs2):
     pd1 = simulate_volume(5, "CORPD_FBK", num_slices=SLICES)
-    assert peak_over_rms(pd2) > 2.3 > peak_over_rms(pd1) + 0.3
-    assert peak_over_rms(pdfs2) > 4.5
+    assert peak_over_rms(pd2) > peak_over_rms(pd1) + 0.3
+    assert peak_over_rms(pdfs2) > 2.5  # this 2-slice fixture: 2.8
 
 
 def test_pdfs_noisier_than_pd_and_snr_within_its_spread(pd2, pdfs2):
@@ -246,3 +247,74 @@ def test_dataset_record_and_mismatch(prepared2, tmp_path):
     write_volume(tmp_path / "val" / "b.h5", simulate_volume(2, "CORPD_FBK", num_slices=1, simulator=2))
     with pytest.raises(ValueError, match="mixes data of two kinds"):
         dataset_record(tmp_path)
+
+
+# ---- the receive array's physical placement and the volume's anterior-posterior extent -----------
+
+
+def _array_and_knee(seed: int):
+    from recon_lib.data.phantom.simulate import _draw_volume_v2, _resolve_geometry
+
+    geom = _resolve_geometry("teaching")
+    draw = _draw_volume_v2(np.random.default_rng(seed), geom, "CORPD_FBK", 8)
+    return draw, geom
+
+
+def test_loops_are_bent_onto_the_former_and_the_leg_rests_on_its_posterior_wall():
+    from recon_lib.data.phantom.receive import SKIN_TO_WIRE_MM, _loop_wire
+
+    draw, _ = _array_and_knee(11)
+    arr = draw.coils
+    assert arr.former is not None
+    ax, az, sx, sz = arr.former
+    for c in range(arr.num_coils):
+        mid, _ = _loop_wire(arr.centres[c], arr.normals[c], float(arr.radius[c]), arr.former)
+        # segment midpoints of a wire whose vertices lie on the ellipse: within a chord's sagitta of it
+        radial = np.sqrt(((mid[:, 1] - ax) / sx) ** 2 + ((mid[:, 2] - az) / sz) ** 2)
+        assert np.all((radial > 0.99) & (radial <= 1.0 + 1e-9))
+    # the posterior wall of the former lies SKIN_TO_WIRE_MM behind the limb's posterior skin at the joint
+    from recon_lib.data.phantom.anatomy import LIMB_AP_TO_ML
+
+    assert az == pytest.approx(az)  # finite
+    assert az - sz < -LIMB_AP_TO_ML * draw.knee.limb_half_width - SKIN_TO_WIRE_MM[0] + 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_tissue_comes_nearer_a_conductor_than_the_housing_allows(seed):
+    from recon_lib.data.phantom.receive import SKIN_TO_WIRE_MM, _loop_wire
+
+    draw, geom = _array_and_knee(seed)
+    arr = draw.coils
+    wires = np.concatenate(
+        [_loop_wire(arr.centres[c], arr.normals[c], float(arr.radius[c]), arr.former)[0] for c in range(arr.num_coils)]
+    )
+    grid = _SynthesisGrid.for_geometry(geom, 1)
+    y, x = grid.y, grid.x
+    from recon_lib.data.phantom.anatomy import render_slice
+
+    for z in (-40.0, -20.0, 0.0, 20.0, 40.0):
+        _, lab = render_slice(draw.knee, z, y, x, grid.fine_px, "CORPD_FBK", np.random.default_rng(0))
+        yy, xx = np.nonzero(lab != Tissue.BACKGROUND)
+        pts = np.stack([y[yy, 0], x[0, xx], np.full(len(yy), z)], axis=1)
+        nearest = min(
+            np.sqrt(((pts[i : i + 2000, None] - wires[None]) ** 2).sum(-1)).min() for i in range(0, len(pts), 2000)
+        )
+        assert nearest > SKIN_TO_WIRE_MM[0] - 2.0  # 2 mm: the coarse grid's pixel and the wire's straight segments
+
+
+def test_slices_sample_the_knee_front_to_back_and_bones_end_within_it():
+    from recon_lib.data.phantom.anatomy import FEMUR_AP_TO_ML, LIMB_AP_TO_ML, render_slice
+
+    draw, geom = _array_and_knee(3)
+    depth = LIMB_AP_TO_ML * draw.knee.limb_half_width
+    z = draw.z_positions
+    assert z.min() < -0.75 * depth and z.max() > 0.75 * depth and np.all(np.abs(z) < depth)
+    grid = _SynthesisGrid.for_geometry(geom, 1)
+    y, x = grid.y, grid.x
+    beyond = 1.05 * FEMUR_AP_TO_ML * draw.knee.epicondyle_half_width
+    _, centre = render_slice(draw.knee, 0.0, y, x, grid.fine_px, "CORPD_FBK", np.random.default_rng(0))
+    _, outer = render_slice(draw.knee, beyond, y, x, grid.fine_px, "CORPD_FBK", np.random.default_rng(0))
+    assert (centre == Tissue.MARROW).sum() > 500 and (outer == Tissue.MARROW).sum() < 0.02 * (
+        centre == Tissue.MARROW
+    ).sum()
+    assert (outer == Tissue.MENISCUS).sum() == 0 and (outer != Tissue.BACKGROUND).sum() > 0.2 * (centre != 0).sum()

@@ -33,7 +33,19 @@ import numpy as np
 
 from recon_lib.data.phantom.textures import FieldSampler, TextureSource, network_lines
 
-__all__ = ["Tissue", "CONTRAST", "RED_MARROW", "KneeAnatomy", "random_knee", "random_knee_v2", "render_slice"]
+__all__ = [
+    "Tissue",
+    "CONTRAST",
+    "RED_MARROW",
+    "LIMB_AP_TO_ML",
+    "FEMUR_AP_TO_ML",
+    "TIBIA_AP_TO_ML",
+    "limb_widest",
+    "KneeAnatomy",
+    "random_knee",
+    "random_knee_v2",
+    "render_slice",
+]
 
 
 class Tissue(enum.IntEnum):
@@ -84,6 +96,52 @@ CONTRAST: dict[str, dict[Tissue, float]] = {
 #: marrow, so darker than fatty marrow in PD (near muscle) and brighter in PDFS (Vande Berg et al.,
 #: "Magnetic resonance appearance of normal bone marrow", Eur Radiol 8, 1998)
 RED_MARROW: dict[str, float] = {"CORPD_FBK": 0.45, "CORPDFS_FBK": 0.34}
+
+
+#: simulator 2: the limb's anterior-posterior depth over its left-right width at the knee (axial
+#: section an ellipse): the distal femur's AP depth is 0.8 - 0.9 of its mediolateral width (Lonner
+#: et al., Clin Orthop Relat Res 466, 2008) and the soft tissue around it is about as thick front and
+#: back as at the sides, so the same ratio (the receive array's cylinder uses it too)
+LIMB_AP_TO_ML = 0.85
+
+
+#: simulator 2: anterior-posterior depth over mediolateral width of the distal femur (0.8 - 0.9,
+#: Lonner et al. 2008, above) and of the tibial plateau (about 0.65: mediolateral 70 - 80 mm,
+#: anteroposterior 45 - 52 mm in adults, Yue et al., "Differences of knee anthropometry between
+#: Chinese and white men and women", J Arthroplasty 26, 2011): each bone ends this far front and back
+FEMUR_AP_TO_ML = 0.85
+TIBIA_AP_TO_ML = 0.65
+
+
+def _ap_erosion(knee: KneeAnatomy, z: float, half_depth: float, radius: float) -> float:
+    """Simulator 2: how far (mm) a structure of in-plane half-width ``radius`` whose axial section is an
+    ellipse of anterior-posterior ``half_depth`` is eroded in the coronal slice at ``z`` (0 at the
+    centre, the whole ``radius`` at and beyond its front and back: it ends there). Simulator 1's
+    structures are extruded through z (0)."""
+    if knee.simulator < 2:
+        return 0.0
+    chord = float(np.sqrt(max(1.0 - (z / half_depth) ** 2, 0.0)))
+    return (1.0 - chord) * (radius + 2.0)
+
+
+def _tibial_erosion(knee: KneeAnatomy, z: float) -> float:
+    return _ap_erosion(knee, z, TIBIA_AP_TO_ML * knee.plateau_half_width, knee.plateau_half_width)
+
+
+def limb_widest(knee: KneeAnatomy, reach_mm: float) -> float:
+    """The limb's largest left-right extent (mm) from the joint centre's column, over the rows within
+    ``reach_mm`` of the joint and every slice position: what a receive coil must fit around. Includes
+    the knee's in-plane tilt, the skew of the limb's axis and its drift with the slice position."""
+    v = np.linspace(-reach_mm, reach_mm, 256) / np.cos(knee.tilt)
+    growth = knee.limb_growth[0] * _smoothstep(-v, 0.0, 80.0) + knee.limb_growth[1] * _smoothstep(v, 10.0, 80.0)
+    half_width = knee.limb_half_width + growth + 1.2
+    c, s = np.cos(knee.tilt), np.sin(knee.tilt)
+    depth = LIMB_AP_TO_ML * float(half_width.max())
+    widest = 0.0
+    for edge in (-1.0, 1.0):
+        u = 0.04 * v + edge * half_width
+        widest = max(widest, float(np.abs(c * knee.side * u + s * v).max()))
+    return widest + (abs(knee.drift[1]) + 0.1) * depth
 
 
 @dataclass(frozen=True)
@@ -347,7 +405,9 @@ def _bone_shapes(knee: KneeAnatomy, u: np.ndarray, v: np.ndarray, z: float, pixe
     nw = knee.notch_half_width
     roof = -g / 2 - notch_depth + 0.8 * nw  # an arch: straight walls under an elliptic roof
     notch = np.minimum(np.maximum(np.abs(u) - nw, roof - v), _ellipse(u, v, 0.0, roof, nw, 0.8 * nw))
-    femur = _unit_gradient(_smax(femur, -notch, 2.5), pixel_mm)
+    femur = _unit_gradient(_smax(femur, -notch, 2.5), pixel_mm) + _ap_erosion(
+        knee, z, FEMUR_AP_TO_ML * knee.epicondyle_half_width, knee.epicondyle_half_width
+    )
 
     plat = knee.plateau_half_width
     top = (
@@ -361,7 +421,7 @@ def _bone_shapes(knee: KneeAnatomy, u: np.ndarray, v: np.ndarray, z: float, pixe
     if knee.flexion > 0:
         chord = _shaft_chord(z, v - g / 2, knee.flexion, knee.tibia_shaft_half_width)
         tib_hw = tib_hw - knee.tibia_shaft_half_width * (1.0 - chord)
-    tibia = _unit_gradient(_smax(top - v, np.abs(u) - tib_hw, 5.0), pixel_mm)
+    tibia = _unit_gradient(_smax(top - v, np.abs(u) - tib_hw, 5.0), pixel_mm) + _tibial_erosion(knee, z)
 
     du, fv, fr, fz = knee.fibula
     radius = fr * float(np.sqrt(np.clip(1.0 - ((z - fz) / 12.0) ** 2, 0.0, 1.0)))
@@ -453,6 +513,8 @@ def _paint_skin_and_fat(canvas: _Canvas, fields: TextureSource, frame: _Frame) -
     knee, u, v, z = frame.knee, frame.u, frame.v, frame.z
     growth = knee.limb_growth[0] * _smoothstep(-v, 0.0, 80.0) + knee.limb_growth[1] * _smoothstep(v, 10.0, 80.0)
     half_width = knee.limb_half_width + growth + 1.2 * np.sin(v / 23.0 + 0.1 * z) - 0.002 * z * z
+    if knee.simulator >= 2:  # the limb's axial section: an ellipse, AP depth LIMB_AP_TO_ML of its width
+        half_width = half_width * np.sqrt(np.clip(1.0 - (z / (LIMB_AP_TO_ML * half_width)) ** 2, 0.0, 1.0))
     limb = np.abs(u - 0.04 * v - 0.1 * z) - half_width
     canvas.paint(canvas.alpha(limb), Tissue.SKIN)
     fibrous = network_lines(fields.bandpass(period_mm=14.0, relative_bandwidth=0.6), 0.06)
@@ -490,8 +552,9 @@ def _paint_fluid_and_ligaments(canvas: _Canvas, frame: _Frame, bones: _Bones) ->
     """Joint fluid, the collateral ligaments and the cruciates in the notch."""
     knee, u, v, z = frame.knee, frame.u, frame.v, frame.z
     g, plat, ehw = knee.gap, knee.plateau_half_width, knee.epicondyle_half_width
-    canvas.paint(canvas.alpha(_ellipse(u, v, 0.0, 0.0, plat + 0.5, 2.2)), Tissue.FLUID)
-    canvas.paint(canvas.alpha(_ellipse(u, v, -(plat - 1.0), -3.0, 2.0, 5.0)), Tissue.FLUID)  # medial recess
+    erosion = _tibial_erosion(knee, z)  # the joint space, its fluid and ligaments end with the plateau
+    canvas.paint(canvas.alpha(_ellipse(u, v, 0.0, 0.0, plat + 0.5, 2.2) + erosion), Tissue.FLUID)
+    canvas.paint(canvas.alpha(_ellipse(u, v, -(plat - 1.0), -3.0, 2.0, 5.0) + erosion), Tissue.FLUID)  # medial recess
 
     tib_low = knee.tibia_shaft_half_width + (plat - knee.tibia_shaft_half_width) * np.exp(-30.0 / knee.tibia_flare)
     mcl = np.minimum(
@@ -503,7 +566,7 @@ def _paint_fluid_and_ligaments(canvas: _Canvas, frame: _Frame, bones: _Bones) ->
         _segment(u, v, (ehw + 1.5, bones.condyle_base), (plat + 3.0, 0.0), 1.3),
         _segment(u, v, (plat + 3.0, 0.0), lateral_end, 1.3),
     )
-    canvas.paint(canvas.alpha(np.minimum(mcl, lcl)), Tissue.LIGAMENT)
+    canvas.paint(canvas.alpha(np.minimum(mcl, lcl) + erosion), Tissue.LIGAMENT)
     nw, nd = knee.notch_half_width, bones.notch_depth
     # cruciates in the notch: the ACL an oblique band from the lateral wall to the tibial spines
     # (anterior slices), the PCL a thick oval against the medial wall (posterior slices)
@@ -527,7 +590,7 @@ def _paint_menisci_and_cartilage(canvas: _Canvas, frame: _Frame, bones: _Bones) 
     for sign in (-1.0, 1.0):
         outer = sign * (plat + 1.5)
         apex = sign * (plat - length * (1.15 if sign < 0 else 1.0))
-        wedge = _polygon(u, v, [(apex, 0.2), (outer, g / 2 + 0.6), (outer, -height)])
+        wedge = _polygon(u, v, [(apex, 0.2), (outer, g / 2 + 0.6), (outer, -height)]) + _tibial_erosion(knee, z)
         canvas.paint(canvas.alpha(wedge), Tissue.MENISCUS)
 
     rv_max = max(knee.condyle_radii[1], knee.condyle_radii[3])

@@ -57,6 +57,12 @@ have and simulator 1 lacks, and nothing else:
   marrow and cartilage), the array's placement (:func:`~recon_lib.data.phantom.receive.random_loop_array`),
   and the SNR: each volume is acquired at ``snr`` times a log-uniform factor in :data:`SNR_SPREAD`
   (scanners, coils and patients differ; the range is this simulator's assumption).
+* **Slice positions.** A fastMRI coronal knee protocol covers the knee from front to back (30 - 40
+  slices of 3 mm); the ``num_slices`` slices kept sample that extent evenly (the limb's
+  anterior-posterior depth, :data:`~recon_lib.data.phantom.anatomy.LIMB_AP_TO_ML` of its width),
+  and femur, tibia, menisci, joint fluid and collateral ligaments end at their own anterior-posterior
+  depths (:func:`~recon_lib.data.phantom.anatomy.random_knee_v2`'s knees only), so the outer slices
+  hold soft tissue only, as a real volume's do.
 * **Tissue labels** on the reconstruction grid are written to the raw file
   (:data:`~recon_lib.data.fastmri_io.TISSUE_LABELS_KEY`), with the attribute
   ``simulator_version = 2`` (:data:`~recon_lib.data.fastmri_io.SIMULATOR_ATTR`).
@@ -80,7 +86,15 @@ from recon_lib.data.fastmri_io import (
     build_ismrmrd_header,
     write_multicoil_volume,
 )
-from recon_lib.data.phantom.anatomy import KneeAnatomy, Tissue, random_knee, random_knee_v2, render_slice
+from recon_lib.data.phantom.anatomy import (
+    LIMB_AP_TO_ML,
+    KneeAnatomy,
+    Tissue,
+    limb_widest,
+    random_knee,
+    random_knee_v2,
+    render_slice,
+)
 from recon_lib.data.phantom.coils import CoilArray, coil_sensitivities, correlated_noise, random_coil_array
 from recon_lib.data.phantom.receive import LoopArray, random_loop_array, receive_fields
 from recon_lib.data.phantom.textures import SLAB_THICKNESS_MM, SUBSLICE_MM, SlabFieldSampler
@@ -501,14 +515,19 @@ class _VolumeDrawV2:
 
 def _draw_volume_v2(rng: np.random.Generator, geom: Geometry, acquisition: str, num_slices: int) -> _VolumeDrawV2:
     knee = random_knee_v2(rng)
-    widest = knee.limb_half_width + max(knee.limb_growth[0], knee.limb_growth[1], 0.0)
+    # the coil fits the widest part of the limb in the field of view (thigh end, calf end or knee)
+    reach = (geom.kspace_shape[0] // 4 + geom.kspace_shape[0] // 16) * geom.pixel_mm + abs(knee.centre[0])
+    widest = limb_widest(knee, reach)
     coils = random_loop_array(rng, geom.num_coils, joint_yx=knee.centre, knee_half_width=widest)
     bias = _SmoothField3D(rng, 3, (120.0, 300.0), 0.06)
     phase = _SmoothField3D(rng, 4, (90.0, 250.0), 0.8)
     phase_offset = rng.uniform(-np.pi, np.pi)
     scale = rng.uniform(*_INTENSITY_SCALE[acquisition])
-    slab_centre = rng.uniform(-4.0, 4.0)
-    z_positions = slab_centre + (np.arange(num_slices) - (num_slices - 1) / 2) * SLICE_SPACING_MM
+    # a fastMRI coronal knee protocol covers the knee from front to back (30 - 40 slices of 3 mm,
+    # Zbontar et al. 2018): the slices kept sample that extent evenly, shifted by a random part of a step
+    depth = LIMB_AP_TO_ML * knee.limb_half_width
+    step = 2.0 * depth / num_slices
+    z_positions = -depth + (np.arange(num_slices) + rng.uniform(0.25, 0.75)) * step
     return _VolumeDrawV2(knee, coils, bias, phase, phase_offset, scale, z_positions)
 
 
