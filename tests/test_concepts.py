@@ -38,3 +38,23 @@ def test_the_last_cascade_output_is_the_networks_output():
         assert len(stages) == 4 and torch.allclose(stages[-1], sn(kspace, maps, mask))
     figure = plot_cascades(stages, stages[-1][0].abs(), (16, 16), [1.0, 2.0, 3.0, 4.0])
     assert "after cascade 3" in figure.axes[3].get_title()
+
+
+def test_the_sn_diagram_draws_the_cascades_and_the_blocks_levels():
+    from recon_lib.teaching.plotting import sn_diagram
+
+    figure = sn_diagram(num_cascades=5, features=16)
+    unrolled, block = figure.axes
+    texts = [t.get_text() for t in unrolled.texts]
+    assert "5 cascades" in unrolled.get_title()
+    assert any("zero-filled" in t for t in texts) and any("output" in t for t in texts)
+    for n in (1, 2, 5):  # cascades 1, 2, ..., 5 drawn, 3 and 4 elided
+        assert f"cascade {n}" in texts and any(t.startswith(f"DC {n}\n") for t in texts)
+    assert "cascade 3" not in texts and any("cdots" in t for t in texts)
+    assert any("measured k-space" in t for t in texts)
+    labels = " ".join(t.get_text() for t in block.texts)
+    for width in ("16 ch", "32 ch", "64 ch", "stride 2", "PixelShuffle", "skip 1", "skip 2", "global residual"):
+        assert width in labels
+    figure.canvas.draw()  # renders (mathtext included) without error
+    small = sn_diagram(num_cascades=2, features=8)
+    assert [t.get_text() for t in small.axes[0].texts].count("cascade 2") == 1

@@ -19,6 +19,7 @@ Helpers:
 * :func:`plot_training_log` -- loss and validation curves from ``recon_lib.training.trainer`` JSONL logs.
 * :func:`plot_curves` -- a few named 1-D curves on one axes (e.g. convergence histories).
 * :func:`interpolation_schematic` -- the paper's idea in one picture.
+* :func:`sn_diagram` -- the unrolled SN and one Down-Up block, boxes and arrows.
 * :func:`plot_ssim_terms`, :func:`plot_gfactor`, :func:`plot_cascades` -- concept figures (SSIM's terms, the
   g-factor, the SN's cascades; :func:`cascade_outputs` computes the last).
 * :func:`plot_detection` -- the perception quiz: detection rate against α beside PSNR (and the critic).
@@ -27,7 +28,7 @@ Helpers:
 from recon_lib.teaching.plotting._common import DEFAULT_DPI
 from recon_lib.teaching.plotting.concepts import cascade_outputs, plot_cascades, plot_gfactor, plot_ssim_terms
 from recon_lib.teaching.plotting.curves import plot_curves, plot_training_log
-from recon_lib.teaching.plotting.diagrams import interpolation_schematic
+from recon_lib.teaching.plotting.diagrams import interpolation_schematic, sn_diagram
 from recon_lib.teaching.plotting.images import error_map, show_images, zoom_crop
 from recon_lib.teaching.plotting.kspace import log_kspace, mask_and_psf
 from recon_lib.teaching.plotting.observer import plot_detection
@@ -41,6 +42,7 @@ __all__ = [
     "plot_training_log",
     "plot_curves",
     "interpolation_schematic",
+    "sn_diagram",
     "plot_detection",
     "plot_ssim_terms",
     "plot_gfactor",
