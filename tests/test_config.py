@@ -51,3 +51,13 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("seed: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_center_fractions_are_optional_and_follow_the_data():
+    from recon_lib.training.config import ConfigError, config_from_dict
+
+    assert config_from_dict({}).data.center_fractions is None  # each volume's prepared fractions (issue 27)
+    cfg = config_from_dict({"data": {"center_fractions": [0.08, 0.04]}})
+    assert cfg.data.center_fractions == [0.08, 0.04]
+    with pytest.raises(ConfigError, match="one centre fraction per acceleration"):
+        config_from_dict({"data": {"center_fractions": [0.08]}})

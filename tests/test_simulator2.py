@@ -318,3 +318,32 @@ def test_slices_sample_the_knee_front_to_back_and_bones_end_within_it():
         centre == Tissue.MARROW
     ).sum()
     assert (outer == Tissue.MENISCUS).sum() == 0 and (outer != Tissue.BACKGROUND).sum() > 0.2 * (centre != 0).sum()
+
+
+def test_evaluation_and_explorer_warn_when_a_checkpoints_data_differ(prepared2, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from recon_lib.data.provenance import mismatch_lines
+    from recon_lib.evaluation.commands import checkpoint_data_warnings
+
+    split, _ = prepared2
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints"
+    shutil.copy(shipped / "unet.pt", tmp_path / "unet.pt")  # records no data: trained on simulator 1
+    assert checkpoint_data_warnings(tmp_path, split.parent) == [
+        "unet.pt: trained on simulator-1 knees, these data are simulator-2 knees"
+    ]
+    record = {"source": "simulated", "simulator": 2, "prepare_version": 4}
+    assert mismatch_lines({"sn.pt": record}, split.parent) == []
+    assert checkpoint_data_warnings(tmp_path / "missing", split.parent) == []
+
+
+def test_the_explorer_warns_when_the_shipped_models_meet_other_data(prepared2):
+    from pathlib import Path
+
+    from recon_lib.teaching.explorer.slices import open_shipped
+
+    split, _ = prepared2
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints"
+    with pytest.warns(UserWarning, match="unet.pt: trained on simulator-1 knees, these data are simulator-2 knees"):
+        open_shipped(shipped, split.parent, ["unet"], 0, None, 4, "val", [4], "cpu")

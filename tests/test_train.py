@@ -194,6 +194,12 @@ def test_best_val_holds_the_best_epoch_and_the_final_weights_are_the_last_epochs
     meta = load_checkpoint(train.run_stage(tiny_config(tiny_data, tmp_path), "pretrain", progress=False))["metadata"]
     assert meta["val"]["psnr"] == 18.0 and meta["epoch"] == 2  # the weights saved are the last epoch's
     assert meta["best_val"] == {"nmse": 0.2, "psnr": 20.0, "ssim": 0.5, "epoch": 1}
+    from recon_lib.data.integrity import PREPARE_VERSION
+    from recon_lib.data.provenance import dataset_record
+
+    # the data trained on, for the evaluation and the explorers to compare (issue 27)
+    expected = {"source": "simulated", "simulator": 1, "prepare_version": PREPARE_VERSION}
+    assert meta["dataset"] == dataset_record(tiny_data) == expected
 
 
 def test_gan_step_uses_the_library_generator_loss_and_moves_both_networks(tiny_data):

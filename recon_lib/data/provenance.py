@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import h5py
 from recon_lib.data.fastmri_io import PHANTOM_VENDOR, SIMULATOR_ATTR, read_volume_info
 from recon_lib.data.layout import SPLITS, raw_volumes, sidecar_path
 
-__all__ = ["dataset_record", "data_mismatch", "describe"]
+__all__ = ["dataset_record", "data_mismatch", "describe", "mismatch_lines"]
 
 
 def dataset_record(root: str | os.PathLike) -> dict[str, Any]:
@@ -78,3 +79,24 @@ def data_mismatch(trained: dict[str, Any] | None, current: dict[str, Any]) -> st
     if was == now:
         return None
     return f"trained on {was}, these data are {now}"
+
+
+def mismatch_lines(trained: Mapping[str, dict[str, Any] | None], data_root: str | os.PathLike) -> list[str]:
+    """One warning line per model whose recorded data (its checkpoint's ``metadata["dataset"]``, None
+    when it records none) differ from the data under ``data_root``: ``"<name>: trained on ..."``.
+
+    Example:
+        >>> mismatch_lines({}, ".")
+        []
+    """
+    if not trained:
+        return []
+    current = dataset_record(data_root)
+    if current["source"] == "unknown":
+        return []
+    lines = []
+    for name, record in trained.items():
+        message = data_mismatch(record, current)
+        if message is not None:
+            lines.append(f"{name}: {message}")
+    return lines

@@ -25,7 +25,8 @@ from recon_lib.core.devices import select_device
 from recon_lib.data.dataset import DatasetNotPreparedError
 from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.layout import raw_volumes, unprepared
-from recon_lib.models.checkpoint import CheckpointError
+from recon_lib.data.provenance import mismatch_lines
+from recon_lib.models.checkpoint import CheckpointError, load_checkpoint
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 
 __all__ = [
@@ -132,7 +133,22 @@ def check_inputs(args: argparse.Namespace, split: str, command: str, *, prepared
         _check_prepared(folder, args.data)
     elif not folder.is_dir():
         raise ValueError(f"{folder} does not exist: run `make data` (or prepare your fastMRI folder) first")
+    for line in checkpoint_data_warnings(Path(args.checkpoints), args.data):
+        print(f"warning: {line}", file=sys.stderr)
     return Inputs(device=device, split=folder, checkpoints=Path(args.checkpoints))
+
+
+def checkpoint_data_warnings(checkpoints: Path, data_root: str | os.PathLike) -> list[str]:
+    """:func:`~recon_lib.data.provenance.mismatch_lines` for every checkpoint in the folder
+    ``checkpoints`` (an unreadable one is skipped: the command that loads it names it)."""
+    trained: dict[str, dict | None] = {}
+    for path in sorted(checkpoints.glob("*.pt")) if checkpoints.is_dir() else []:
+        try:
+            metadata = load_checkpoint(path)["metadata"]
+        except CheckpointError:
+            continue
+        trained[path.name] = metadata.get("dataset") if isinstance(metadata, dict) else None
+    return mismatch_lines(trained, data_root)
 
 
 def _check_prepared(folder: Path, root: str) -> None:

@@ -28,7 +28,6 @@ import yaml
 from recon_lib.core.compute import Compute
 from recon_lib.core.devices import select_device
 from recon_lib.models.stages import RECIPE
-from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 
 __all__ = [
     "ConfigError",
@@ -48,7 +47,7 @@ STAGES = tuple(stage.name for stage in RECIPE)
 #: where ``L_SN`` is evaluated: the foreground mask (the paper's choice) or every pixel
 LossRegion = Literal["foreground", "image"]
 LOSS_REGIONS: tuple[str, ...] = typing.get_args(LossRegion)
-#: the accelerations a run trains on by default (their centre fractions: ``DEFAULT_CENTER_FRACTIONS``)
+#: the accelerations a run trains on by default (their centre fractions: each volume's prepared ones)
 DEFAULT_ACCELERATIONS = (4, 8)
 
 
@@ -64,12 +63,12 @@ def _range(**bounds: float) -> dict[str, Any]:
 @dataclass
 class DataConfig:
     root: str = "data/knee"  # prepared dataset folder with train/ val/ test/ subfolders
-    # acceleration factors and their centre fractions, one each, in the same order
+    # acceleration factors and their centre fractions, one each, in the same order. None: each volume's
+    # own, the fractions its preparation derived and recorded (recon_lib.physics.masks.fastmri_center_fraction:
+    # fastMRI's calibration band in cycles/mm; 0.08 / 0.04 for simulator-1 files); explicit fractions that
+    # disagree with a volume's prepared ones are an error
     accelerations: list[float] = field(default_factory=lambda: list(DEFAULT_ACCELERATIONS), metadata=_range(min=1))
-    center_fractions: list[float] = field(
-        default_factory=lambda: [DEFAULT_CENTER_FRACTIONS[af] for af in DEFAULT_ACCELERATIONS],
-        metadata=_range(gt=0, lt=1),
-    )
+    center_fractions: list[float] | None = field(default=None, metadata=_range(gt=0, lt=1))
     num_workers: int = field(default=0, metadata=_range(min=0))  # DataLoader workers; 0 = the main process
     # validate on the first N val volumes (None: all)
     max_val_volumes: int | None = field(default=None, metadata=_range(min=1))
@@ -206,7 +205,7 @@ def validate(cfg: TrainConfig) -> None:
         _check_stage(name, st)
     if len(cfg.data.accelerations) == 0:
         raise ConfigError("data.accelerations must list at least one acceleration")
-    if len(cfg.data.center_fractions) != len(cfg.data.accelerations):
+    if cfg.data.center_fractions is not None and len(cfg.data.center_fractions) != len(cfg.data.accelerations):
         raise ConfigError(
             f"data.center_fractions {cfg.data.center_fractions} must give one centre fraction per acceleration "
             f"in data.accelerations {cfg.data.accelerations}"

@@ -47,6 +47,7 @@ from recon_lib.core.compute import Compute
 from recon_lib.core.devices import select_device
 from recon_lib.data.dataset import DatasetNotPreparedError, KneeDataset
 from recon_lib.data.fastmri_io import DataFormatError
+from recon_lib.data.provenance import dataset_record
 from recon_lib.metrics.quality import volume_metrics
 from recon_lib.models.checkpoint import (
     CheckpointError,
@@ -216,6 +217,9 @@ class _StageRun:
     best_val: dict[str, float] = field(default_factory=dict)  # the best validation PSNR so far, with its epoch
     d_val: dict[str, Any] = field(default_factory=dict)  # the discriminator's last held-out check
     warnings: list[str] = field(default_factory=list)  # what the run warned about (the summary repeats it)
+    # the data trained on (recon_lib.data.provenance.dataset_record): the evaluation and the explorers
+    # warn when a checkpoint meets other data (data_mismatch)
+    dataset: dict[str, Any] = field(default_factory=dict)
 
     @property
     def stage_cfg(self) -> StageConfig:
@@ -244,6 +248,7 @@ class _StageRun:
             "settings": self.settings,
             "val": self.val,
             "best_val": self.best_val,
+            "dataset": self.dataset,
         }
         if self.disc is not None:
             meta |= {"d_val": self.d_val, "warnings": self.warnings}
@@ -339,6 +344,7 @@ def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
         device=device,
         dist=dist,
         settings=_stage_settings(cfg, stage),
+        dataset=dataset_record(cfg.data.root),
         model=model,
         disc=disc,
         learner=learner,

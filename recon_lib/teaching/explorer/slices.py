@@ -9,6 +9,7 @@ forward-pass helper and one metric set.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,6 +262,12 @@ def open_shipped(  # noqa: PLR0913 - from_checkpoints' own arguments, passed thr
     ``acceleration``) and the first slice (``volume``, ``slice``, ``acceleration``) of ``split``."""
     offered = sorted({*accelerations, acceleration})
     models, paths = load_end_models(checkpoint_dir, stages, device, offered)
+    from recon_lib.data.provenance import mismatch_lines
+    from recon_lib.models.checkpoint import load_checkpoint
+
+    trained = {p.name: load_checkpoint(p)["metadata"].get("dataset") for p in paths}
+    for line in mismatch_lines(trained, data_root):
+        warnings.warn(f"{line} (the models are off their training distribution)", stacklevel=2)
     source = SliceSource(data_root, split, accelerations=offered)
     v, s = source.resolve(volume, slice)
     selection = {"acceleration": int(acceleration), "volume": v, "slice": s}
