@@ -24,6 +24,7 @@ WRONG = {
     "gfactor": (lambda maps, mask, n: exercises._sol_gfactor(maps, mask, n) * np.sqrt(24 / 12), "sqrt\\(R\\)"),
     "mask_design": (lambda width, af, seed: np.ones(width), "AF 8 allows"),  # samples every column
     "choose_alpha": (lambda records, af, budget: 1.0, "over the 0.3 dB budget"),  # the SN-GAN, whatever it costs
+    "longer_gan": (lambda budget: {"steps": budget, "gamma": 0.0, "d_lr": 1e-4}, "gamma = 0 drops"),  # a pure GAN
 }
 
 
@@ -84,7 +85,7 @@ def test_solution_source_is_revealed(capsys):
 
 def test_the_open_exercises_measure_the_students_artefact(capsys):
     """An open check accepts more than one answer and reports what it measured."""
-    assert sum(e.kind == "open" for e in exercises.EXERCISES.values()) >= 3
+    assert sum(e.kind == "open" for e in exercises.EXERCISES.values()) >= 4
     exercises.check("choose_alpha", lambda records, af, budget: 0.0)  # the SN itself: always admissible
     out = capsys.readouterr().out
     assert "AF 4: α = 0 costs 0.00 dB on validation; on the test split +0.00 dB (within the budget)" in out
@@ -104,4 +105,14 @@ def test_a_prediction_is_compared_after_the_answer(capsys):
     assert exercises.reveal("best α", 1.0, 0.4, tolerance=0.05) is False
     assert "off by +0.6" in capsys.readouterr().out
     assert exercises.reveal("best α", None, 0.4, tolerance=0.05) is False
-    assert "none made" in capsys.readouterr().out
+    assert "you made no prediction -- the answer is 0.4" in capsys.readouterr().out
+
+
+def test_the_longer_gan_plan_is_held_to_its_rules_and_measured(capsys):
+    for plan, says in (({"steps": 500}, "budget of 400"), ({"steps": 2.5}, "whole number"),
+                       ({"steps": 10, "lr": 1e-3}, "unknown settings"), ([10], "must return a dict")):  # fmt: skip
+        with pytest.raises(exercises.ExerciseError, match=says):
+            exercises.check("longer_gan", lambda budget, plan=plan: plan)
+    exercises.check("longer_gan", lambda budget: {"steps": budget, "d_lr": 1e-4}, budget=1, slices=1)
+    out = capsys.readouterr().out
+    assert "1 more step (" in out and "SN-GAN − SN PSNR" in out and "the trade-off is" in out

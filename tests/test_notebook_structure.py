@@ -76,3 +76,11 @@ def test_stored_outputs_read_on_a_static_page(path):
             assert not re.search(r"\d+%\|", text), f"{path.name} cell {i}: a progress bar is stored: {text[:80]!r}"
             if "application/vnd.jupyter.widget-view+json" in data:
                 assert "image/png" in data, f"{path.name} cell {i}: a widget without a static picture of its view"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_prediction_starts_as_none(path):
+    """A prediction variable left at a number would be 'checked' without the student predicting."""
+    for i, cell in enumerate(cells(path)):
+        for name, value in re.findall(r"^(my_guess\w*)\s*=\s*([^#\n]+)", "".join(cell["source"]), re.M):
+            assert value.strip() == "None", f"{path.name} cell {i}: {name} = {value.strip()}, not None"

@@ -360,6 +360,68 @@ def _chk_mask(fn: Callable, **context: Any) -> None:
     )
 
 
+#: the SN-GAN settings a plan may set, besides ``steps``
+_PLAN_SETTINGS = ("gamma", "d_lr")
+
+
+def _sol_longer_gan(budget: int) -> dict[str, Any]:
+    return {"steps": budget, "gamma": 0.1, "d_lr": 1e-4}
+
+
+def _check_plan(plan: Any, budget: int) -> None:
+    """A plan's rules: a dict with ``steps`` (1 .. budget) and known SN-GAN settings, gamma > 0."""
+    if not isinstance(plan, Mapping) or "steps" not in plan:
+        raise ExerciseError(
+            f"my_plan(budget) must return a dict with 'steps' (and any of {_PLAN_SETTINGS}), got {plan!r}"
+        )
+    unknown = sorted(set(plan) - {"steps", *_PLAN_SETTINGS})
+    if unknown:
+        raise ExerciseError(f"unknown settings {unknown}: a plan may set 'steps' and {', '.join(_PLAN_SETTINGS)}")
+    steps = plan["steps"]
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= int(steps) <= budget:
+        raise ExerciseError(f"steps must be a whole number from 1 to the budget of {budget} steps, got {steps!r}")
+    if float(plan.get("gamma", 0.1)) <= 0:
+        raise ExerciseError(
+            "gamma = 0 drops γ·L_SN from the generator's loss: nothing then ties the SN-GAN to the measured "
+            "anatomy, any texture the discriminator likes is rewarded (hallucination by design). The trade-off "
+            "is between the two terms: keep gamma > 0 (the paper: 0.1) and change the length or d_lr"
+        )
+    if not float(plan.get("d_lr", 1e-5)) > 0:
+        raise ExerciseError(f"d_lr must be positive, got {plan.get('d_lr')!r}")
+
+
+def _chk_longer_gan(fn: Callable, **context: Any) -> None:
+    """Reject a plan that breaks the rules; with ``slices`` in ``context`` run it and report the outcome."""
+    budget = int(context.get("budget", 400))
+    plan = fn(budget)
+    _check_plan(plan, budget)
+    if "slices" not in context:
+        return
+    from recon_lib.teaching.notebook import gan_outcome
+
+    out = gan_outcome(dict(plan), slices=int(context["slices"]))
+    before, after = out["psnr_gan"] - out["psnr_sn"], out["psnr_longer"] - out["psnr_sn"]
+    # the detail's distance from the truth's (HF ratio 1), before and after the extra steps
+    further = abs(out["hf_longer"] - 1) - abs(out["hf_gan"] - 1)
+    if after < before:
+        verdict = (
+            "broken: PSNR lost and the detail further from the truth's"
+            if further > 0
+            else ("holding: PSNR paid for detail closer to the truth's")
+        )
+    else:
+        verdict = "not reached: PSNR gained" + (
+            ", detail further from the truth's" if further > 0 else " and detail closer"
+        )
+    steps = int(plan["steps"])
+    print(
+        f"{steps} more step{'s' if steps != 1 else ''} ({out['seconds']:.0f} s); validation slices at AF 4:\n"
+        f"  SN-GAN − SN PSNR {before:+.2f} dB (shipped) -> {after:+.2f} dB (longer)\n"
+        f"  HF-energy ratio against the truth: SN {out['hf_sn']:.3f}, SN-GAN {out['hf_gan']:.3f} (shipped) -> "
+        f"{out['hf_longer']:.3f} (longer)\n  the trade-off is {verdict}"
+    )
+
+
 @dataclass(frozen=True)
 class Exercise:
     """One exercise: where it is, what it asks, its check and its solution (``kind``: closed or open)."""
@@ -386,6 +448,13 @@ EXERCISES: dict[str, Exercise] = {
     ),
     "gfactor": Exercise("03", "a g-factor map by pseudo-replicas", _chk_gfactor, _sol_gfactor, "open"),
     "mask_design": Exercise("03", "a sampling mask that beats the random one at AF 8", _chk_mask, _sol_mask, "open"),
+    "longer_gan": Exercise(
+        "05",
+        "fine-tune the SN-GAN longer and find where the trade-off breaks",
+        _chk_longer_gan,
+        _sol_longer_gan,
+        "open",
+    ),
     "choose_alpha": Exercise(
         "07",
         "choose α under a PSNR budget on validation, defend it on test",
@@ -430,9 +499,12 @@ def check(name: str, answer: Callable, **context: Any) -> Callable:
 
 
 def reveal(name: str, guess: float | None, actual: float, tolerance: float) -> bool:
-    """Compare a prediction made before the answer was computed with the answer; True when within ``tolerance``."""
+    """Compare a prediction made before the answer was computed with the answer; True when within ``tolerance``.
+
+    ``guess=None`` (the notebooks' default, left when the student did not predict) says so: "you made no
+    prediction", and returns False."""
     if guess is None:
-        print(f"prediction {name!r}: none made -- the answer is {actual:g}. Next time, guess first.")
+        print(f"prediction {name!r}: you made no prediction -- the answer is {actual:g}. Next time, guess first.")
         return False
     close = abs(float(guess) - actual) <= tolerance
     verdict = "right" if close else f"off by {float(guess) - actual:+g}"

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import default_collate
 
 from recon_lib.core.checks import check_int
@@ -21,7 +22,7 @@ from recon_lib.teaching import suite
 from recon_lib.training.config import STAGES, TrainConfig, load_config
 from recon_lib.training.trainer import run_stage
 
-__all__ = ["load_slice", "live_config", "live_run", "show_widget", "WIDGET_VIEW"]
+__all__ = ["load_slice", "live_config", "live_run", "gan_outcome", "show_widget", "WIDGET_VIEW"]
 
 #: the MIME type under which Jupyter front ends find a widget to render
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -64,6 +65,7 @@ def live_config(
     config: str = "tiny",
     workdir: str | Path | None = None,
     init_from: str | Path | None = None,
+    settings: dict[str, Any] | None = None,
     **sn: int,
 ) -> TrainConfig:
     """A short training configuration writing to a scratch folder (never to ``checkpoints/``).
@@ -76,6 +78,7 @@ def live_config(
         init_from: folder holding the weights the stage starts from (e.g. the shipped
             ``checkpoints/`` for ``finetune_gan``, which starts from ``sn_pretrained.pt``);
             they are copied into the scratch folder.
+        settings: the stage's own settings to override (e.g. ``{"gamma": 0.1, "d_lr": 1e-4}``).
         **sn: overrides of the SN architecture (``num_cascades``, ``features``).
 
     Returns:
@@ -93,7 +96,7 @@ def live_config(
         "output_dir": str(work / "run"),
         "checkpoint_dir": str(ckpt),
         "data": {"root": str(suite.data_dir()), "max_val_volumes": 1, "num_workers": 0},
-        "stages": {stage: {"epochs": 1, "max_steps_per_epoch": steps, "checkpoint_every": steps}},
+        "stages": {stage: {"epochs": 1, "max_steps_per_epoch": steps, "checkpoint_every": steps, **(settings or {})}},
     }
     if sn:
         overrides["sn"] = dict(sn)
@@ -116,6 +119,77 @@ def live_run(cfg: TrainConfig, stage: str, progress: bool = False) -> Path:
     last = f", last loss {steps[-1]['loss']:.4f}" if steps and isinstance(steps[-1].get("loss"), (int, float)) else ""
     print(f"{stage}: {len(steps)} logged steps in {time.perf_counter() - start:.1f} s{last}")
     return log
+
+
+def _gan_finetune(plan: dict[str, Any], acceleration: int) -> torch.nn.Module:
+    """``plan["steps"]`` more SN-GAN steps from the shipped SN-GAN, the trainer's own step
+    (:func:`~recon_lib.training.steps.training_step`) on the teaching config's training batches, with
+    ``gamma`` / ``d_lr`` from the plan and a fresh discriminator (the shipped SN-GAN ships none); no
+    validation, no checkpoint (a few seconds per step on a CPU)."""
+    from recon_lib.models.checkpoint import build_model, load_model
+    from recon_lib.training.steps import Learner, training_step
+
+    cfg = load_config(suite.repo_root() / "configs" / "teaching.yaml", {"data": {"root": str(suite.data_dir())}})
+    st, record = cfg.stages["finetune_gan"], get_stage("finetune_gan")
+    torch.manual_seed(cfg.seed)
+    model = load_model(suite.checkpoint_dir() / record.checkpoint_name(), "cpu")[0].train()
+    disc = build_model(str(record.discriminator), dict(cfg.discriminator))
+    learner = Learner(
+        model=model,
+        optimiser=torch.optim.RMSprop(model.parameters(), lr=st.lr),
+        loss_region=st.loss_region,
+        disc=disc,
+        d_optimiser=torch.optim.Adam(disc.parameters(), lr=float(plan.get("d_lr", st.d_lr)), betas=(0.5, 0.999)),
+        gamma=float(plan.get("gamma", st.gamma)),
+    )
+    train = KneeDataset(suite.data_dir() / "train", MaskFunc([acceleration]), train=True, seed=cfg.seed)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
+    for step in range(int(plan["steps"])):
+        training_step(learner, default_collate([train[int(order[step % len(train)])]]))
+    return model.eval()
+
+
+def gan_outcome(plan: dict[str, Any], slices: int = 4, acceleration: int = 4) -> dict[str, float]:
+    """Fine-tune the shipped SN-GAN longer by ``plan`` and measure what the extra steps bought.
+
+    ``plan`` holds ``steps``, and ``gamma`` and ``d_lr`` when they differ from the teaching config's;
+    the run continues from ``checkpoints/sn_gan.pt`` with the trainer's SN-GAN step on training
+    slices at ``acceleration``. The shipped SN, the shipped SN-GAN and the longer one are scored on
+    ``slices`` middle slices of the first validation volume: PSNR against the SENSE reference on the
+    foreground, and the high-frequency energy ratio against the noise-free image (1 = the truth's fine
+    detail; above 1: energy the truth does not have).
+
+    Returns:
+        ``psnr_*`` and ``hf_*`` for ``sn``, ``gan`` (shipped) and ``longer``; ``seconds`` (the fine-tuning's
+        wall time).
+    """
+    import time
+
+    import numpy as np
+
+    from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
+    from recon_lib.models.checkpoint import load_model
+    from recon_lib.models.inference import reconstruct
+
+    start = time.perf_counter()
+    models = {"longer": _gan_finetune(plan, acceleration)}
+    seconds = time.perf_counter() - start
+    for name, stage in (("sn", "finetune_sn"), ("gan", "finetune_gan")):
+        models[name] = load_model(suite.checkpoint_dir() / get_stage(stage).checkpoint_name(), "cpu")[0]
+    dataset = KneeDataset(suite.data_dir() / "val", MaskFunc([acceleration]), train=False, limit_volumes=1)
+    first = max(0, len(dataset) // 2 - slices // 2)
+    chosen = list(range(first, min(len(dataset), first + slices)))
+    batch = default_collate([dataset[i] for i in chosen])
+    truth = dataset.noise_free(0)
+    reference = np.asarray(truth[chosen]) if truth is not None else batch["target"].numpy()
+    fg, peak = batch["foreground"].numpy(), float(batch["max"][0])
+    scores: dict[str, float] = {"seconds": seconds}
+    for name, model in models.items():
+        with torch.inference_mode():
+            image = reconstruct(model, batch).abs().numpy()
+        scores[f"psnr_{name}"] = volume_metrics(batch["target"].numpy(), image, mask=fg, data_range=peak)["psnr"]
+        scores[f"hf_{name}"] = high_frequency_energy_ratio(reference, image, mask=fg)
+    return scores
 
 
 def show_widget(widget: Any, static: Any, caption: str = "") -> None:
