@@ -58,3 +58,36 @@ def test_the_sn_diagram_draws_the_cascades_and_the_blocks_levels():
     figure.canvas.draw()  # renders (mathtext included) without error
     small = sn_diagram(num_cascades=2, features=8)
     assert [t.get_text() for t in small.axes[0].texts].count("cascade 2") == 1
+
+
+def test_the_ssim_titles_say_over_which_region_and_match_the_librarys_masked_ssim():
+    rng = np.random.default_rng(1)
+    y = rng.random((40, 36))
+    x = y + 0.2 * rng.standard_normal((40, 36))
+    fg = np.zeros((40, 36), dtype=bool)
+    fg[8:30, 6:28] = True
+    expected = float(ssim(torch.from_numpy(x)[None], torch.from_numpy(y)[None], 1.0, mask=torch.from_numpy(fg)[None]))
+    figure = plot_ssim_terms(y, x, 1.0, foreground=fg)
+    assert f"mean over the foreground {expected:.3f}" in figure.axes[2].get_title()
+    assert "mean over the map" in plot_ssim_terms(y, x, 1.0).axes[2].get_title()
+
+
+def test_the_gfactor_figure_summarises_inside_the_foreground():
+    from recon_lib.teaching.plotting import plot_gfactor
+
+    g = np.full((20, 20), 1000.0)
+    g[5:15, 5:15] = 1.5  # the object
+    fg = np.zeros((20, 20), dtype=bool)
+    fg[5:15, 5:15] = True
+    figure = plot_gfactor({"g": g}, np.ones((20, 20)), foreground=fg)
+    assert "median g in the knee = 1.5" in figure.axes[1].get_title()
+
+
+def test_the_schematics_titles_do_not_overlap():
+    from recon_lib.teaching.plotting import interpolation_schematic
+
+    figure = interpolation_schematic()
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    left, right = (ax.title.get_window_extent(renderer) for ax in figure.axes)
+    assert left.x1 < right.x0

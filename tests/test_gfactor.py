@@ -78,3 +78,26 @@ def test_a_knee_at_af_8_amplifies_noise_more_than_at_af_4():
     masks = {af: load_slice(acceleration=af)["mask"].flatten() for af in (4, 8)}
     g = {af: gfactor_map(maps[af], masks[af]) for af in (4, 8)}
     assert np.nanmin(g[4]) > 0.999 and np.nanmedian(g[8]) > np.nanmedian(g[4]) > 1.0
+
+
+def test_cg_sense_run_long_approaches_the_exact_inverse_and_stopped_early_amplifies_less():
+    """The pseudo-replica g of CG-SENSE: near the analytic map once CG has converged (equispaced, a
+    well-posed problem), well below it after two iterations (the early stop smooths the noise)."""
+    from recon_lib.physics.gfactor import cg_sense_gfactor
+
+    maps = _maps(seed=3).to(torch.complex64)
+    mask = torch.zeros(24)
+    mask[::2] = 1
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randn(8, 24, generator=generator, dtype=torch.float64).to(torch.complex64)
+    kspace = torch.fft.fftshift(
+        torch.fft.fft2(torch.fft.ifftshift(maps * image, dim=(-2, -1)), norm="ortho"), dim=(-2, -1)
+    )
+    args = (kspace[None] * mask, maps[None], mask.reshape(1, 1, 1, 24))
+    exact = gfactor_map(maps, mask)
+    converged = cg_sense_gfactor(*args, num_iters=60, replicas=200)
+    assert abs(float(np.nanmedian(converged / exact)) - 1) < 0.1
+    early = cg_sense_gfactor(*args, num_iters=2, replicas=200)
+    assert np.nanmedian(early) < np.nanmedian(converged)
+    with pytest.raises(ValueError, match="one slice"):
+        cg_sense_gfactor(kspace, maps, mask, num_iters=2)

@@ -62,15 +62,30 @@ def ssim_terms(
 
 
 def plot_ssim_terms(
-    reference: Any, reconstruction: Any, data_range: float, title: str = "reconstruction", dpi: int = DEFAULT_DPI
+    reference: Any,
+    reconstruction: Any,
+    data_range: float,
+    title: str = "reconstruction",
+    dpi: int = DEFAULT_DPI,
+    foreground: Any | None = None,
 ) -> Figure:
     """The reference, the reconstruction, and SSIM's luminance, contrast and structure maps and their product.
 
-    Each map's title gives its mean; the colour scale is fixed to [0, 1] for the four maps (1 = the
-    two images agree in that respect), so where a term falls is where it costs SSIM.
+    Each map's title gives its mean, and says over which region: the ``foreground`` (an image-size mask,
+    mapped onto the SSIM map as :func:`recon_lib.metrics.ssim.crop_mask_to_ssim_map` does, so the product's
+    mean is the SSIM that ``volume_metrics`` reports with that mask) or, without one, the whole map. The
+    colour scale is fixed to [0, 1] for the four maps (1 = the two images agree in that respect), so
+    where a term falls is where it costs SSIM.
     """
     plt = pyplot()
     terms = ssim_terms(reconstruction, reference, data_range)
+    region, where = np.ones(terms["ssim"].shape, dtype=bool), "over the map"
+    if foreground is not None:
+        pad = (7 - 1) // 2
+        mask = image2d("foreground", foreground, part="real") > 0
+        region, where = mask[pad : mask.shape[0] - pad, pad : mask.shape[1] - pad], "over the foreground"
+        if region.shape != terms["ssim"].shape or not region.any():
+            raise ValueError(f"foreground must be a non-empty mask of the images' shape, got {mask.shape}")
     fig, axes = plt.subplots(2, 3, figsize=(9.6, 6.6), dpi=dpi)
     for ax, image, name in ((axes[0, 0], reference, "reference"), (axes[0, 1], reconstruction, title)):
         ax.imshow(image2d(name, image), cmap="gray", vmin=0, vmax=data_range)
@@ -83,7 +98,7 @@ def plot_ssim_terms(
     }
     for key, (ax, label) in labels.items():
         shown = ax.imshow(terms[key], cmap="viridis", vmin=0, vmax=1)
-        ax.set_title(f"{label}\nmean {terms[key].mean():.3f}", fontsize=10)
+        ax.set_title(f"{label}\nmean {where} {terms[key][region].mean():.3f}", fontsize=10)
     for ax in axes.flat:
         ax.set_axis_off()
     fig.colorbar(shown, ax=list(axes.flat), fraction=0.025, pad=0.02, label="1 = the two images agree")
@@ -91,24 +106,43 @@ def plot_ssim_terms(
 
 
 def plot_gfactor(
-    gfactors: Mapping[str, np.ndarray], reconstruction: Any, title: str = "CG-SENSE", dpi: int = DEFAULT_DPI
+    gfactors: Mapping[str, np.ndarray],
+    reconstruction: Any,
+    title: str = "CG-SENSE",
+    dpi: int = DEFAULT_DPI,
+    foreground: Any | None = None,
 ) -> Figure:
-    """A reconstruction beside g-factor maps (``{"title": g}``), on one log colour scale from g = 1."""
+    """A reconstruction beside g-factor maps (``{"title": g}``), on one log colour scale around g = 1.
+
+    With ``foreground`` (an image-size mask) the maps are shown and summarised inside it only (outside the
+    object the coil maps vanish and g means nothing); each title gives the median there. The scale spans
+    the maps' 1st to 99th percentiles and always includes 1 (below 1: the method smooths noise away).
+    """
     from matplotlib.colors import LogNorm
 
     plt = pyplot()
-    maps = {name: np.asarray(g, dtype=np.float64) for name, g in gfactors.items()}
+    maps = {name: np.asarray(g, dtype=np.float64).copy() for name, g in gfactors.items()}
+    where = "in the map"
+    if foreground is not None:
+        inside = image2d("foreground", foreground, part="real") > 0
+        for name, g in maps.items():
+            if g.shape != inside.shape:
+                raise ValueError(f"{name}: the map {g.shape} and the foreground {inside.shape} differ in shape")
+            g[~inside] = np.nan
+        where = "in the knee"
     finite = np.concatenate([g[np.isfinite(g)] for g in maps.values()]) if maps else np.array([])
     if finite.size == 0:
         raise ValueError("the g-factor maps hold no finite value")
-    fig, axes = plt.subplots(1, 1 + len(maps), figsize=(3.4 * (1 + len(maps)) + 0.8, 3.9), dpi=dpi)
+    fig, axes = plt.subplots(1, 1 + len(maps), figsize=(3.4 * (1 + len(maps)) + 0.8, 4.1), dpi=dpi)
     image = image2d("reconstruction", reconstruction)
     axes[0].imshow(image, cmap="gray", vmin=0, vmax=float(np.percentile(image, 99.5)))
     axes[0].set_title(title, fontsize=10)
-    norm = LogNorm(vmin=1.0, vmax=max(10.0, float(np.percentile(finite, 99))))
+    low, high = np.percentile(finite, [1, 99])
+    norm = LogNorm(vmin=min(0.5, float(low)), vmax=max(2.0, float(high)))
     for ax, (name, g) in zip(axes[1:], maps.items(), strict=True):
+        ax.set_facecolor("black")
         shown = ax.imshow(g, cmap="magma", norm=norm)
-        ax.set_title(f"{name}\nmedian g = {np.nanmedian(g):.3g}", fontsize=10)
+        ax.set_title(f"{name}\nmedian g {where} = {np.nanmedian(g):.3g}", fontsize=10)
     fig.colorbar(shown, ax=list(axes[1:]), fraction=0.03, pad=0.02, label="g (log scale; 1 = no extra noise)")
     for ax in axes:
         ax.set_axis_off()

@@ -62,7 +62,7 @@ def interpolation_schematic(dpi: int = DEFAULT_DPI) -> Figure:
         ax.set_ylim(0, 1)
         ax.axis("off")
 
-    ax_a.set_title("(a) training recipe: one start, two fine-tunings", fontsize=11)
+    ax_a.set_title("(a) training recipe:\none start, two fine-tunings", fontsize=11)
     _box(ax_a, (0.15, 0.5), "SN\npre-trained\n$L_{SN}$", "#dddddd")
     _box(ax_a, (0.72, 0.8), "SN\nfine-tuned\n$\\theta_{SN}$", "#9ecae1")
     _box(ax_a, (0.72, 0.2), "SN-GAN\nfine-tuned\n$\\theta_{SN\\text{-}GAN}$", "#fdae6b")
@@ -81,7 +81,7 @@ def interpolation_schematic(dpi: int = DEFAULT_DPI) -> Figure:
         style="italic",
     )
 
-    ax_b.set_title("(b) interpolate the weights (notebook 07 compares it with blending the images)", fontsize=11)
+    ax_b.set_title("(b) interpolate the weights\n(notebook 07 compares it with blending the images)", fontsize=11)
     ax_b.text(
         0.5,
         0.9,
