@@ -573,12 +573,14 @@ def _paint_fluid_and_ligaments(canvas: _Canvas, frame: _Frame, bones: _Bones) ->
     roof = -g / 2 - nd
     acl_w = float(_smoothstep(np.float32(z), -8.0, 0.0))
     pcl_w = 1.0 - float(_smoothstep(np.float32(z), -3.0, 5.0))
+    # simulator 2: the cruciates end with the notch, inside the femur's anterior-posterior depth
+    in_notch = _ap_erosion(knee, z, FEMUR_AP_TO_ML * ehw, nw)
     if acl_w > 0.05:
         acl = _segment(u, v, (0.55 * nw, roof + 0.3 * nd), (-0.5, g / 2 - 2.0), 2.4 * acl_w)
-        canvas.paint(canvas.alpha(acl), Tissue.LIGAMENT)
+        canvas.paint(canvas.alpha(acl + in_notch), Tissue.LIGAMENT)
     if pcl_w > 0.05:
         pcl = _ellipse(u, v, -0.35 * nw, roof + 0.45 * nd, 0.45 * nw * pcl_w, 0.3 * nd * pcl_w + 0.5)
-        canvas.paint(canvas.alpha(pcl), Tissue.LIGAMENT)
+        canvas.paint(canvas.alpha(pcl + in_notch), Tissue.LIGAMENT)
 
 
 def _paint_menisci_and_cartilage(canvas: _Canvas, frame: _Frame, bones: _Bones) -> None:
