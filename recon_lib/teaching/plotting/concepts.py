@@ -138,12 +138,16 @@ def plot_gfactor(
     axes[0].imshow(image, cmap="gray", vmin=0, vmax=float(np.percentile(image, 99.5)))
     axes[0].set_title(title, fontsize=10)
     low, high = np.percentile(finite, [1, 99])
-    norm = LogNorm(vmin=min(0.5, float(low)), vmax=max(2.0, float(high)))
+    vmin, vmax = min(0.5, float(low)), max(2.0, float(high))
+    norm = LogNorm(vmin=vmin, vmax=vmax)
     for ax, (name, g) in zip(axes[1:], maps.items(), strict=True):
         ax.set_facecolor("black")
         shown = ax.imshow(g, cmap="magma", norm=norm)
         ax.set_title(f"{name}\nmedian g {where} = {np.nanmedian(g):.3g}", fontsize=10)
-    fig.colorbar(shown, ax=list(axes[1:]), fraction=0.03, pad=0.02, label="g (log scale; 1 = no extra noise)")
+    bar = fig.colorbar(shown, ax=list(axes[1:]), fraction=0.03, pad=0.02, label="g (log scale; 1 = no extra noise)")
+    ticks = [t for t in (0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 30, 100, 1e3, 1e4, 1e5, 1e6) if vmin <= t <= vmax]
+    bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    bar.ax.minorticks_off()
     for ax in axes:
         ax.set_axis_off()
     return fig
