@@ -124,9 +124,7 @@ class PatchDiscriminator(nn.Module):
             in_chans = width
         layers.append(nn.Conv2d(in_chans, 1, kernel_size, padding=kernel_size // 2))
         if spectral_norm:
-            layers = [
-                nn.utils.parametrizations.spectral_norm(m) if isinstance(m, nn.Conv2d) else m for m in layers
-            ]
+            layers = [nn.utils.parametrizations.spectral_norm(m) if isinstance(m, nn.Conv2d) else m for m in layers]
         self.layers = nn.Sequential(*layers)
 
     def score_mask(self, foreground: torch.Tensor) -> torch.Tensor:
