@@ -38,7 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
         ({"stages": {"pretrain": 5}}, r"stages\.pretrain must be a mapping of settings"),
         ({"data": {"max_val_volumes": 0}}, r"data\.max_val_volumes must be >= 1, got 0"),
         ({"data": {"num_workers": -1}}, r"data\.num_workers must be >= 0"),
-        ({"data": {"accelerations": [4, 8, 12]}}, r"one centre fraction per acceleration"),
+        (
+            {"data": {"accelerations": [4, 8, 12], "center_fractions": [0.08, 0.04]}},
+            r"one centre fraction per acceleration",
+        ),
         ({"data": {"accelerations": [4], "center_fractions": [1.5]}}, r"data\.center_fractions must be < 1"),
         ({"data": {"accelerations": "4"}}, r"data\.accelerations must be a list"),
         ({"seed": -1}, r"seed must be >= 0, got -1"),
