@@ -378,28 +378,8 @@ def simulate_volume(
         _simulate_slice(clean, s, float(z), draw, grid, geom, acquisition, np.random.default_rng(seeds[s + 1]), hybrid)
 
     effective_snr = float(snr) * (PDFS_SNR_FACTOR if acquisition == "CORPDFS_FBK" else 1.0)
-    kspace, noise_std = _add_noise(clean, geom, effective_snr, float(coil_correlation), seeds[-1])
-    recon = rss_reconstruction(kspace, geom.recon_size)
-    attrs = {
-        "acquisition": acquisition,
-        "max": float(recon.max()),
-        "norm": float(np.linalg.norm(recon)),
-        "patient_id": patient_id_for_seed(int(seed)),
-    }
-    return SimulatedVolume(
-        kspace=kspace,
-        kspace_clean=clean.kspace,
-        image=clean.image,
-        maps=clean.maps,
-        tissue_labels=clean.labels,
-        noise_std=noise_std,
-        header_xml=geom.header_xml(num_slices),
-        attrs=attrs,
-        reconstruction_rss=recon,
-        snr=effective_snr,
-        coil_correlation=float(coil_correlation),
-        geometry=geom,
-        slice_positions_mm=draw.z_positions,
+    return _noisy_volume(
+        clean, geom, acquisition, int(seed), effective_snr, coil_correlation, seeds[-1], draw.z_positions, 1
     )
 
 
@@ -430,16 +410,34 @@ def _simulate_volume_v2(
         _simulate_slab_v2(clean, s, float(z), draw, grid, geom, acquisition, rng_s, hybrid)
 
     effective_snr = float(snr) * spread * (PDFS_SNR_FACTOR if acquisition == "CORPDFS_FBK" else 1.0)
-    kspace, noise_std = _add_noise(clean, geom, effective_snr, float(coil_correlation), seeds[-1])
+    return _noisy_volume(
+        clean, geom, acquisition, int(seed), effective_snr, coil_correlation, seeds[-1], draw.z_positions, 2
+    )
+
+
+def _noisy_volume(
+    clean: _CleanVolume,
+    geom: Geometry,
+    acquisition: str,
+    seed: int,
+    effective_snr: float,
+    coil_correlation: float,
+    noise_seed: np.random.SeedSequence,
+    slice_positions_mm: np.ndarray,
+    simulator: int,
+) -> SimulatedVolume:
+    """The noisy acquisition of a simulated clean volume and its file attributes (both simulators;
+    simulator 2 also records its version and the volume's SNR)."""
+    kspace, noise_std = _add_noise(clean, geom, effective_snr, float(coil_correlation), noise_seed)
     recon = rss_reconstruction(kspace, geom.recon_size)
-    attrs = {
+    attrs: dict[str, object] = {
         "acquisition": acquisition,
         "max": float(recon.max()),
         "norm": float(np.linalg.norm(recon)),
-        "patient_id": patient_id_for_seed(int(seed)),
-        SIMULATOR_ATTR: 2,
-        "snr": effective_snr,  # this volume's SNR (the module docstring's definition)
+        "patient_id": patient_id_for_seed(seed),
     }
+    if simulator == 2:
+        attrs |= {SIMULATOR_ATTR: 2, "snr": effective_snr}  # this volume's SNR (the module docstring's definition)
     return SimulatedVolume(
         kspace=kspace,
         kspace_clean=clean.kspace,
@@ -447,14 +445,14 @@ def _simulate_volume_v2(
         maps=clean.maps,
         tissue_labels=clean.labels,
         noise_std=noise_std,
-        header_xml=geom.header_xml(num_slices),
+        header_xml=geom.header_xml(clean.image.shape[0]),
         attrs=attrs,
         reconstruction_rss=recon,
         snr=effective_snr,
         coil_correlation=float(coil_correlation),
         geometry=geom,
-        slice_positions_mm=draw.z_positions,
-        simulator=2,
+        slice_positions_mm=slice_positions_mm,
+        simulator=simulator,
     )
 
 
