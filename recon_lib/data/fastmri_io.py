@@ -241,17 +241,8 @@ def read_tissue_labels(path: str | os.PathLike, shape: tuple[int, ...]) -> np.nd
     Raises:
         DataFormatError: the dataset exists but is not an unsigned integer array of ``shape``.
     """
-    path = Path(path)
-    with h5py.File(path, "r") as f:
-        if TISSUE_LABELS_KEY not in f:
-            return None
-        data = f[TISSUE_LABELS_KEY]
-        if not isinstance(data, h5py.Dataset) or data.shape != tuple(shape) or data.dtype.kind != "u":
-            raise DataFormatError(
-                f"{path}: {TISSUE_LABELS_KEY!r} must be an unsigned integer array of shape {tuple(shape)}, "
-                f"got {getattr(data, 'shape', None)} {getattr(data, 'dtype', None)}"
-            )
-        return np.asarray(data[()], dtype=np.uint8)
+    data = _optional_array(path, TISSUE_LABELS_KEY, shape, "u", "an unsigned integer array")
+    return None if data is None else data.astype(np.uint8, copy=False)
 
 
 def read_noise_free(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -260,20 +251,31 @@ def read_noise_free(path: str | os.PathLike, shape: tuple[int, ...]) -> np.ndarr
     Raises:
         DataFormatError: the dataset exists but is not a finite real array of ``shape``.
     """
-    path = Path(path)
-    with h5py.File(path, "r") as f:
-        if NOISE_FREE_KEY not in f:
-            return None
-        data = f[NOISE_FREE_KEY]
-        if not isinstance(data, h5py.Dataset) or data.shape != tuple(shape) or data.dtype.kind != "f":
-            raise DataFormatError(
-                f"{path}: {NOISE_FREE_KEY!r} must be a real array of shape {tuple(shape)} (the reference's), "
-                f"got {getattr(data, 'shape', None)} {getattr(data, 'dtype', None)}"
-            )
-        out = np.asarray(data[()], dtype=np.float32)
+    data = _optional_array(path, NOISE_FREE_KEY, shape, "f", "a real array", " (the reference's)")
+    if data is None:
+        return None
+    out = data.astype(np.float32, copy=False)
     if not np.isfinite(out).all():
         raise DataFormatError(f"{path}: {NOISE_FREE_KEY!r} contains NaN or Inf")
     return out
+
+
+def _optional_array(
+    path: str | os.PathLike, key: str, shape: tuple[int, ...], kind: str, what: str, whose: str = ""
+) -> np.ndarray | None:
+    """Dataset ``key`` of a raw file, or None when absent; an error naming the file and key unless it
+    is an array of ``shape`` whose dtype kind is ``kind`` (``what`` says so in words)."""
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        if key not in f:
+            return None
+        data = f[key]
+        if not isinstance(data, h5py.Dataset) or data.shape != tuple(shape) or data.dtype.kind != kind:
+            raise DataFormatError(
+                f"{path}: {key!r} must be {what} of shape {tuple(shape)}{whose}, "
+                f"got {getattr(data, 'shape', None)} {getattr(data, 'dtype', None)}"
+            )
+        return np.asarray(data[()])
 
 
 def read_volume_info(path: str | os.PathLike) -> VolumeInfo:
