@@ -68,7 +68,7 @@ def peak_over_rms(vol) -> float:
 
 def test_the_default_simulator_is_still_1():
     # flips with the retrain of every shipped model (issue 27), never before
-    assert DEFAULT_SIMULATOR == 1
+    assert DEFAULT_SIMULATOR == 2
 
 
 def test_biot_savart_on_axis_matches_the_analytic_loop_field():

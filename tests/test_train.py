@@ -445,6 +445,70 @@ def test_the_fine_tune_continues_from_a_shipped_sn_gan_and_its_discriminator(tin
         train._set_up(tiny_config(tiny_data, tmp_path / "e", unet={"init_checkpoint": str(shipped)}), "unet")
 
 
-def test_the_shipped_sn_gan_predates_the_shipped_discriminator_and_says_so():
-    with pytest.raises(CheckpointError, match=r"sn_gan.pt ships no discriminator \(stage 'finetune_gan'"):
-        ckpt_mod.load_discriminator(ROOT / "checkpoints" / "sn_gan.pt")
+def test_the_shipped_sn_gan_ships_a_discriminator_that_beat_chance_and_the_rule_that_chose_it():
+    """The lesson of issue 28: the shipped SN-GAN's discriminator learned (held-out patch accuracy
+    above chance at the shipped step), it ships beside the SN-GAN, and the snapshot rule picked it."""
+    path = ROOT / "checkpoints" / "sn_gan.pt"
+    disc = ckpt_mod.load_discriminator(path)
+    assert type(disc).__name__ == "PatchDiscriminator"
+    meta = load_checkpoint(path)["metadata"]
+    assert meta["d_val"]["d_accuracy"] >= 0.6, meta["d_val"]
+    chosen = meta["selection"]["shipped_step"]
+    rule = meta["selection"]["rule"]
+    scores = meta["selection"]["scores"][str(chosen)]
+    assert all(s["dpsnr"] >= -rule["psnr_budget_db"] and s["hf"] <= rule["hf_cap"] for s in scores.values())
+    later = [int(step) for step in meta["selection"]["scores"] if int(step) > chosen]
+    for step in later:  # every later snapshot broke the rule at some acceleration
+        by_af = meta["selection"]["scores"][str(step)].values()
+        assert any(s["dpsnr"] < -rule["psnr_budget_db"] or s["hf"] > rule["hf_cap"] for s in by_af)
+    assert chosen > meta["settings"]["stage_config"]["d_warmup_steps"]  # the generator moved
+
+
+# ---- snapshots and the rule that ships one (recon_lib.training.selection) ------------------------------------
+def test_snapshots_are_kept_and_the_last_one_the_rule_accepts_ships(tiny_data, tiny_pretrained, tmp_path):
+    gan = {"d_warmup_steps": 1, "d_lr": 2e-4, "snapshot_every": 2, "ship_psnr_budget_db": 50.0, "ship_hf_cap": 50.0}
+    cfg = _with_pretrained(_gan_config(tiny_data, tmp_path, **gan), tiny_pretrained)
+    shipped = load_checkpoint(train.run_stage(cfg, "finetune_gan", progress=False))
+    folder = tmp_path / "run" / "finetune_gan" / "snapshots"
+    # the warm-up's end (the starting SN), every 2 steps after it, and the stage's last step
+    assert sorted(p.name for p in folder.glob("*.pt")) == [
+        "step_00001.pt",
+        "step_00003.pt",
+        "step_00005.pt",
+        "step_00006.pt",
+    ]
+    selection = shipped["metadata"]["selection"]
+    assert selection["shipped_step"] == 6  # a generous rule: the last snapshot
+    last = load_checkpoint(folder / "step_00006.pt")
+    assert all(torch.equal(v, last["state_dict"][k]) for k, v in shipped["state_dict"].items())
+    assert all(
+        torch.equal(v, last["discriminator"]["state_dict"][k])
+        for k, v in shipped["discriminator"]["state_dict"].items()
+    )
+    first = selection["scores"]["1"]
+    assert set(first) == {"4", "8"} and all(s["dpsnr"] == 0.0 and s["hf"] == s["hf_start"] for s in first.values())
+    assert any(s["dpsnr"] != 0.0 for s in selection["scores"]["6"].values())  # the generator moved
+
+
+def test_the_rule_needs_every_acceleration_and_an_impossible_one_ships_nothing(tiny_data, tiny_pretrained, tmp_path):
+    from recon_lib.training.selection import last_qualifying
+
+    scores = {
+        8: {4: {"dpsnr": -0.2, "hf": 0.9}, 8: {"dpsnr": -0.1, "hf": 0.8}},
+        16: {4: {"dpsnr": -0.9, "hf": 1.1}, 8: {"dpsnr": -0.3, "hf": 0.9}},
+        24: {4: {"dpsnr": -1.3, "hf": 1.1}, 8: {"dpsnr": -0.5, "hf": 1.0}},  # AF 4 over budget
+        32: {4: {"dpsnr": -0.5, "hf": 1.2}, 8: {"dpsnr": -0.5, "hf": 1.0}},  # AF 4 over the texture cap
+    }
+    assert last_qualifying(scores, psnr_budget_db=1.0, hf_cap=1.15) == 16
+    assert last_qualifying(scores, psnr_budget_db=2.0, hf_cap=1.15) == 24
+    assert last_qualifying(scores, psnr_budget_db=0.1, hf_cap=1.15) is None
+    gan = {"d_warmup_steps": 1, "d_lr": 2e-4, "snapshot_every": 2, "ship_hf_cap": 1e-6}
+    impossible = _with_pretrained(_gan_config(tiny_data, tmp_path, **gan), tiny_pretrained)
+    with pytest.raises(steps.TrainingError, match=r"no snapshot is within 1.0 dB .* so none ships \(step 1: AF 4"):
+        train.run_stage(impossible, "finetune_gan", progress=False)
+    assert not (tmp_path / "ckpt" / "sn_gan.pt").exists()
+
+
+def test_snapshot_settings_belong_to_the_adversarial_stage(tiny_data, tmp_path):
+    with pytest.raises(ConfigError, match=r"stages.pretrain.snapshot_every is 2, but snapshot_every applies only"):
+        tiny_config(tiny_data, tmp_path, pretrain={"snapshot_every": 2})

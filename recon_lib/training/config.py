@@ -102,10 +102,26 @@ class StageConfig:
     # start from this checkpoint's model (and, for the SN-GAN, its discriminator when it ships one)
     # instead of the final checkpoint of the stage the recipe starts from (None: the recipe's)
     init_checkpoint: str | None = None
+    # SN-GAN only: keep a snapshot of the generator (and discriminator) every snapshot_every steps after
+    # the warm-up, and ship the last one the rule of recon_lib.training.selection accepts (validation
+    # PSNR against the truth at most ship_psnr_budget_db below the starting SN's at every acceleration,
+    # PD high-frequency energy over the truth's at most ship_hf_cap); None: ship the last epoch's weights
+    snapshot_every: int | None = field(default=None, metadata=_range(min=1))
+    ship_psnr_budget_db: float = field(default=1.0, metadata=_range(gt=0))
+    ship_hf_cap: float = field(default=1.15, metadata=_range(gt=0))
 
 
 #: the settings only an adversarial stage reads (another stage refuses a value other than the default)
-ADVERSARIAL_SETTINGS = ("gamma", "d_lr", "d_warmup_steps", "d_steps", "d_betas")
+ADVERSARIAL_SETTINGS = (
+    "gamma",
+    "d_lr",
+    "d_warmup_steps",
+    "d_steps",
+    "d_betas",
+    "snapshot_every",
+    "ship_psnr_budget_db",
+    "ship_hf_cap",
+)
 
 
 def _default_stages() -> dict[str, StageConfig]:

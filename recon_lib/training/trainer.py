@@ -63,6 +63,7 @@ from recon_lib.physics.masks import MaskFunc
 from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config, parse_overrides
 from recon_lib.training.discriminator_check import chance_warning, discriminator_check
 from recon_lib.training.runtime import Processes, RunLog, ShapeBatchSampler
+from recon_lib.training.selection import last_qualifying, snapshot_scores
 from recon_lib.training.steps import (
     L1_WEIGHT,
     Learner,
@@ -220,6 +221,8 @@ class _StageRun:
     # the data trained on (recon_lib.data.provenance.dataset_record): the evaluation and the explorers
     # warn when a checkpoint meets other data (data_mismatch)
     dataset: dict[str, Any] = field(default_factory=dict)
+    # the shipping rule's choice among the snapshots (recon_lib.training.selection), when the stage keeps them
+    selection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def stage_cfg(self) -> StageConfig:
@@ -232,6 +235,18 @@ class _StageRun:
     @property
     def final_path(self) -> Path:
         return get_stage(self.stage).checkpoint_path(self.cfg.checkpoint_dir)
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return Path(self.cfg.output_dir) / self.stage / "snapshots"
+
+    def snapshot_due(self) -> bool:
+        """Whether the step just taken ends with a snapshot (adversarial stages with ``snapshot_every``):
+        the end of the warm-up (the starting generator), every ``snapshot_every`` steps after it, the last step."""
+        st = self.stage_cfg
+        if self.disc is None or st.snapshot_every is None or self.global_step < st.d_warmup_steps:
+            return False
+        return (self.global_step - st.d_warmup_steps) % st.snapshot_every == 0 or self.global_step == self.total_steps
 
     @property
     def total_steps(self) -> int:
@@ -252,6 +267,8 @@ class _StageRun:
         }
         if self.disc is not None:
             meta |= {"d_val": self.d_val, "warnings": self.warnings}
+        if self.selection:
+            meta["selection"] = self.selection
         return meta
 
 
@@ -469,6 +486,8 @@ def _train_epoch(run: _StageRun, progress: bool) -> None:
             if run.disc is not None and run.global_step == st.d_warmup_steps < run.total_steps:
                 if run.step_in_epoch < run.steps_per_epoch:  # an epoch's end checks anyway
                     _check_discriminator(run, "d_warmup_end")
+            if run.snapshot_due():
+                _snapshot(run)
             if run.global_step % st.checkpoint_every == 0:
                 _save_last(run)
 
@@ -498,8 +517,8 @@ def _step(run: _StageRun, batch: dict[str, Any]) -> dict[str, float]:
 def _check_discriminator(run: _StageRun, when: str) -> None:
     """The discriminator's held-out check (main process): logged, kept in the metadata, and a
     warning in the log, on stderr and in the run summary when it is at chance after the warm-up."""
-    if run.disc is None or not run.dist.main:
-        return
+    if run.disc is None or not run.dist.main or run.d_val.get("step") == run.global_step:
+        return  # no discriminator, another process, or this step was checked already
     result = discriminator_check(run.disc, run.model, run.val_set, run.device)
     run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, type="d_val", at=when, **result)
     run.d_val = result | {"step": run.global_step, "at": when}
@@ -508,6 +527,69 @@ def _check_discriminator(run: _StageRun, when: str) -> None:
         run.warnings.append(message)
         run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, type="warning", message=message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+
+def _snapshot(run: _StageRun) -> None:
+    """Keep the generator and discriminator of this step (``snapshots/step_NNNNN.pt``) with the
+    discriminator's held-out check: the candidates the shipping rule chooses from."""
+    if not run.dist.main:
+        return
+    _check_discriminator(run, "snapshot")
+    path = run.snapshot_dir / f"step_{run.global_step:05d}.pt"
+    save_checkpoint(path, run.model, run.metadata(), discriminator=run.disc)
+    run.log.write(stage=run.stage, epoch=run.epoch, step=run.global_step, type="snapshot", path=path.name)
+
+
+def _snapshots(run: _StageRun) -> dict[int, Path]:
+    """The run's snapshots by step (those of this run's schedule only)."""
+    found = {int(p.stem.removeprefix("step_")): p for p in run.snapshot_dir.glob("step_*.pt")}
+    return {step: found[step] for step in sorted(found) if step <= run.total_steps}
+
+
+def _select_snapshot(run: _StageRun) -> None:
+    """Apply the shipping rule (:mod:`recon_lib.training.selection`) and load the chosen snapshot
+    into the run's model and discriminator; the scores of every snapshot go to the log and metadata."""
+    st = run.stage_cfg
+    paths = _snapshots(run)
+    if not paths:
+        raise TrainingError(f"stage {run.stage} kept no snapshot in {run.snapshot_dir}: nothing to ship")
+    start = build_model(*_stage_model(run.cfg, run.stage)).to(run.device)
+    _initial_weights(run.cfg, run.stage, start, None)
+    models = {}
+    for step, path in paths.items():
+        models[step] = build_model(*_stage_model(run.cfg, run.stage)).to(run.device)
+        load_state_into(models[step], load_checkpoint(path, map_location="cpu")["state_dict"], str(path))
+    scores = snapshot_scores(_split_dir(run.cfg, "val"), start, models, run.cfg.data.accelerations, device=run.device)
+    for step, by_af in scores.items():
+        run.log.write(
+            stage=run.stage,
+            epoch=run.epoch,
+            step=step,
+            type="selection",
+            scores={str(af): s for af, s in by_af.items()},
+        )
+    chosen = last_qualifying(scores, psnr_budget_db=st.ship_psnr_budget_db, hf_cap=st.ship_hf_cap)
+    if chosen is None:
+        table = "; ".join(
+            f"step {step}: " + ", ".join(f"AF {af:g} {s['dpsnr']:+.2f} dB HF {s['hf']:.2f}" for af, s in by_af.items())
+            for step, by_af in scores.items()
+        )
+        raise TrainingError(
+            f"stage {run.stage}: no snapshot is within {st.ship_psnr_budget_db} dB of the starting SN with PD HF "
+            f"ratio <= {st.ship_hf_cap} at every acceleration, so none ships ({table})"
+        )
+    ckpt = load_checkpoint(paths[chosen], map_location="cpu")
+    load_state_into(run.model, ckpt["state_dict"], str(paths[chosen]))
+    if run.disc is not None:
+        load_state_into(run.disc, stored_discriminator(ckpt, paths[chosen])["state_dict"], str(paths[chosen]))
+    run.d_val = ckpt["metadata"].get("d_val", {})
+    run.val = validate(run.model, run.val_set, run.device)
+    run.selection = {
+        "rule": {"psnr_budget_db": st.ship_psnr_budget_db, "hf_cap": st.ship_hf_cap},
+        "shipped_step": chosen,
+        "scores": {str(step): {str(af): s for af, s in by_af.items()} for step, by_af in scores.items()},
+    }
+    run.log.write(stage=run.stage, epoch=run.epoch, step=chosen, type="shipped", **run.val)
 
 
 def _end_epoch(run: _StageRun) -> None:
@@ -527,6 +609,8 @@ def _finalise(run: _StageRun) -> None:
     """The stage's final checkpoint (the last epoch's weights) with its provenance."""
     if run.dist.main:
         cfg = run.cfg
+        if run.stage_cfg.snapshot_every is not None and run.disc is not None:
+            _select_snapshot(run)
         meta = run.metadata() | {
             "wall_time_s": round(run.wall_time(), 1),
             "data_seed": cfg.seed,
