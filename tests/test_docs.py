@@ -84,6 +84,33 @@ def test_a_stale_number_fails_and_names_file_line_number_key_and_value(tmp_path)
     assert f"= {value['mean']:.6g}" in problems[0]
 
 
+def test_rendering_rewrites_stale_numbers_from_their_keys_and_leaves_a_flipped_sign_to_a_person(tmp_path):
+    """After a retrain, `python -m recon_lib.teaching.claims FILE` renders every bound number from its key."""
+    from recon_lib.teaching.claims import main as render_main
+
+    page = tmp_path / "results.md"
+    text = (ROOT / "docs" / "results.md").read_text()
+    bindings = [b for b in find_bindings(text) if not b.problem]
+    lines = text.splitlines(keepends=True)
+    for binding in bindings[:5]:  # five numbers made stale
+        row = lines[binding.line - 1]
+        lines[binding.line - 1] = row[: binding.span[0]] + _stale(binding.number) + row[binding.span[1] :]
+    page.write_text("".join(lines))
+    assert len(check_file(page, ResultFiles(RESULTS))) >= 1
+    from recon_lib.teaching.claims import render_file
+
+    notes = render_file(page, ResultFiles(RESULTS))
+    assert check_file(page, ResultFiles(RESULTS)) == [], notes
+    assert page.read_text() == text  # the same digits as the committed page, whose numbers agree
+    assert sum("->" in note for note in notes) >= 1
+    files = ResultFiles.from_mapping({"r.json": {"gain": -0.31}})
+    flipped = tmp_path / "flip.md"
+    flipped.write_text("the SN-GAN gains +0.12 dB<!-- = {r.json:gain} --> over the SN\n")
+    assert "the sign would change" in render_file(flipped, files)[0]
+    assert flipped.read_text() == "the SN-GAN gains +0.12 dB<!-- = {r.json:gain} --> over the SN\n"
+    assert render_main([str(tmp_path / "missing.md")]) == 2
+
+
 def test_a_key_that_does_not_exist_fails_with_a_clear_message():
     pair = "evaluation/table1.json:paired_differences[acceleration={}, a=SN, b=CG-SENSE, metric=psnr]"
     text = (

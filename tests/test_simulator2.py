@@ -66,8 +66,8 @@ def peak_over_rms(vol) -> float:
     return float(img.max() / np.sqrt((img[fg] ** 2).mean()))
 
 
-def test_the_default_simulator_is_still_1():
-    # flips with the retrain of every shipped model (issue 27), never before
+def test_the_default_simulator_is_2():
+    # switched with the retrain of every shipped model on its data (issue 27)
     assert DEFAULT_SIMULATOR == 2
 
 

@@ -49,7 +49,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,8 @@ __all__ = [
     "check_file",
     "check_text",
     "find_bindings",
+    "render_file",
+    "render_text",
     "resolve",
 ]
 
@@ -106,6 +108,8 @@ class Binding:
     number: str
     expression: str
     problem: str = ""
+    #: the columns of the written number on its line (``(-1, -1)`` without one): where :func:`render_text` writes
+    span: tuple[int, int] = field(default=(-1, -1), repr=False, compare=False)
 
 
 def find_bindings(text: str) -> list[Binding]:
@@ -138,12 +142,14 @@ def find_bindings(text: str) -> list[Binding]:
             before = line[start : match.start()]
             numbers = list(_NUMBER.finditer(before))
             last = numbers[-1] if numbers else None
-            number = last.group(0) if last and len(before) - last.end() <= _GAP else ""
+            near = last is not None and len(before) - last.end() <= _GAP
+            number = last.group(0) if last is not None and near else ""
+            span = (start + last.start(), start + last.end()) if last is not None and near else (-1, -1)
             expression = match.group("expression").strip()
             problem = "" if number else "no number right before the binding"
             if "--" in expression:  # GitHub's Markdown ends a comment there and shows the rest
                 problem = "'--' inside the binding (rendered Markdown would show it)"
-            found.append(Binding(line_number, number, expression, problem))
+            found.append(Binding(line_number, number, expression, problem, span))
             start = match.end()
         rest = re.search(r"<!--\s*=(.*)", line[start:])
         if rest:
@@ -266,6 +272,13 @@ class ResultFiles:
     def __init__(self, folder: str | os.PathLike = RESULTS) -> None:
         self.folder = Path(folder)
         self._loaded: dict[str, Any] = {}
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> ResultFiles:
+        """Result files given as ``{name: parsed content}`` (tests and examples)."""
+        files = cls()
+        files._loaded = dict(data)
+        return files
 
     def data(self, name: str) -> Any:
         """The parsed content of ``name`` (relative to the folder)."""
@@ -452,3 +465,120 @@ def check_file(path: str | os.PathLike, files: ResultFiles | None = None, name: 
             source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
             problems += check_text(source, files, f"{name} cell {index}", outputs)
     return problems
+
+
+def _format(value: float, written: str) -> str | None:
+    """``value`` written as ``written`` was (decimals, a written sign, thousands commas); None when
+    the sign would change: a sentence around a number whose sign flips needs a person, not a renderer."""
+    _, decimals, sign = _written(written)
+    rounded = round(value, decimals)
+    if (sign > 0 and rounded < 0) or (sign < 0 and rounded > 0) or (sign == 0 and rounded < 0):
+        return None
+    digits = f"{abs(rounded):,.{decimals}f}" if "," in written else f"{abs(rounded):.{decimals}f}"
+    if sign == 0:
+        return digits
+    return (written.strip()[0] if sign < 0 else "+") + digits
+
+
+def render_text(
+    text: str, files: ResultFiles, where: str = "<text>", outputs: NotebookOutputs | None = None
+) -> tuple[str, list[str]]:
+    """``text`` with every bound number rewritten from its key, at the decimals written.
+
+    Returns the new text and one line per change (``where:line: old -> new``) and per binding it
+    could not render (a problem, a key that does not resolve, a sign that would flip): rendering
+    keeps the numbers current, the sentences around them are still a person's to read.
+
+    Example:
+        >>> files = ResultFiles.from_mapping({"t.json": {"gain": 2.8449, "loss": -0.2}})
+        >>> text, notes = render_text("gains 2.7 dB<!-- = {t.json:gain} -->, +0.10<!-- = {t.json:loss} -->", files)
+        >>> text
+        'gains 2.8 dB<!-- = {t.json:gain} -->, +0.10<!-- = {t.json:loss} -->'
+        >>> for note in notes:
+        ...     print(note)
+        <text>:1: 2.7 -> 2.8
+        <text>:1: +0.10 is bound to {t.json:loss} = -0.2: the sign would change; rewrite the sentence
+    """
+    lines = text.split("\n")
+    notes = []
+    for binding in reversed(find_bindings(text)):
+        at = f"{where}:{binding.line}"
+        if binding.problem:
+            notes.append(f"{at}: {binding.problem}")
+            continue
+        try:
+            value = evaluate(binding.expression, files, outputs)
+        except ClaimError as error:
+            notes.append(f"{at}: {binding.number} is bound to {binding.expression}: {error}")
+            continue
+        if agrees(binding.number, value):
+            continue
+        new = _format(value, binding.number)
+        if new is None:
+            notes.append(
+                f"{at}: {binding.number} is bound to {binding.expression} = {value:.6g}: "
+                "the sign would change; rewrite the sentence"
+            )
+            continue
+        row = lines[binding.line - 1]
+        lines[binding.line - 1] = row[: binding.span[0]] + new + row[binding.span[1] :]
+        notes.append(f"{at}: {binding.number} -> {new}")
+    return "\n".join(lines), notes[::-1]
+
+
+def render_file(path: str | os.PathLike, files: ResultFiles | None = None) -> list[str]:
+    """Rewrite the bound numbers of a Markdown file or of a notebook's Markdown cells in place
+    (:func:`render_text`; written to a temporary file, then renamed). Returns the notes."""
+    path = Path(path)
+    files = files or ResultFiles()
+    if path.suffix != ".ipynb":
+        text, notes = render_text(path.read_text(encoding="utf-8"), files, str(path))
+        _replace(path, text)
+        return notes
+    book = json.loads(path.read_text(encoding="utf-8"))
+    outputs = NotebookOutputs(book["cells"])
+    notes = []
+    for index, cell in enumerate(book["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        text, cell_notes = render_text(source, files, f"{path} cell {index}", outputs)
+        notes += cell_notes
+        if text != source:
+            cell["source"] = text.splitlines(keepends=True)
+    _replace(path, json.dumps(book, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    return notes
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    if path.read_text(encoding="utf-8") == text:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m recon_lib.teaching.claims FILE...``: render the bound numbers of these files from
+    the result files (after a retrain), printing every change and what needs a person."""
+    import sys
+
+    paths = list(sys.argv[1:] if argv is None else argv)
+    if not paths:
+        print("usage: python -m recon_lib.teaching.claims FILE.md|FILE.ipynb ...", file=sys.stderr)
+        return 2
+    for name in paths:
+        if not Path(name).is_file():
+            print(f"error: {name} is not a file", file=sys.stderr)
+            return 2
+        for note in render_file(name):
+            print(note)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
