@@ -34,23 +34,12 @@ import torch
 
 from recon_lib.evaluation.protocol import iter_volumes, run_method
 from recon_lib.metrics.quality import high_frequency_energy_ratio, psnr
-from recon_lib.metrics.texture import HF_CUTOFF, add_matched_noise
+from recon_lib.metrics.texture import add_matched_noise, high_pass
 from recon_lib.models.checkpoint import load_model
 from recon_lib.models.inference import reconstruct
-from recon_lib.physics.fft import fft2c, ifft2c
 from recon_lib.teaching.explorer.display import white_level
 
 PD = "CORPD_FBK"
-
-
-def high_pass(volume: np.ndarray, cutoff: float = HF_CUTOFF) -> np.ndarray:
-    """The part of each slice's k-space above the normalised radius ``cutoff``, back in the image domain (real part)."""
-    _, h, w = volume.shape
-    ky = (torch.arange(h, dtype=torch.float64) - h // 2) / (h / 2)
-    kx = (torch.arange(w, dtype=torch.float64) - w // 2) / (w / 2)
-    keep = (torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2) > cutoff).to(torch.complex128)
-    k = fft2c(torch.from_numpy(volume.astype(np.float64)).to(torch.complex128))
-    return ifft2c(k * keep).real.numpy()
 
 
 def load_candidate(path: str, sn_path: str) -> torch.nn.Module:

@@ -48,6 +48,7 @@ __all__ = [
     "log_energy_ratio",
     "texture_ratios",
     "add_matched_noise",
+    "high_pass",
 ]
 
 #: radial k-space bands ``(low, high)`` in normalised radius (1 = Nyquist along an axis), above the calibration region
@@ -84,6 +85,20 @@ def _band_pass(vol: np.ndarray, band: tuple[float, float]) -> torch.Tensor:
     keep = ((radius > low) & (radius <= high)).to(torch.complex128)
     k = fft2c(torch.from_numpy(vol).to(torch.complex128))  # (S, H, W)
     return ifft2c(k * keep)  # (S, H, W) complex (real up to the unpaired Nyquist row and column)
+
+
+def high_pass(volume: ArrayLike, cutoff: float = HF_CUTOFF) -> np.ndarray:
+    """The part of each slice above the normalised k-space radius ``cutoff`` (the HF-energy ratio's
+    band), back in the image domain: its real part, ``(S, H, W)`` or ``(H, W)`` as given.
+
+    Example:
+        >>> flat = np.ones((16, 16))
+        >>> float(np.abs(high_pass(flat)).max()) < 1e-12  # a constant has no high frequencies
+        True
+    """
+    v = as_volume("volume", volume)
+    out = _band_pass(v, (float(cutoff), math.inf)).real.numpy()
+    return out[0] if np.ndim(volume) == 2 else out
 
 
 def _weights(m: np.ndarray | None, shape: tuple[int, ...]) -> torch.Tensor:

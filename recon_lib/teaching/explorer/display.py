@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recon_lib.metrics.texture import high_pass
+
 __all__ = [
     "GAP",
     "BOX_COLOUR",
@@ -139,6 +141,30 @@ def check_box(box: Sequence[int] | None, shape: tuple[int, int]) -> Box:
     return (top, left, h, w)
 
 
+def texture_box(change: np.ndarray, size: tuple[int, int] | None = None) -> Box:
+    """The zoom box placed by a stated rule, not by eye: the box (default: a third of each side, as
+    :func:`check_box`'s centred one) holding the most high-frequency energy of ``change`` -- the
+    difference the explorer is about (SN-GAN - SN), high-passed above the HF-energy ratio's cutoff
+    (:func:`~recon_lib.metrics.texture.high_pass`). Ties go to the first box in reading order; a
+    change without high frequencies keeps the centred box.
+
+    Example:
+        >>> change = np.zeros((60, 60)); change[40:52, 5:17] = np.random.default_rng(0).normal(size=(12, 12))
+        >>> texture_box(change)  # rows 36-55, columns 1-20: around the textured patch
+        (36, 1, 20, 20)
+    """
+    rh, rw = change.shape
+    centred = check_box(None, (rh, rw))
+    h, w = size or centred[2:]
+    energy = high_pass(change) ** 2
+    if not np.isfinite(energy).all() or float(energy.sum()) == 0.0:
+        return centred
+    sums = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # box sums by inclusion-exclusion
+    boxes = sums[h:, w:] - sums[:-h, w:] - sums[h:, :-w] + sums[:-h, :-w]  # (rh - h + 1, rw - w + 1)
+    top, left = np.unravel_index(int(np.argmax(boxes)), boxes.shape)
+    return check_box((int(top), int(left), h, w), (rh, rw))
+
+
 def box_fits(box: Box, shape: tuple[int, ...]) -> bool:
     """Whether ``box`` lies inside an image of ``shape``."""
     top, left, h, w = box
@@ -187,11 +213,16 @@ class Display:
         window: tuple[float, float] = (0.0, 100.0),
     ) -> Display:
         """The scales of one slice, fixed for every point so that brightness and errors are comparable:
-        errors up to the corners' largest 99.5th percentile, differences from corner ``base`` likewise."""
+        errors up to the corners' largest 99.5th percentile, differences from corner ``base`` likewise.
+        Without ``crop_box`` the zoom goes where the corners differ most in fine detail
+        (:func:`texture_box` of the largest change from corner ``base``)."""
         peak = float(np.abs(reference).max()) or 1.0
         white = white_level(reference)
         errors = max(float(np.percentile(np.abs(c - reference), 99.5)) for c in corners)
         spread = max(float(np.percentile(np.abs(c - corners[base]), 99.5)) for c in corners)
+        if crop_box is None and len(corners) > 1:
+            changes = [np.asarray(c, dtype=np.float64) - corners[base] for c in corners]
+            crop_box = texture_box(max(changes, key=lambda d: float(np.sum(d**2))))
         return cls(
             crop_box=check_box(crop_box, reference.shape),
             white=white,
