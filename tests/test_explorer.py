@@ -219,7 +219,7 @@ def test_static_grid_figure(explorer):
     fig = explorer.static_grid((0.0, 0.5, 1.0))
     try:
         image_axes = [ax for ax in fig.axes if ax.images]
-        assert len(image_axes) == 3 * 4 + 2  # 4 rows per alpha, reference full + zoom
+        assert len(image_axes) == 3 * 5 + 3  # 5 rows per alpha; reference full, zoom, high-pass
         titles = " ".join(ax.get_title() for ax in fig.axes)
         # the difference row: x(alpha) - x_SN of the zoom, on one symmetric diverging scale
         top, left, h, w = explorer.crop_box
@@ -232,6 +232,14 @@ def test_static_grid_figure(explorer):
         assert lo == -hi and hi >= np.abs(expected[top : top + h, left : left + w]).max()
         for a in ("0.00", "0.50", "1.00"):
             assert f"α={a}" in titles
+        # the texture row: each zoom's high-pass on the reference's grey scale
+        from recon_lib.metrics.texture import high_pass
+
+        texture = [ax for ax in image_axes if ax.get_title().startswith("high-pass, α=")]
+        assert len(texture) == 3
+        np.testing.assert_allclose(
+            texture[2].images[0].get_array(), high_pass(explorer.reconstruction(1.0))[top : top + h, left : left + w]
+        )
         assert f"{explorer.metrics(0.5)['psnr']:.2f} dB" in titles
     finally:
         plt.close(fig)

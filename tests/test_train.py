@@ -488,6 +488,25 @@ def test_snapshots_are_kept_and_the_last_one_the_rule_accepts_ships(tiny_data, t
     first = selection["scores"]["1"]
     assert set(first) == {"4", "8"} and all(s["dpsnr"] == 0.0 and s["hf"] == s["hf_start"] for s in first.values())
     assert any(s["dpsnr"] != 0.0 for s in selection["scores"]["6"].values())  # the generator moved
+    # the figure of notebook 05: every snapshot's path per acceleration, the shipped one circled
+    import matplotlib.pyplot as plt
+
+    from recon_lib.teaching.plotting import plot_gan_selection
+
+    log = tmp_path / "run" / "finetune_gan" / "log.jsonl"
+    fig = plot_gan_selection(log, rule=selection["rule"])
+    paths = [line for line in fig.axes[0].get_lines() if line.get_label() in ("AF 4", "AF 8")]
+    assert [len(line.get_xdata()) for line in paths] == [4, 4]
+    assert list(paths[0].get_xdata()) == [selection["scores"][str(s)]["4"]["hf"] for s in (1, 3, 5, 6)]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="holds no snapshot scores"):
+        plot_gan_selection(_no_selection_log(tmp_path))
+
+
+def _no_selection_log(tmp_path: Path) -> Path:
+    path = tmp_path / "plain.jsonl"
+    path.write_text('{"stage": "finetune_gan", "step": 1, "loss": 0.5}\n')
+    return path
 
 
 def test_the_rule_needs_every_acceleration_and_an_impossible_one_ships_nothing(tiny_data, tiny_pretrained, tmp_path):

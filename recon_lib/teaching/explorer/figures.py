@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from recon_lib.metrics.texture import high_pass
 from recon_lib.teaching.explorer.display import Display, nice_ceiling
 from recon_lib.teaching.explorer.mixing import KINDS, METRICS, NetworkMix, Point, alpha_point
 
@@ -58,7 +59,8 @@ def static_grid(mix: NetworkMix, display: Display, alphas: Sequence[float] = (0.
     Rows: the reference; the interpolated network (full slice with the crop box, then the
     zoom); image blending (zoom); the signed difference ``|x(alpha)| - |x_SN|`` of the network
     (zoom) on its own symmetric colour scale (red: brighter than the SN, blue: darker), shared by
-    the columns. Titles carry PSNR / SSIM of each image.
+    the columns; the texture: the zoom's high-pass part (above the HF-energy ratio's cutoff) on one
+    grey scale, the reference's in the first column. Titles carry PSNR / SSIM of each image.
 
     Args:
         mix: a two-model :class:`~recon_lib.teaching.explorer.mixing.NetworkMix` (SN, SN-GAN).
@@ -77,15 +79,25 @@ def static_grid(mix: NetworkMix, display: Display, alphas: Sequence[float] = (0.
     rh, rw = mix.reference.shape
     panel = 2.1
     fig, axes = plt.subplots(
-        4,
+        5,
         len(points) + 1,
-        figsize=(panel * (len(points) + 1), panel * (rh / rw + 3 * h / w) + 1.2),
+        figsize=(panel * (len(points) + 1), panel * (rh / rw + 4 * h / w) + 1.4),
         dpi=80,
         squeeze=False,
         layout="constrained",
-        height_ratios=[rh / rw, h / w, h / w, h / w],
+        height_ratios=[rh / rw, h / w, h / w, h / w, h / w],
     )
     _label_column(axes[:, 0], mix.reference, display)
+    # the texture row: each zoom's high-pass (the HF-energy ratio's band), one grey scale for every column
+    texture = [_zoomed_high_pass(mix.reference, display)] + [_zoomed_high_pass(p.network, display) for p in points]
+    texture_limit = float(np.percentile(np.abs(texture[0]), 99.5)) or 1.0
+    for j, part in enumerate(texture):
+        axes[4, j].imshow(part, cmap="gray", vmin=-texture_limit, vmax=texture_limit, interpolation="nearest")
+        axes[4, j].set_title(
+            "texture: high-pass" if j == 0 else f"high-pass, α={points[j - 1].weights[1]:.2f}", fontsize=9
+        )
+        axes[4, j].set_xticks([])
+        axes[4, j].set_yticks([])
     # in per cent of the display's white level, so the numbers read without knowing the scan's scale
     top, left = display.crop_box[:2]
     diffs = [100 * mix.difference(p.weights)[top : top + h, left : left + w] / display.white for p in points]
@@ -97,6 +109,12 @@ def static_grid(mix: NetworkMix, display: Display, alphas: Sequence[float] = (0.
     fig.colorbar(shown, ax=axes[3, 1:].tolist(), shrink=0.9, label="Δ (% of white level)")
     fig.suptitle("Network interpolation vs image blending (PSNR / SSIM on the foreground)", fontsize=11)
     return fig
+
+
+def _zoomed_high_pass(image: np.ndarray, display: Display) -> np.ndarray:
+    """The zoom box of ``image``'s high-pass part (:func:`~recon_lib.metrics.texture.high_pass`, whole slice)."""
+    top, left, h, w = display.crop_box
+    return high_pass(np.asarray(image, dtype=np.float64))[top : top + h, left : left + w]
 
 
 def _show(ax: Any, image: np.ndarray, title: str, display: Display, box: bool = False, crop: bool = False) -> None:

@@ -17,6 +17,7 @@ Helpers:
 * :func:`log_kspace` -- ``log10 |k|`` of one or several coils.
 * :func:`mask_and_psf` -- a sampling mask and its 1-D / 2-D point-spread functions.
 * :func:`plot_training_log` -- loss and validation curves from ``recon_lib.training.trainer`` JSONL logs.
+* :func:`plot_gan_selection` -- the SN-GAN's snapshots: PSNR change against texture, and D's held-out accuracy.
 * :func:`plot_curves` -- a few named 1-D curves on one axes (e.g. convergence histories).
 * :func:`interpolation_schematic` -- the paper's idea in one picture.
 * :func:`sn_diagram` -- the unrolled SN and one Down-Up block, boxes and arrows.
@@ -27,7 +28,7 @@ Helpers:
 
 from recon_lib.teaching.plotting._common import DEFAULT_DPI
 from recon_lib.teaching.plotting.concepts import cascade_outputs, plot_cascades, plot_gfactor, plot_ssim_terms
-from recon_lib.teaching.plotting.curves import plot_curves, plot_training_log
+from recon_lib.teaching.plotting.curves import plot_curves, plot_gan_selection, plot_training_log
 from recon_lib.teaching.plotting.diagrams import interpolation_schematic, sn_diagram
 from recon_lib.teaching.plotting.images import error_map, show_images, zoom_crop
 from recon_lib.teaching.plotting.kspace import log_kspace, mask_and_psf
@@ -40,6 +41,7 @@ __all__ = [
     "log_kspace",
     "mask_and_psf",
     "plot_training_log",
+    "plot_gan_selection",
     "plot_curves",
     "interpolation_schematic",
     "sn_diagram",

@@ -17,7 +17,7 @@ from recon_lib.teaching.plotting._common import DEFAULT_DPI, ArrayLike, as_dict,
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_training_log", "plot_curves"]
+__all__ = ["plot_training_log", "plot_curves", "plot_gan_selection"]
 
 
 def _read_jsonl(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -178,4 +178,66 @@ def plot_curves(
         ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_gan_selection(
+    jsonl_path: str | os.PathLike, rule: Mapping[str, float] | None = None, dpi: int = DEFAULT_DPI
+) -> Figure:
+    """The adversarial fine-tune's trade-off as it went, from its training log.
+
+    Left: each snapshot's PSNR change from the starting SN (against the truth, validation split)
+    against its PD high-frequency energy over the truth's, one path per acceleration, the shipping
+    rule's region shaded and the snapshot that shipped circled (:mod:`recon_lib.training.selection`).
+    Right: the discriminator's held-out patch accuracy over the steps (0.5 = chance).
+
+    Args:
+        jsonl_path: the SN-GAN stage's ``log.jsonl`` (rows ``type`` ``selection``, ``shipped``, ``d_val``).
+        rule: the shipping rule, ``{"psnr_budget_db", "hf_cap"}`` (the SN-GAN checkpoint's
+            ``metadata["selection"]["rule"]``): its region is shaded.
+
+    Raises:
+        ValueError: the log holds no snapshot scores (a run without ``snapshot_every``).
+    """
+    rows = _read_jsonl(_log_paths(jsonl_path))
+    scores = {int(r["step"]): r["scores"] for r in rows if r.get("type") == "selection"}
+    if not scores:
+        raise ValueError(f"{jsonl_path} holds no snapshot scores (rows of type 'selection'): was snapshot_every set?")
+    shipped = [int(r["step"]) for r in rows if r.get("type") == "shipped"]
+    checks = [(int(r["step"]), float(r["d_accuracy"])) for r in rows if r.get("type") == "d_val"]
+    plt = pyplot()
+    fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(10.5, 4.0), dpi=dpi, layout="constrained")
+    steps = sorted(scores)
+    for af in sorted(scores[steps[0]], key=float):
+        hf = [scores[s][af]["hf"] for s in steps]
+        dpsnr = [scores[s][af]["dpsnr"] for s in steps]
+        (line,) = ax.plot(hf, dpsnr, "-o", markersize=3, label=f"AF {float(af):g}")
+        ax.annotate(f"step {steps[-1]}", (hf[-1], dpsnr[-1]), fontsize=7, color=line.get_color())
+        for s in shipped:
+            ax.plot(scores[s][af]["hf"], scores[s][af]["dpsnr"], "o", markersize=11, fillstyle="none", color="black")
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.axvline(1.0, color="grey", linewidth=0.6, linestyle=":")
+    if rule is not None:
+        from matplotlib.patches import Rectangle
+
+        (x0, _), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        budget, cap = float(rule["psnr_budget_db"]), float(rule["hf_cap"])
+        low = min(y0, -budget - 0.1)
+        ax.add_patch(Rectangle((x0, -budget), cap - x0, y1 - (-budget), color="C2", alpha=0.12, linewidth=0))
+        ax.text(x0, -budget, " the rule: ships", fontsize=7, color="C2", va="bottom")
+        ax.set_ylim(low, y1)
+        ax.set_xlim(x0, max(cap + 0.05, ax.get_xlim()[1]))
+    ax.set_xlabel("PD high-frequency energy / truth's (1 = the truth's texture)")
+    ax.set_ylabel("PSNR change from the starting SN (dB)")
+    title = "snapshots of the fine-tune (circle: shipped)" if shipped else "snapshots of the fine-tune"
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    if checks:
+        ax_d.plot([s for s, _ in checks], [a for _, a in checks], "-o", markersize=3, color="C3")
+    ax_d.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
+    ax_d.text(0.01, 0.5, " chance", transform=ax_d.get_yaxis_transform(), fontsize=8, va="bottom", color="grey")
+    ax_d.set_ylim(0.4, 1.0)
+    ax_d.set_xlabel("step")
+    ax_d.set_ylabel("held-out patch accuracy")
+    ax_d.set_title("the discriminator on validation slices it never trained on", fontsize=10)
     return fig
