@@ -46,7 +46,7 @@ LEGACY_SIDECAR_SUFFIX = ".prepared.h5"
 
 def acs_maps_key(center_fraction: float) -> str:
     """The sidecar dataset holding the maps calibrated on the centre lines a mask with this centre
-    fraction acquires, e.g. ``maps_cf0.08`` (AF 4) or ``maps_cf0.04`` (AF 8)."""
+    fraction acquires, e.g. ``maps_cf0.16`` (AF 4) or ``maps_cf0.08`` (AF 8) in the teaching geometry."""
     return f"maps_cf{float(center_fraction):g}"
 
 

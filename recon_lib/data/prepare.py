@@ -22,10 +22,10 @@ touches the raw file:
 3b. **Maps from acquired data**, what reconstruction methods get: for each centre fraction of
    :func:`calibration_fractions` (AF 4 and AF 8: fastMRI's physical calibration band for the file's
    encoded phase-encode field of view and width, :func:`recon_lib.physics.masks.fastmri_center_fraction`;
-   fastMRI's own 0.08 / 0.04, :data:`ACS_CENTER_FRACTIONS`, for simulated files of simulator 1 until
-   the default simulator changes), maps calibrated on the centre lines such a mask
+   fastMRI's own 0.08 / 0.04, :data:`ACS_CENTER_FRACTIONS`, for simulated files of the legacy
+   simulator 1), maps calibrated on the centre lines such a mask
    acquires and nothing else (``calib_columns=center_lines(W, cf)``, ``calib_width`` readout
-   rows): ``maps_cf0.08`` / ``maps_cf0.04`` (:func:`recon_lib.data.layout.acs_maps_key`), each
+   rows): ``maps_cf0.16`` / ``maps_cf0.08`` in the teaching geometry (:func:`recon_lib.data.layout.acs_maps_key`), each
    with attributes ``calib_lines`` and ``kernel_width``: sigpy's 6-wide kernel where the lines
    allow it, else the widest the measured criterion allows
    (:func:`recon_lib.physics.espirit.check_calibration_region`; 3 for the 7 lines of AF 8). If even
@@ -155,7 +155,7 @@ def is_prepared(raw_path: str | os.PathLike) -> bool:
 def follows_center_rule(info: VolumeInfo) -> bool:
     """Whether the centre-fraction rule applies to this raw file: every file but a simulated one of
     simulator 1 (the phantom's header vendor without a ``simulator_version`` attribute >= 2), which
-    keeps fastMRI's own fractions 0.08 / 0.04 of its columns until the default simulator changes."""
+    keeps fastMRI's own fractions 0.08 / 0.04 of its columns (the legacy simulator's files, as they were prepared)."""
     if info.encoding.vendor != PHANTOM_VENDOR:
         return True
     try:
@@ -192,8 +192,10 @@ def acs_kernel_width(num_lines: int) -> int:
     :data:`~recon_lib.physics.espirit.MIN_CALIB_POSITIONS` positions of it, else the widest that does.
 
     Example:
-        >>> acs_kernel_width(15), acs_kernel_width(7)  # AF 4 and AF 8 in the teaching geometry
-        (6, 3)
+        >>> acs_kernel_width(29), acs_kernel_width(15)  # AF 4 and AF 8 in the teaching geometry
+        (6, 6)
+        >>> acs_kernel_width(7)  # AF 8 of the legacy simulator 1 (fastMRI's 0.04 of 184 columns)
+        3
     """
     return min(int(ESPIRIT_DEFAULTS["kernel_width"]), num_lines - MIN_CALIB_POSITIONS + 1)
 

@@ -8,8 +8,9 @@ the volume, so the edge of the foreground mask itself adds nothing:
 
 * :func:`band_energy_ratios`: the energy of radial k-space bands (:data:`RADIAL_BANDS`, in
   normalised radius, 1 = the Nyquist frequency along an axis). The bands start above the
-  calibration region (the fully sampled centre covers radius 0.08 at AF 4 and 0.04 at AF 8), where a
-  reconstruction has to restore what the mask left out. The last band runs to the corners.
+  calibration region of fastMRI's own geometry (the fully sampled centre covers radius 0.08 at AF 4 and
+  0.04 at AF 8 there; 0.16 / 0.08 in the teaching geometry, whose first band starts inside the AF 4
+  centre), where a reconstruction has to restore what the mask left out. The last band runs to the corners.
 * :func:`local_std_ratio`: the mean local standard deviation (a ``window`` x ``window`` box).
 * :func:`log_energy_ratio`: the energy of the Laplacian of Gaussian (scale ``sigma`` pixels), a
   blob and edge detector at the scale of fine texture.

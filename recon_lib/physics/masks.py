@@ -150,8 +150,8 @@ def center_lines(num_cols: int, center_fraction: float) -> slice:
     same width starts one column earlier when the width is odd, at a line never acquired).
 
     Example:
-        >>> center_lines(184, 0.04)  # AF 8 in the teaching geometry: 7 lines around column 92
-        slice(89, 96, None)
+        >>> center_lines(184, 0.08)  # AF 8 in the teaching geometry: 15 lines around column 92
+        slice(85, 100, None)
     """
     num_low = int(round(num_cols * center_fraction))
     start = (num_cols - num_low + 1) // 2

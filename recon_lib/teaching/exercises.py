@@ -319,10 +319,20 @@ def _chk_choose_alpha(fn: Callable, **context: Any) -> None:
             )
 
 
+def _teaching_fraction(acceleration: int, width: int) -> float:
+    """The centre fraction the rule gives at ``acceleration`` for ``width`` columns of the teaching
+    geometry's column width (:func:`~recon_lib.physics.masks.fastmri_center_fraction`)."""
+    from recon_lib.data.phantom.simulate import GEOMETRIES
+    from recon_lib.physics.masks import fastmri_center_fraction
+
+    return fastmri_center_fraction(acceleration, width, width * GEOMETRIES["teaching"].pixel_mm)
+
+
 def _sol_mask(width: int, acceleration: int, seed: int) -> np.ndarray:
     from recon_lib.physics.masks import sample_mask
 
-    return sample_mask(width, center_fraction=0.08, acceleration=acceleration, kind="equispaced", seed=seed)
+    fraction = _teaching_fraction(acceleration, width)
+    return sample_mask(width, center_fraction=fraction, acceleration=acceleration, kind="equispaced", seed=seed)
 
 
 def _chk_mask(fn: Callable, **context: Any) -> None:
@@ -339,7 +349,8 @@ def _chk_mask(fn: Callable, **context: Any) -> None:
     mask = np.asarray(fn(width, 8, 0))
     if mask.shape != (width,) or not np.isin(mask, (0, 1)).all():
         raise ExerciseError(f"my_mask(width, 8, seed) must return {width} zeros and ones, got shape {mask.shape}")
-    random = sample_mask(width, center_fraction=0.04, acceleration=8, seed=0)
+    # the random mask of the same acquisition: the centre the maps were calibrated on
+    random = sample_mask(width, center_fraction=_teaching_fraction(8, width), acceleration=8, seed=0)
     if int(mask.sum()) > int(random.sum()):
         raise ExerciseError(
             f"your mask samples {int(mask.sum())} columns; AF 8 allows {int(random.sum())} "
