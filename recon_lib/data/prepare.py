@@ -28,7 +28,8 @@ touches the raw file:
    rows): ``maps_cf0.16`` / ``maps_cf0.08`` in the teaching geometry (:func:`recon_lib.data.layout.acs_maps_key`), each
    with attributes ``calib_lines`` and ``kernel_width``: sigpy's 6-wide kernel where the lines
    allow it, else the widest the measured criterion allows
-   (:func:`recon_lib.physics.espirit.check_calibration_region`; 3 for the 7 lines of the legacy simulator 1 at AF 8). If even
+   (:func:`recon_lib.physics.espirit.check_calibration_region`; 3 for the 7 lines of the legacy
+   simulator 1 at AF 8). If even
    a 2-wide kernel does not fit, the dataset is absent and its attribute ``error`` says why
    (the dataset then refuses that AF naming file, AF and line count). Sidecars of files the rule
    applies to record it: attributes ``acs_accelerations`` and ``acs_center_fractions`` (the fraction
