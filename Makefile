@@ -86,6 +86,7 @@ train-data: setup
 
 train: train-data
 	$(PY) -m recon_lib.train --config configs/teaching.yaml --set data.root=$(TRAIN_DATA)
+	$(PY) -m recon_lib.training.summary --checkpoints checkpoints --out docs/results/training
 
 # The shared-initialisation lesson (notebook 06): an SN pre-trained from another seed for 6 epochs
 # on the embedded dataset's 12 training volumes (about 5 min on 2 cores), shipped as

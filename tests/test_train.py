@@ -501,6 +501,15 @@ def test_snapshots_are_kept_and_the_last_one_the_rule_accepts_ships(tiny_data, t
     plt.close(fig)
     with pytest.raises(ValueError, match="holds no snapshot scores"):
         plot_gan_selection(_no_selection_log(tmp_path))
+    # the result file the pages bind their training numbers to
+    from recon_lib.training.summary import main as summary_main
+
+    assert summary_main(["--checkpoints", str(tmp_path / "ckpt"), "--out", str(tmp_path / "summary")]) == 0
+    summary = json.loads((tmp_path / "summary" / "summary.json").read_text())
+    gan = summary["stages"]["finetune_gan"]
+    assert gan["shipped_step"] == 6 and gan["shipped_scores"] == selection["scores"]["6"]
+    assert gan["d_val"] == shipped["metadata"]["d_val"] and gan["wall_time_s"] > 0
+    assert summary_main(["--checkpoints", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
 
 
 def _no_selection_log(tmp_path: Path) -> Path:
