@@ -6,6 +6,7 @@ logic is tested (``tests/test_teaching.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -100,7 +101,23 @@ def live_config(
     }
     if sn:
         overrides["sn"] = dict(sn)
-    return load_config(suite.repo_root() / "configs" / f"{config}.yaml", overrides)
+    cfg = load_config(suite.repo_root() / "configs" / f"{config}.yaml", overrides)
+    if stage in STAGES and get_stage(stage).adversarial:
+        _shorten_adversarial(cfg.stages[stage], steps, settings or {})
+    return cfg
+
+
+def _shorten_adversarial(st: Any, steps: int, given: dict[str, Any]) -> None:
+    """Fit the adversarial schedule of a full run into a live run of ``steps`` steps (settings the
+    caller gave are kept): the discriminator's warm-up at most a quarter of the steps, one
+    discriminator step per generator step when two would leave the generator none, no snapshots
+    (choosing among snapshots is the full run's job)."""
+    if "d_warmup_steps" not in given:
+        st.d_warmup_steps = min(st.d_warmup_steps, steps // 4)
+    if "d_steps" not in given and st.d_warmup_steps + st.d_steps > steps:
+        st.d_steps = 1
+    if "snapshot_every" not in given:
+        st.snapshot_every = None
 
 
 def live_run(cfg: TrainConfig, stage: str, progress: bool = False) -> Path:
@@ -124,28 +141,36 @@ def live_run(cfg: TrainConfig, stage: str, progress: bool = False) -> Path:
 def _gan_finetune(plan: dict[str, Any], acceleration: int) -> torch.nn.Module:
     """``plan["steps"]`` more SN-GAN steps from the shipped SN-GAN, the trainer's own step
     (:func:`~recon_lib.training.steps.training_step`) on the teaching config's training batches, with
-    ``gamma`` / ``d_lr`` from the plan and a fresh discriminator (the shipped SN-GAN ships none); no
-    validation, no checkpoint (a few seconds per step on a CPU)."""
-    from recon_lib.models.checkpoint import build_model, load_model
-    from recon_lib.training.steps import Learner, training_step
+    ``gamma`` / ``d_lr`` from the plan and the discriminator the shipped SN-GAN ships (a fresh one
+    if it ships none); the discriminator steps ``d_steps`` times per generator step as in the
+    teaching config; no validation, no checkpoint (about a second per step on a CPU)."""
+    from recon_lib.models.checkpoint import CheckpointError, build_model, load_discriminator, load_model
+    from recon_lib.training.steps import Learner, generator_moves, training_step
 
     cfg = load_config(suite.repo_root() / "configs" / "teaching.yaml", {"data": {"root": str(suite.data_dir())}})
     st, record = cfg.stages["finetune_gan"], get_stage("finetune_gan")
     torch.manual_seed(cfg.seed)
-    model = load_model(suite.checkpoint_dir() / record.checkpoint_name(), "cpu")[0].train()
-    disc = build_model(str(record.discriminator), dict(cfg.discriminator))
+    path = suite.checkpoint_dir() / record.checkpoint_name()
+    model = load_model(path, "cpu")[0].train()
+    try:
+        disc = load_discriminator(path).train()
+    except CheckpointError:  # an SN-GAN that ships no discriminator
+        disc = build_model(str(record.discriminator), dict(cfg.discriminator))
+    betas = (st.d_betas[0], st.d_betas[1])
     learner = Learner(
         model=model,
         optimiser=torch.optim.RMSprop(model.parameters(), lr=st.lr),
         loss_region=st.loss_region,
         disc=disc,
-        d_optimiser=torch.optim.Adam(disc.parameters(), lr=float(plan.get("d_lr", st.d_lr)), betas=(0.5, 0.999)),
+        d_optimiser=torch.optim.Adam(disc.parameters(), lr=float(plan.get("d_lr", st.d_lr)), betas=betas),
         gamma=float(plan.get("gamma", st.gamma)),
     )
+    schedule = dataclasses.replace(st, d_warmup_steps=0)  # the shipped discriminator is warm already
     train = KneeDataset(suite.data_dir() / "train", MaskFunc([acceleration]), train=True, seed=cfg.seed)
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
-    for step in range(int(plan["steps"])):
-        training_step(learner, default_collate([train[int(order[step % len(train)])]]))
+    for step in range(int(plan["steps"]) * schedule.d_steps):  # plan["steps"] generator steps
+        batch = default_collate([train[int(order[step % len(train)])]])
+        training_step(learner, batch, generator_step=generator_moves(schedule, step))
     return model.eval()
 
 
