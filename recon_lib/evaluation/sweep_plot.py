@@ -1,17 +1,30 @@
 """The alpha sweep's figures: each metric against alpha, and the perception-distortion plane.
 
-The plane's perception axis is :data:`recon_lib.metrics.panel.PERCEPTION_AXIS` (VIF against the
-SENSE reference, chosen before the results were seen; why: :mod:`recon_lib.metrics.panel`).
+The plane's perception axis is a texture statistic, not a full-reference index (issue 26): the
+**texture gap** ``|1 - HF-energy ratio|`` against the noise-free truth (against the SENSE reference
+where the data have no truth). The ratio compares the *amount* of fine detail with the truth's, not
+where each pixel lies, so it is a property of the image's distribution, in the spirit of Blau &
+Michaeli's perception; VIF, SSIM and PSNR compare pixel by pixel and stay on the distortion side.
+0 is the truth's texture; too little (an over-smoothed SN) and too much (invented detail, noise)
+both count. The held-out critic (:mod:`recon_lib.evaluation.critic`) is the other perception
+measure; it scores methods, not every alpha of the sweep.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from recon_lib.metrics.panel import PERCEPTION_AXIS
-from recon_lib.metrics.table import MetricTable
+__all__ = ["plot_alpha_sweep", "texture_gap"]
 
-__all__ = ["plot_alpha_sweep"]
+
+def texture_gap(record: dict[str, Any]) -> float:
+    """``|1 - HF-energy ratio|`` of a sweep record, against the truth when it has one (0 = the truth's texture).
+
+    Example:
+        >>> texture_gap({"hf_energy_ratio": 0.8, "hf_energy_ratio_truth": 0.9}), texture_gap({"hf_energy_ratio": 1.2})
+        (0.09999999999999998, 0.19999999999999996)
+    """
+    return abs(1.0 - float(record.get("hf_energy_ratio_truth", record["hf_energy_ratio"])))
 
 
 def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = None):
@@ -64,7 +77,7 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
                 ax.grid(alpha=0.3)
             ax = paxes[0][i]
             x = [r["nmse"] for r in rows]
-            y = [r[PERCEPTION_AXIS] for r in rows]
+            y = [texture_gap(r) for r in rows]
             ax.plot(x, y, ms=4, **style)
             for r, xi, yi in zip(rows, x, y, strict=True):
                 if r["alpha"] in (0.0, 0.5, 1.0):
@@ -72,7 +85,8 @@ def plot_alpha_sweep(records: list[dict[str, Any]], acceleration: int | None = N
         ax = paxes[0][i]
         ax.set_xlabel("distortion: NMSE (lower is better)")
         ax.xaxis.set_major_locator(MaxNLocator(4))  # NMSE ticks are long numbers: few, so they never overlap
-        ax.set_ylabel(f"perception: {MetricTable.LABELS[PERCEPTION_AXIS]} vs reference (higher is better)")
+        against = "truth" if "hf_energy_ratio_truth" in records[0] else "reference"
+        ax.set_ylabel(f"perception: texture gap |1 − HF ratio| vs {against}\n(lower is better)")
         ax.set_title(f"Perception–distortion plane, AF {af}")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
