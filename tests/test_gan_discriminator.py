@@ -48,6 +48,8 @@ def _gan_stage(tmp_path: Path, d_lr: float) -> tuple[dict, list[dict], list[str]
         "max_steps_per_epoch": WARMUP + 1,
         "d_warmup_steps": WARMUP,
         "d_lr": d_lr,
+        "d_steps": 1,  # the generator's one step comes right after the warm-up
+        "snapshot_every": None,  # the final weights, no snapshots to choose from
         "checkpoint_every": 10_000,
     }
     overrides = {
