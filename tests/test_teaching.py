@@ -22,6 +22,22 @@ def test_live_config_writes_only_to_the_scratch_folder(tmp_path: Path) -> None:
     assert cfg.sn["features"] == 4 and cfg.data.max_val_volumes == 1
 
 
+@pytest.mark.parametrize("steps", [4, 40])
+def test_a_live_gan_run_fits_the_shipped_schedule_into_its_steps(tmp_path: Path, steps: int) -> None:
+    """The teaching config's 120-step warm-up and snapshots do not fit a live run: the warm-up takes at
+    most a quarter of it, the generator still moves, and no snapshots are kept."""
+    from recon_lib.training.steps import generator_moves
+
+    cfg = teaching.live_config("finetune_gan", steps=steps, config="teaching", workdir=tmp_path)
+    st = cfg.stages["finetune_gan"]
+    assert st.d_warmup_steps == steps // 4 and st.snapshot_every is None
+    assert any(generator_moves(st, k) for k in range(steps))
+    given = teaching.live_config(
+        "finetune_gan", steps=steps, config="teaching", workdir=tmp_path / "b", settings={"d_warmup_steps": 1}
+    )
+    assert given.stages["finetune_gan"].d_warmup_steps == 1  # a setting the caller gives is kept
+
+
 @pytest.mark.parametrize("steps", [0, -1, 2.5, True])
 def test_live_config_rejects_bad_steps(steps: object, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="steps"):
