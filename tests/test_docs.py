@@ -274,13 +274,14 @@ def test_the_curves_along_alpha_go_the_way_the_pages_say():
     assert max(psnr) - min(psnr) < 0.1
 
 
-def test_network_interpolation_and_pixel_blending_are_indistinguishable():
-    """results.md: every α within 0.003 dB, and at α = 0.5 both intervals straddle 0."""
+def test_network_interpolation_and_pixel_blending_are_nearly_the_same():
+    """results.md: every α within 0.01 dB; at α = 0.5 the network is a hair ahead at AF 4 (interval
+    above 0) and indistinguishable at AF 8 (interval straddling 0)."""
     psnr = [r for r in _json("evaluation/network_vs_blend.json") if r["metric"] == "psnr"]
-    assert round(max(abs(r["mean"]) for r in psnr), 3) <= 0.003
-    for af in (4, 8):
-        half = _one(psnr, acceleration=af, alpha=0.5)
-        assert half["ci_low"] < 0 < half["ci_high"]
+    assert round(max(abs(r["mean"]) for r in psnr), 3) <= 0.010
+    assert _one(psnr, acceleration=4, alpha=0.5)["ci_low"] > 0
+    half = _one(psnr, acceleration=8, alpha=0.5)
+    assert half["ci_low"] < 0 < half["ci_high"]
 
 
 def test_networks_without_a_shared_start_fall_below_the_line_and_lose_to_the_blend_on_every_volume():
@@ -302,14 +303,14 @@ def test_the_noise_free_scores_differ_from_the_reference_scores_by_under_a_tenth
             assert abs(row["psnr_mean"] - row["psnr_truth_mean"]) < 0.1, (row["acceleration"], row["method"])
 
 
-def test_every_swept_alpha_is_within_the_budget_at_af_8_but_not_at_af_4():
-    """explorer.md: at AF 8 the SN-GAN is no worse than the SN on the validation split, so every swept α
-    stays within the budget; at AF 4 the budget cuts the sweep short."""
+def test_every_swept_alpha_is_within_the_budget_at_both_accelerations():
+    """explorer.md: on the validation split even the SN-GAN stays within the PSNR budget of the SN at
+    both accelerations, so every swept α is admissible and the score alone decides."""
     validation = _json("alpha_validation/alpha_validation.json")
-    for af, every in (("8", True), ("4", False)):
+    for af in ("4", "8"):
         swept = sorted({r["alpha"] for r in validation["records"] if r["acceleration"] == int(af)})
         for choice in validation["choices"][af].values():
-            assert (choice["admissible"] == swept) is every, af
+            assert choice["admissible"] == swept, af
 
 
 # --- the README and the links ---------------------------------------------------------------------
