@@ -186,25 +186,38 @@ def test_sense_reference_matches_object_magnitude_inside_foreground(prepared_fol
         assert err < 0.02, (s, err)
 
 
-def test_phantom_sense_reference_and_foreground(tmp_path):
-    """Teaching-geometry phantom (15 coils, 320 x 184 raw, 160 x 160 recon, default SNR).
+@pytest.fixture(scope="module")
+def phantom(request, tmp_path_factory):
+    """A teaching-geometry PD phantom of simulator ``request.param`` (1 or 2), one slice, prepared:
+    ``(volume, truth, tissue, sidecar path)`` with ``truth`` (|image|) and ``tissue`` (labels != 0)
+    centre-cropped to the recon size."""
+    vol = simulate_volume(5, "CORPD_FBK", num_slices=1, simulator=request.param)
+    raw = tmp_path_factory.mktemp(f"phantom{request.param}") / "knee.h5"
+    write_volume(raw, vol)
+    prepare_folder(raw.parent)
+    size = vol.geometry.recon_size
+    truth = center_crop(torch.from_numpy(np.abs(vol.image)), size).numpy()
+    tissue = center_crop(torch.from_numpy(vol.tissue_labels != 0), size).numpy()
+    return vol, truth, tissue, sidecar_path(raw)
+
+
+@pytest.mark.parametrize("phantom", [1, 2], indirect=True)
+def test_phantom_sense_reference_and_foreground(phantom):
+    """Teaching-geometry phantom (15 coils, 320 x 184 raw, 160 x 160 recon, default SNR), either simulator.
 
     Relative error ``||(|ref| - |x|) fg|| / ||x fg||`` of the SENSE reference against the
-    noise-free object ``x`` over the sidecar's foreground (magnitudes: ESPIRiT's maps carry an
-    arbitrary smooth phase): below 3 % for this PD volume (measured 2.2 %), all of it noise
-    (SNR 30); from the noise-free k-space with the same ESPIRiT maps below 0.5 % (the ESPIRiT
-    error alone; measured 0.14 %, against 1.6 % when calibrating on readout-cropped k-space,
+    noise-free image ``x`` over the sidecar's foreground (magnitudes: ESPIRiT's maps carry an
+    arbitrary smooth phase; on simulator 2 ``x`` is the object times the root sum of squares of the
+    unnormalised receive fields, which the reference keeps): below 3 % for this PD volume
+    (measured 2.2 % on simulator 1, 1.6 % on simulator 2), all of it noise (SNR 30); from the
+    noise-free k-space with the same ESPIRiT maps below 0.5 % (the ESPIRiT error alone; measured
+    0.13 % / 0.20 %, against 1.6 % on simulator 1 when calibrating on readout-cropped k-space,
     where the knee wraps around the cropped field of view's top and bottom edges).
-    The foreground covers the tissue and reaches at most a few pixels beyond it.
+    The foreground reaches at most a few pixels beyond the tissue.
     """
-    vol = simulate_volume(5, "CORPD_FBK", num_slices=1)
-    raw = tmp_path / "knee.h5"
-    write_volume(raw, vol)
-    prepare_folder(tmp_path)
+    vol, truth, tissue, sidecar = phantom
     rh, rw = vol.geometry.recon_size
-    truth = center_crop(torch.from_numpy(np.abs(vol.image)), (rh, rw)).numpy()
-    tissue = center_crop(torch.from_numpy(vol.tissue_labels != 0), (rh, rw)).numpy()
-    with h5py.File(sidecar_path(raw), "r") as f:
+    with h5py.File(sidecar, "r") as f:
         target, fg, maps = f["target"][()], f["foreground"][()], torch.from_numpy(f["maps_full"][()])
         assert f["sense_reference"].shape == (1, rh, rw) and f.attrs["max"] == pytest.approx(target.max())
 
@@ -214,8 +227,26 @@ def test_phantom_sense_reference_and_foreground(tmp_path):
     assert rel_err(target) < 0.03
     clean = remove_readout_oversampling(torch.from_numpy(vol.kspace_clean))
     assert rel_err(center_crop(sens_reduce(clean, maps).abs(), (rh, rw)).numpy()) < 0.005
-    assert fg[tissue].mean() > 0.99
     assert not fg[~ndimage.binary_dilation(tissue, iterations=4)].any()
+
+
+SHADED_MUSCLE = (
+    "simulator 2's receive shading (not normalised away) darkens PD muscle far from the coils below half "
+    "of Otsu's threshold, and those regions reach the image's top and bottom edges, so hole filling does not "
+    "reclaim them: the foreground covers 74 % of this volume's tissue (93 % / 86 % for seeds 6 / 7)"
+)
+
+
+@pytest.mark.parametrize(
+    "phantom", [1, pytest.param(2, marks=pytest.mark.xfail(reason=SHADED_MUSCLE, strict=True))], indirect=True
+)
+def test_phantom_foreground_covers_the_tissue(phantom):
+    """The foreground covers the tissue (measured 99.96 % on simulator 1). Simulator 2: a known
+    shortfall of :func:`foreground_mask` on shaded images (strict xfail: it fails once fixed)."""
+    *_, tissue, sidecar = phantom
+    with h5py.File(sidecar, "r") as f:
+        fg = f["foreground"][()]
+    assert fg[tissue].mean() > 0.99
 
 
 def test_foreground_mask_finds_the_object_and_fills_holes():

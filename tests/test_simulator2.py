@@ -94,7 +94,7 @@ def test_receive_fields_are_not_normalised_before_the_forward_model(pd2):
 
 
 def test_peak_over_foreground_rms_rises_toward_the_paper(pd2, pdfs2):
-    pd1 = simulate_volume(5, "CORPD_FBK", num_slices=SLICES)
+    pd1 = simulate_volume(5, "CORPD_FBK", num_slices=SLICES, simulator=1)
     assert peak_over_rms(pd2) > peak_over_rms(pd1) + 0.3
     assert peak_over_rms(pdfs2) > 2.5  # this 2-slice fixture: 2.8
 
@@ -243,7 +243,7 @@ def test_dataset_record_and_mismatch(prepared2, tmp_path):
     assert record["source"] == "simulated" and record["simulator"] == 2 and record["prepare_version"] >= 4
     assert data_mismatch(None, record) == "trained on simulator-1 knees, these data are simulator-2 knees"
     assert data_mismatch(record, dict(record)) is None
-    write_volume(tmp_path / "val" / "a.h5", simulate_volume(1, "CORPD_FBK", num_slices=1))
+    write_volume(tmp_path / "val" / "a.h5", simulate_volume(1, "CORPD_FBK", num_slices=1, simulator=1))
     write_volume(tmp_path / "val" / "b.h5", simulate_volume(2, "CORPD_FBK", num_slices=1, simulator=2))
     with pytest.raises(ValueError, match="mixes data of two kinds"):
         dataset_record(tmp_path)
@@ -320,30 +320,53 @@ def test_slices_sample_the_knee_front_to_back_and_bones_end_within_it():
     assert (outer == Tissue.MENISCUS).sum() == 0 and (outer != Tissue.BACKGROUND).sum() > 0.2 * (centre != 0).sum()
 
 
-def test_evaluation_and_explorer_warn_when_a_checkpoints_data_differ(prepared2, tmp_path):
+@pytest.fixture(scope="module")
+def prepared1(tmp_path_factory):
+    """A prepared simulator-1 volume: data of the other kind than the shipped models' (simulator 2)."""
+    root = tmp_path_factory.mktemp("sim1")
+    write_volume(root / "val" / "knee_val_000_pd.h5", simulate_volume(9, "CORPD_FBK", num_slices=1, simulator=1))
+    prepare_folder(root)
+    return root / "val"
+
+
+def test_evaluation_and_explorer_warn_when_a_checkpoints_data_differ(prepared1, prepared2, tmp_path):
     import shutil
     from pathlib import Path
 
     from recon_lib.data.provenance import mismatch_lines
     from recon_lib.evaluation.commands import checkpoint_data_warnings
+    from recon_lib.models.checkpoint import load_model, save_checkpoint
 
-    split, _ = prepared2
+    split1, (split2, _) = prepared1, prepared2
     shipped = Path(__file__).resolve().parents[1] / "checkpoints"
-    shutil.copy(shipped / "unet.pt", tmp_path / "unet.pt")  # records no data: trained on simulator 1
-    assert checkpoint_data_warnings(tmp_path, split.parent) == [
-        "unet.pt: trained on simulator-1 knees, these data are simulator-2 knees"
+    shutil.copy(shipped / "unet.pt", tmp_path / "unet.pt")  # records its data: simulator-2 knees
+    assert checkpoint_data_warnings(tmp_path, split1.parent) == [
+        "unet.pt: trained on simulator-2 knees, these data are simulator-1 knees"
     ]
+    assert checkpoint_data_warnings(tmp_path, split2.parent) == []
+    # a checkpoint that records no data was trained before records existed, on simulator 1
+    model, metadata = load_model(shipped / "unet.pt")
+    old = tmp_path / "old" / "unet_old.pt"
+    save_checkpoint(old, model, {k: v for k, v in metadata.items() if k != "dataset"})
+    assert checkpoint_data_warnings(old.parent, split2.parent) == [
+        "unet_old.pt: trained on simulator-1 knees, these data are simulator-2 knees"
+    ]
+    assert checkpoint_data_warnings(old.parent, split1.parent) == []
     record = {"source": "simulated", "simulator": 2, "prepare_version": 4}
-    assert mismatch_lines({"sn.pt": record}, split.parent) == []
-    assert checkpoint_data_warnings(tmp_path / "missing", split.parent) == []
+    assert mismatch_lines({"sn.pt": record}, split2.parent) == []
+    assert checkpoint_data_warnings(tmp_path / "missing", split1.parent) == []
 
 
-def test_the_explorer_warns_when_the_shipped_models_meet_other_data(prepared2):
+def test_the_explorer_warns_when_the_shipped_models_meet_other_data(prepared1, prepared2):
+    import warnings
     from pathlib import Path
 
     from recon_lib.teaching.explorer.slices import open_shipped
 
-    split, _ = prepared2
     shipped = Path(__file__).resolve().parents[1] / "checkpoints"
-    with pytest.warns(UserWarning, match="unet.pt: trained on simulator-1 knees, these data are simulator-2 knees"):
-        open_shipped(shipped, split.parent, ["unet"], 0, None, 4, "val", [4], "cpu")
+    # the shipped models are simulator 2's: simulator-1 data are the other data
+    with pytest.warns(UserWarning, match="unet.pt: trained on simulator-2 knees, these data are simulator-1 knees"):
+        open_shipped(shipped, prepared1.parent, ["unet"], 0, None, 4, "val", [4], "cpu")
+    with warnings.catch_warnings():  # on their own kind of data: no warning
+        warnings.filterwarnings("error", message=".*trained on")
+        open_shipped(shipped, prepared2[0].parent, ["unet"], 0, None, 4, "val", [4], "cpu")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from recon_lib.data.phantom.simulate import simulate_volume, write_volume
+from recon_lib.data.phantom.simulate import DEFAULT_SIMULATOR, simulate_volume, write_volume
 from recon_lib.data.prepare import prepare_folder
 from recon_lib.models import checkpoint as ckpt_mod
 from recon_lib.models.checkpoint import CheckpointError, load_checkpoint, load_model
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    """One 2-slice PD training volume and one 2-slice PDFS validation volume, prepared."""
+    """One 2-slice PD training volume and one 2-slice PDFS validation volume of the default simulator,
+    prepared (batches take each volume's prepared centre fractions: ``MaskFunc([4])``)."""
     root = tmp_path_factory.mktemp("tinyknee")
     write_volume(root / "train" / "knee_t0.h5", simulate_volume(seed=11, acquisition="CORPD_FBK", num_slices=2))
     write_volume(root / "val" / "knee_v0.h5", simulate_volume(seed=12, acquisition="CORPDFS_FBK", num_slices=2))
@@ -198,7 +199,7 @@ def test_best_val_holds_the_best_epoch_and_the_final_weights_are_the_last_epochs
     from recon_lib.data.provenance import dataset_record
 
     # the data trained on, for the evaluation and the explorers to compare (issue 27)
-    expected = {"source": "simulated", "simulator": 1, "prepare_version": PREPARE_VERSION}
+    expected = {"source": "simulated", "simulator": DEFAULT_SIMULATOR, "prepare_version": PREPARE_VERSION}
     assert meta["dataset"] == dataset_record(tiny_data) == expected
 
 
@@ -209,7 +210,7 @@ def test_gan_step_uses_the_library_generator_loss_and_moves_both_networks(tiny_d
     from recon_lib.models.inference import reconstruct
     from recon_lib.physics.masks import MaskFunc
 
-    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "train", MaskFunc([4], [0.08]))[0]])
+    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "train", MaskFunc([4]))[0]])
     torch.manual_seed(0)
     model = build_model("SensitivityNetwork", {"num_cascades": 1, "features": 4})
     disc = build_model("PatchDiscriminator", {"features": 4, "num_stages": 2})
@@ -247,7 +248,7 @@ def test_loss_region_is_validated_and_image_loss_sees_the_background(tiny_data):
     from recon_lib.data.dataset import KneeDataset
     from recon_lib.physics.masks import MaskFunc
 
-    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "val", MaskFunc([4], [0.08]))[0]])
+    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "val", MaskFunc([4]))[0]])
     rec = batch["target"].to(torch.complex64).clone()
     rec[~batch["foreground"]] += batch["max"]  # wrong only in the background
     # the foreground loss sees the error only through SSIM windows that straddle the boundary
@@ -395,7 +396,7 @@ def test_a_discriminator_step_leaves_the_generator_alone(tiny_data):
     from recon_lib.models.checkpoint import build_model
     from recon_lib.physics.masks import MaskFunc
 
-    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "train", MaskFunc([4], [0.08]))[0]])
+    batch = torch.utils.data.default_collate([KneeDataset(tiny_data / "train", MaskFunc([4]))[0]])
     torch.manual_seed(0)
     model = build_model("SensitivityNetwork", {"num_cascades": 1, "features": 4})
     disc = build_model("PatchDiscriminator", {"features": 4, "num_stages": 2})
