@@ -40,7 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--geometry", choices=sorted(GEOMETRIES), default="teaching")
     parser.add_argument("--slices", type=int, default=8, help="slices per simulated volume (default 8)")
     parser.add_argument(
-        "--simulator", type=int, choices=SIMULATORS, default=DEFAULT_SIMULATOR, help=f"knee simulator (default {DEFAULT_SIMULATOR})"
+        "--simulator",
+        type=int,
+        choices=SIMULATORS,
+        default=DEFAULT_SIMULATOR,
+        help=f"knee simulator (default {DEFAULT_SIMULATOR})",
     )
     return parser.parse_args(argv)
 
