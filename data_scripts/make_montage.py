@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.suptitle(
         f"Simulated fastMRI-format multicoil knee ({geom.name}: "
         f"k-space {geom.kspace_shape[0]}x{geom.kspace_shape[1]}, {geom.num_coils} coils, "
-        f"recon {geom.recon_size[0]}x{geom.recon_size[1]}; SNR PD {volumes[0].snr:g}, PDFS {volumes[2].snr:g})",
+        f"recon {geom.recon_size[0]}x{geom.recon_size[1]}; SNR PD {volumes[0].snr:.1f}, PDFS {volumes[2].snr:.1f})",
         fontsize=10,
     )
     fig.tight_layout()
