@@ -267,18 +267,17 @@ class ResultFiles:
 
     Args:
         folder: the results folder (``docs/results/`` of the repository by default).
+        preloaded: ``{name: parsed content}`` served instead of reading those files.
     """
 
-    def __init__(self, folder: str | os.PathLike = RESULTS) -> None:
+    def __init__(self, folder: str | os.PathLike = RESULTS, preloaded: dict[str, Any] | None = None) -> None:
         self.folder = Path(folder)
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, Any] = dict(preloaded or {})
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> ResultFiles:
         """Result files given as ``{name: parsed content}`` (tests and examples)."""
-        files = cls()
-        files._loaded = dict(data)
-        return files
+        return cls(preloaded=data)
 
     def data(self, name: str) -> Any:
         """The parsed content of ``name`` (relative to the folder)."""
