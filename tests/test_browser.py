@@ -103,8 +103,8 @@ def _exercise_slider(page, watcher: PageWatcher) -> None:
     )
 
 
-def _library_explorer():
-    """The explorer the notebook and the app build (shipped models, AF 8, the first test volume), in this process."""
+def _library_explorer(acceleration: int = 8):
+    """The explorer notebook 06 (AF 4) or the app (AF 8) builds: shipped models, the first test volume."""
     from recon_lib.teaching.explorer import AlphaExplorer
 
     sweep = REPO / "docs" / "results" / "alpha_validation" / "alpha_validation.json"
@@ -112,7 +112,7 @@ def _library_explorer():
         REPO / "checkpoints",
         REPO / "data" / "knee",
         volume=0,
-        acceleration=8,
+        acceleration=acceleration,
         warm_up=False,
         validation_sweep=sweep if sweep.is_file() else None,
     )
@@ -145,13 +145,15 @@ def _exercise_controls(page, watcher: PageWatcher, library=None) -> None:
     assert network_psnr(page) == psnr
 
     if library is not None and page.locator(".alpha-explorer-acceleration select").count():
+        other = 8 if library.selection["acceleration"] == 4 else 4  # switch to the acceleration not shown
         old = image_src(page, network)
-        page.select_option(".alpha-explorer-acceleration select", label="4x")
+        page.select_option(".alpha-explorer-acceleration select", label=f"{other}x")
         wait_for_new_image(watcher, network, old, "the acceleration")
         watcher.until(
-            "() => document.querySelector('.alpha-explorer-title').textContent.includes('4x')", "AF 4 in the title"
+            f"() => document.querySelector('.alpha-explorer-title').textContent.includes('{other}x')",
+            f"AF {other} in the title",
         )
-        library.select(acceleration=4)
+        library.select(acceleration=other)
         assert network_psnr(page) == pytest.approx(library.metrics(shown(page)["alpha"])["psnr"], abs=0.006)
 
 
@@ -199,7 +201,7 @@ def test_lab_notebook_slider(workdir: Path) -> None:
     if LAB_NOTEBOOK.is_file() and _real_models_available():
         notebook = root / LAB_NOTEBOOK.name
         _copy_through_explorer(LAB_NOTEBOOK, notebook)
-        library = _library_explorer()  # notebook 06's explorer: AF 8, the first test volume
+        library = _library_explorer(acceleration=4)  # notebook 06's explorer: AF 4, the first test volume
     else:
         notebook = standin_notebook(root / "explorer_fixture.ipynb")
     t0 = [time.monotonic()]
