@@ -1,4 +1,7 @@
-"""The simulated knee phantom: fastMRI layout, FFT-convention consistency, realism numbers.
+"""The simulated knee phantom of simulator 1: fastMRI layout, FFT-convention consistency, realism numbers.
+
+Every volume here is simulator 1's (``simulator=1``: normalised maps, thin slices), the default until
+the final retrain; simulator 2's properties are tested in ``tests/test_simulator2.py``.
 
 Realism thresholds (measured values at the time of writing in brackets):
 * fat / muscle median magnitude: PD > 1.5 (~3.3), PDFS < 0.7 (~0.35);
@@ -38,12 +41,12 @@ SLICES = 2
 
 @pytest.fixture(scope="module")
 def pd_volume():
-    return simulate_volume(11, "CORPD_FBK", num_slices=SLICES)
+    return simulate_volume(11, "CORPD_FBK", num_slices=SLICES, simulator=1)
 
 
 @pytest.fixture(scope="module")
 def pdfs_volume():
-    return simulate_volume(12, "CORPDFS_FBK", num_slices=SLICES)
+    return simulate_volume(12, "CORPDFS_FBK", num_slices=SLICES, simulator=1)
 
 
 def reduced_kspace(kspace: np.ndarray) -> torch.Tensor:
@@ -230,9 +233,9 @@ def test_fine_texture_is_present(tissue, pd_volume):
 
 
 def test_not_an_inverse_crime():
-    fine = simulate_volume(21, "CORPD_FBK", num_slices=1)
-    naive = simulate_volume(21, "CORPD_FBK", num_slices=1, synthesis_factor=1)
-    finer = simulate_volume(21, "CORPD_FBK", num_slices=1, synthesis_factor=3)
+    fine = simulate_volume(21, "CORPD_FBK", num_slices=1, simulator=1)
+    naive = simulate_volume(21, "CORPD_FBK", num_slices=1, synthesis_factor=1, simulator=1)
+    finer = simulate_volume(21, "CORPD_FBK", num_slices=1, synthesis_factor=3, simulator=1)
     ref = np.linalg.norm(fine.kspace_clean)
     assert (naive.tissue_labels == fine.tissue_labels).mean() > 0.99  # the same anatomy, sampled differently
     # the data are not what a simulation on the reconstruction grid would give ...
@@ -251,8 +254,8 @@ def test_not_an_inverse_crime():
 
 
 def test_anatomy_varies_between_volumes_and_smoothly_across_slices():
-    a = simulate_volume(31, "CORPD_FBK", num_slices=3)
-    b = simulate_volume(32, "CORPD_FBK", num_slices=3)
+    a = simulate_volume(31, "CORPD_FBK", num_slices=3, simulator=1)
+    b = simulate_volume(32, "CORPD_FBK", num_slices=3, simulator=1)
 
     def dice(x, y):
         return 2 * np.logical_and(x, y).sum() / (x.sum() + y.sum())
@@ -271,11 +274,11 @@ def test_anatomy_varies_between_volumes_and_smoothly_across_slices():
 
 
 def test_same_seed_gives_identical_arrays(pd_volume):
-    again = simulate_volume(11, "CORPD_FBK", num_slices=SLICES)
+    again = simulate_volume(11, "CORPD_FBK", num_slices=SLICES, simulator=1)
     for name in ("kspace", "kspace_clean", "image", "maps", "tissue_labels", "reconstruction_rss"):
         assert np.array_equal(getattr(again, name), getattr(pd_volume, name)), name
     assert again.attrs == pd_volume.attrs and again.header_xml == pd_volume.header_xml
-    other = simulate_volume(13, "CORPD_FBK", num_slices=SLICES)
+    other = simulate_volume(13, "CORPD_FBK", num_slices=SLICES, simulator=1)
     assert not np.array_equal(other.kspace, pd_volume.kspace)
     assert other.attrs["patient_id"] != pd_volume.attrs["patient_id"]
 
@@ -292,7 +295,9 @@ def neighbour_correlations(vol) -> np.ndarray:
 
 @pytest.mark.parametrize("r", [0.0, 0.4])
 def test_coil_noise_correlation(r, pd_volume):
-    vol = pd_volume if r == 0.0 else simulate_volume(11, "CORPD_FBK", num_slices=SLICES, coil_correlation=r)
+    vol = (
+        pd_volume if r == 0.0 else simulate_volume(11, "CORPD_FBK", num_slices=SLICES, coil_correlation=r, simulator=1)
+    )
     corr, std = neighbour_correlations(vol)
     assert np.all(np.abs(corr - r) < 0.05)
     np.testing.assert_allclose(std, vol.noise_std, rtol=0.05)
