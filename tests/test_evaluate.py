@@ -158,7 +158,7 @@ def test_alpha_sweep_endpoints_and_modes(tiny_setup):
             assert by[("network", a)][key] == pytest.approx(by[("image", a)][key], rel=1e-5, abs=1e-7)
     fig_m, fig_p = evaluate.plot_alpha_sweep(records)
     assert len(fig_m.axes) == 6 and len(fig_p.axes) == 1
-    assert "VIF" in fig_p.axes[0].get_ylabel()
+    assert "texture gap" in fig_p.axes[0].get_ylabel()  # perception: texture against the truth, not VIF
 
 
 def test_command_line_writes_every_output(tiny_setup, tmp_path):

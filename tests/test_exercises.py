@@ -23,7 +23,7 @@ WRONG = {
     # open exercises: a likely mistake each, and the reason the check gives
     "gfactor": (lambda maps, mask, n: exercises._sol_gfactor(maps, mask, n) * np.sqrt(24 / 12), "sqrt\\(R\\)"),
     "mask_design": (lambda width, af, seed: np.ones(width), "AF 8 allows"),  # samples every column
-    "choose_alpha": (lambda records, af, budget: 1.0, "over the 0.3 dB budget"),  # the SN-GAN, whatever it costs
+    "choose_alpha": (lambda records, af, budget: 0.65, "choose one of the swept"),  # between the swept values
     "longer_gan": (lambda budget: {"steps": budget, "gamma": 0.0, "d_lr": 1e-4}, "gamma = 0 drops"),  # a pure GAN
 }
 
@@ -46,6 +46,12 @@ def test_a_wrong_answer_is_caught_with_a_reason(name):
     answer, says = WRONG[name]
     with pytest.raises(exercises.ExerciseError, match=says):
         exercises.check(name, answer)
+
+
+def test_an_alpha_over_the_budget_is_refused():
+    """The SN-GAN costs about 0.2 dB at AF 4 on the validation split: within 0.3 dB, over 0.1 dB."""
+    with pytest.raises(exercises.ExerciseError, match="over the 0.1 dB budget"):
+        exercises.check("choose_alpha", lambda records, af, budget: 1.0, budget_db=0.1)
 
 
 def test_an_unfinished_exercise_falls_back_to_the_solution(monkeypatch, capsys):

@@ -17,7 +17,25 @@ from recon_lib.data.phantom.simulate import GEOMETRIES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "data_scripts" / "make_knee_dataset.py"
-TINY = ["--train", "2", "--val", "2", "--test", "2", "--slices", "1", "--workers", "1", "--seed", "7"]
+#: one simulator-1 training volume of one slice (the first volume of TINY's folder, byte for byte)
+ONE = ["--train", "1", "--val", "0", "--test", "0", "--slices", "1", "--simulator", "1"]
+# simulator 1's folders (layout 2, the configured SNR exactly); `make data` runs simulator 2's every CI run
+TINY = [
+    "--train",
+    "2",
+    "--val",
+    "2",
+    "--test",
+    "2",
+    "--slices",
+    "1",
+    "--workers",
+    "1",
+    "--seed",
+    "7",
+    "--simulator",
+    "1",
+]
 
 
 def _load_script():
@@ -90,16 +108,11 @@ def test_same_seed_gives_identical_kspace(tiny: Path, tmp_path: Path) -> None:
     # Volumes are seeded one by one: a smaller dataset of the same seed repeats the first volume
     # byte for byte.
     out = tmp_path / "again"
-    assert (
-        cli.main(["--out", str(out), "--train", "1", "--val", "0", "--test", "0", "--slices", "1", "--seed", "7"]) == 0
-    )
+    assert cli.main([*ONE, "--out", str(out), "--seed", "7"]) == 0
     a, b = _kspace(tiny / "train/knee_000_pd.h5"), _kspace(out / "train/knee_000_pd.h5")
     assert a.dtype == np.complex64 and a.tobytes() == b.tobytes()
     other = tmp_path / "other_seed"
-    assert (
-        cli.main(["--out", str(other), "--train", "1", "--val", "0", "--test", "0", "--slices", "1", "--seed", "8"])
-        == 0
-    )
+    assert cli.main([*ONE, "--out", str(other), "--seed", "8"]) == 0
     assert _kspace(other / "train/knee_000_pd.h5").tobytes() != a.tobytes()
 
 
@@ -139,7 +152,7 @@ def test_refuses_folders_that_are_not_the_same_run(tiny: Path, tmp_path: Path, c
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]  # nothing written
     assert "not empty" in capsys.readouterr().err
 
-    assert cli.main(["--out", str(tiny), *TINY[:-2], "--seed", "8"]) == 2
+    assert cli.main(["--out", str(tiny), *TINY[:-4], "--seed", "8", *TINY[-2:]]) == 2
     assert "different arguments" in capsys.readouterr().err
 
     old = tmp_path / "old_layout"  # a dataset made before the split seed streams
