@@ -418,6 +418,24 @@ def evaluate(expression: str, files: ResultFiles, outputs: NotebookOutputs | Non
     return _arithmetic(tree.body, [_reference_value(reference, files, outputs) for reference in references])
 
 
+def _resolved(
+    text: str, files: ResultFiles, where: str, outputs: NotebookOutputs | None
+) -> list[tuple[Binding, str, float | None, str]]:
+    """Every binding of ``text`` with where it is (``where:line``) and either its key's value or why
+    it has none (a malformed binding, a key that does not resolve): what checking and rendering share."""
+    out: list[tuple[Binding, str, float | None, str]] = []
+    for binding in find_bindings(text):
+        at = f"{where}:{binding.line}"
+        if binding.problem:
+            out.append((binding, at, None, f"{at}: {binding.problem}: <!-- = {binding.expression}"))
+            continue
+        try:
+            out.append((binding, at, evaluate(binding.expression, files, outputs), ""))
+        except ClaimError as error:
+            out.append((binding, at, None, f"{at}: {binding.number} is bound to {binding.expression}: {error}"))
+    return out
+
+
 def check_text(
     text: str, files: ResultFiles, where: str = "<text>", outputs: NotebookOutputs | None = None
 ) -> list[str]:
@@ -426,17 +444,10 @@ def check_text(
     ``outputs``: the stored outputs of the notebook ``text`` comes from (for ``{output:...}`` references).
     """
     problems = []
-    for binding in find_bindings(text):
-        at = f"{where}:{binding.line}"
-        if binding.problem:
-            problems.append(f"{at}: {binding.problem}: <!-- = {binding.expression}")
-            continue
-        try:
-            value = evaluate(binding.expression, files, outputs)
-        except ClaimError as error:
-            problems.append(f"{at}: {binding.number} is bound to {binding.expression}: {error}")
-            continue
-        if not agrees(binding.number, value):
+    for binding, at, value, problem in _resolved(text, files, where, outputs):
+        if value is None:
+            problems.append(problem)
+        elif not agrees(binding.number, value):
             decimals = _written(binding.number)[1]
             problems.append(
                 f"{at}: {binding.number} disagrees with {binding.expression} = {value:.6g}"
@@ -500,15 +511,9 @@ def render_text(
     """
     lines = text.split("\n")
     notes = []
-    for binding in reversed(find_bindings(text)):
-        at = f"{where}:{binding.line}"
-        if binding.problem:
-            notes.append(f"{at}: {binding.problem}")
-            continue
-        try:
-            value = evaluate(binding.expression, files, outputs)
-        except ClaimError as error:
-            notes.append(f"{at}: {binding.number} is bound to {binding.expression}: {error}")
+    for binding, at, value, problem in reversed(_resolved(text, files, where, outputs)):
+        if value is None:
+            notes.append(problem)
             continue
         if agrees(binding.number, value):
             continue
