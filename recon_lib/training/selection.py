@@ -34,10 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from recon_lib.data.dataset import KneeDataset
+from recon_lib.data.volumes import iter_volumes
 from recon_lib.metrics.quality import high_frequency_energy_ratio, psnr
 from recon_lib.models.inference import reconstruct
-from recon_lib.physics.masks import MaskFunc
 
 __all__ = ["PD_ACQUISITION", "MASK_SEEDS", "snapshot_scores", "last_qualifying"]
 
@@ -62,7 +61,7 @@ class _Split:
             af: [
                 (info, slices, self.run(start, slices))
                 for seed in MASK_SEEDS
-                for info, slices in _volumes(root, af, seed)
+                for info, slices in iter_volumes(root, af, batch_size=1, mask_seed=seed)
             ]
             for af in accelerations
         }
@@ -72,28 +71,6 @@ class _Split:
         """The magnitude of ``model`` on one volume's slices, ``(slices, rh, rw)``."""
         model.eval()
         return torch.cat([reconstruct(model, s, self.device).abs().cpu() for s in slices]).numpy()
-
-
-def _volumes(root: str | Path, acceleration: float, seed: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each volume of the split under fixed masks: its facts (acquisition, target, foreground, noise-free
-    image or None) and its slices, each a batch of one."""
-    ds = KneeDataset(root, mask_func=MaskFunc([acceleration]), train=False, mask_seed=seed)
-    slices: dict[str, list[dict[str, Any]]] = {}
-    for sample in torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False):
-        slices.setdefault(sample["fname"][0], []).append(sample)
-    out = []
-    for index, volume in enumerate(ds.volumes):
-        own = slices.get(volume.fname, [])
-        if not own:
-            continue
-        info = {
-            "acquisition": own[0]["acquisition"][0],
-            "target": torch.cat([s["target"] for s in own]).numpy(),
-            "foreground": torch.cat([s["foreground"] for s in own]).numpy().astype(bool),
-            "noise_free": ds.noise_free(index),
-        }
-        out.append((info, own))
-    return out
 
 
 def _scores(items: list[_Item], recs: list[np.ndarray]) -> dict[str, float]:
