@@ -538,6 +538,67 @@ def test_the_rule_needs_every_acceleration_and_an_impossible_one_ships_nothing(t
     assert not (tmp_path / "ckpt" / "sn_gan.pt").exists()
 
 
+def test_one_sn_gan_per_acceleration_ships_each_accelerations_choice_without_retraining(
+    tiny_data, tiny_pretrained, tmp_path, monkeypatch
+):
+    """``ship_per_acceleration``: the rule applied at each acceleration alone, each choice shipped as
+    ``sn_gan_af<a>.pt`` beside the joint ``sn_gan.pt``; the rule may change on a finished run (it
+    resumes at its last step and re-applies the rule to the kept snapshots, training nothing), and
+    switching it off removes the per-acceleration files, which would otherwise serve their AF."""
+    from recon_lib.models.stages import FINETUNE_GAN
+
+    # scores by design: AF 4 leaves the budget after step 3, AF 8 never does
+    designed = {
+        1: {4: {"dpsnr": 0.0, "hf": 0.7, "hf_start": 0.7}, 8: {"dpsnr": 0.0, "hf": 0.4, "hf_start": 0.4}},
+        3: {4: {"dpsnr": -0.8, "hf": 0.9, "hf_start": 0.7}, 8: {"dpsnr": -0.1, "hf": 0.5, "hf_start": 0.4}},
+        5: {4: {"dpsnr": -1.5, "hf": 1.1, "hf_start": 0.7}, 8: {"dpsnr": -0.3, "hf": 0.6, "hf_start": 0.4}},
+        6: {4: {"dpsnr": -1.7, "hf": 1.2, "hf_start": 0.7}, 8: {"dpsnr": -0.4, "hf": 0.7, "hf_start": 0.4}},
+    }
+    monkeypatch.setattr(train, "snapshot_scores", lambda root, start, models, afs, device: designed)
+    gan = {"d_warmup_steps": 1, "d_lr": 2e-4, "snapshot_every": 2}
+    joint_only = _with_pretrained(_gan_config(tiny_data, tmp_path, **gan), tiny_pretrained)
+    train.run_stage(joint_only, "finetune_gan", progress=False)
+    ckpt_dir, snaps = Path(joint_only.checkpoint_dir), tmp_path / "run" / "finetune_gan" / "snapshots"
+    assert sorted(p.name for p in ckpt_dir.glob("sn_gan*.pt")) == ["sn_gan.pt"]
+    assert FINETUNE_GAN.checkpoint_for(ckpt_dir, 8) == ckpt_dir / "sn_gan.pt"
+    stamps = {p.name: p.stat().st_mtime_ns for p in snaps.glob("*.pt")}
+
+    per_af = _with_pretrained(_gan_config(tiny_data, tmp_path, **gan, ship_per_acceleration=True), tiny_pretrained)
+    with pytest.raises(CheckpointError, match="other settings"):  # a changed rule is a deliberate act
+        train.run_stage(per_af, "finetune_gan", progress=False)
+    train.run_stage(per_af, "finetune_gan", force=True, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in snaps.glob("*.pt")} == stamps  # nothing trained again
+
+    def same_weights(path: Path, step: int) -> bool:
+        shipped, snap = load_checkpoint(path), load_checkpoint(snaps / f"step_{step:05d}.pt")
+        gen = all(torch.equal(v, snap["state_dict"][k]) for k, v in shipped["state_dict"].items())
+        disc = shipped["discriminator"]["state_dict"]
+        return gen and all(torch.equal(v, snap["discriminator"]["state_dict"][k]) for k, v in disc.items())
+
+    assert same_weights(ckpt_dir / "sn_gan.pt", 3) and same_weights(ckpt_dir / "sn_gan_af4.pt", 3)
+    assert same_weights(ckpt_dir / "sn_gan_af8.pt", 6)
+    meta8 = load_checkpoint(ckpt_dir / "sn_gan_af8.pt")["metadata"]
+    assert meta8["shipped_for"] == 8 and meta8["selection"]["shipped_step"] == 6
+    assert meta8["selection"]["per_acceleration"] == {"4": 3, "8": 6}
+    assert FINETUNE_GAN.checkpoint_for(ckpt_dir, 8) == ckpt_dir / "sn_gan_af8.pt"
+    assert train.run_stage(per_af, "finetune_gan", progress=False)  # now it matches: a skip
+    log = [json.loads(line) for line in (tmp_path / "run" / "finetune_gan" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r.get("type") == "selection"] == [1, 3, 5, 6]  # the rule's rows once
+    assert [(r["step"], r.get("acceleration")) for r in log if r.get("type") == "shipped"] == [
+        (3, None),
+        (3, 4),
+        (6, 8),
+    ]
+    from recon_lib.training.summary import training_summary
+
+    summary = training_summary(ckpt_dir)["stages"]["finetune_gan"]
+    assert summary["per_acceleration"]["8"]["shipped_step"] == 6
+    assert summary["per_acceleration"]["8"]["shipped_scores"] == designed[6][8]
+
+    train.run_stage(joint_only, "finetune_gan", force=True, progress=False)
+    assert sorted(p.name for p in ckpt_dir.glob("sn_gan*.pt")) == ["sn_gan.pt"]
+
+
 def test_snapshot_settings_belong_to_the_adversarial_stage(tiny_data, tmp_path):
     with pytest.raises(ConfigError, match=r"stages.pretrain.snapshot_every is 2, but snapshot_every applies only"):
         tiny_config(tiny_data, tmp_path, pretrain={"snapshot_every": 2})

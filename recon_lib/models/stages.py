@@ -77,8 +77,8 @@ class Stage:
 
         Args:
             acceleration: None (today's checkpoints serve every acceleration), or the acceleration
-                of a checkpoint trained for that acceleration alone: ``<stem>_af<acceleration>.pt``.
-                No shipped checkpoint is per acceleration yet.
+                of a checkpoint shipped for that acceleration alone: ``<stem>_af<acceleration>.pt``
+                (:meth:`checkpoint_for` picks it where it exists).
 
         Example:
             >>> FINETUNE_GAN.checkpoint_name(), FINETUNE_GAN.checkpoint_name(acceleration=8)
@@ -92,6 +92,26 @@ class Stage:
     def checkpoint_path(self, folder: str | os.PathLike, acceleration: float | None = None) -> Path:
         """``folder / checkpoint_name(acceleration)``."""
         return Path(folder) / self.checkpoint_name(acceleration)
+
+    def checkpoint_for(self, folder: str | os.PathLike, acceleration: float | None) -> Path:
+        """The checkpoint that serves ``acceleration``: the stage's own for that acceleration when it
+        shipped one (``<stem>_af<acceleration>.pt``, e.g. the SN-GAN with ``ship_per_acceleration``),
+        else the one that serves every acceleration. None: always the latter.
+
+        Example:
+            >>> import tempfile
+            >>> folder = Path(tempfile.mkdtemp())
+            >>> FINETUNE_GAN.checkpoint_for(folder, 8).name
+            'sn_gan.pt'
+            >>> _ = (folder / "sn_gan_af8.pt").write_bytes(b"")
+            >>> FINETUNE_GAN.checkpoint_for(folder, 8).name, FINETUNE_GAN.checkpoint_for(folder, 4).name
+            ('sn_gan_af8.pt', 'sn_gan.pt')
+        """
+        if acceleration is not None:
+            own = self.checkpoint_path(folder, acceleration)
+            if own.exists():
+                return own
+        return self.checkpoint_path(folder)
 
 
 #: the SN trained from scratch with L_SN

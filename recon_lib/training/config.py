@@ -37,6 +37,7 @@ __all__ = [
     "STAGES",
     "LOSS_REGIONS",
     "ADVERSARIAL_SETTINGS",
+    "SHIPPING_SETTINGS",
     "load_config",
     "config_from_dict",
     "parse_overrides",
@@ -109,6 +110,10 @@ class StageConfig:
     snapshot_every: int | None = field(default=None, metadata=_range(min=1))
     ship_psnr_budget_db: float = field(default=1.0, metadata=_range(gt=0))
     ship_hf_cap: float = field(default=1.15, metadata=_range(gt=0))
+    # SN-GAN only: also apply the rule at each acceleration alone and ship that acceleration's choice as
+    # its own checkpoint (sn_gan_af<a>.pt, recon_lib.models.stages.Stage.checkpoint_for), beside the one
+    # every acceleration accepts (sn_gan.pt): AF 8 moves several times slower than AF 4 (issue 28)
+    ship_per_acceleration: bool = False
 
 
 #: the settings only an adversarial stage reads (another stage refuses a value other than the default)
@@ -121,7 +126,12 @@ ADVERSARIAL_SETTINGS = (
     "snapshot_every",
     "ship_psnr_budget_db",
     "ship_hf_cap",
+    "ship_per_acceleration",
 )
+
+#: the settings of the shipping rule: it chooses among the snapshots after training and changes no step
+#: of it, so a resume (and re-applying a changed rule to a finished run's snapshots) ignores them
+SHIPPING_SETTINGS = ("ship_psnr_budget_db", "ship_hf_cap", "ship_per_acceleration")
 
 
 def _default_stages() -> dict[str, StageConfig]:
@@ -301,11 +311,12 @@ def _check_type(key: str, value: Any, hint: Any) -> None:
         int: isinstance(value, int) and not isinstance(value, bool),
         float: isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
         str: isinstance(value, str),
+        bool: isinstance(value, bool),
     }.get(hint)
     if ok is None:
         raise TypeError(f"no validation rule for {key} of type {hint}")  # a new setting needs a rule here
     if not ok:
-        kind = {int: "an integer", float: "a finite number", str: "a string"}[hint]
+        kind = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false"}[hint]
         raise ConfigError(f"{key} must be {kind}, got {value!r}")
 
 

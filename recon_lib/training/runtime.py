@@ -116,10 +116,17 @@ class RunLog:
     def __init__(self, path: Path, enabled: bool) -> None:
         self.path, self.enabled = path, enabled
 
-    def trim(self, max_step: int) -> None:
+    def trim(self, max_step: int, drop_types: tuple[str, ...] = ()) -> None:
+        """Keep the rows up to ``max_step``, less those of a type in ``drop_types`` (rows an end of
+        stage writes again, such as the shipping rule's)."""
         if not (self.enabled and self.path.exists()):
             return
-        keep = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln).get("step", 0) <= max_step]
+        rows = [ln for ln in self.path.read_text().splitlines() if ln]
+        keep = [
+            ln
+            for ln in rows
+            if json.loads(ln).get("step", 0) <= max_step and json.loads(ln).get("type") not in drop_types
+        ]
         self.path.write_text("".join(ln + "\n" for ln in keep))
 
     def write(self, **record: Any) -> None:

@@ -12,6 +12,10 @@ acceleration accepts**:
   (:func:`~recon_lib.metrics.quality.high_frequency_energy_ratio`) is at most ``hf_cap`` -- more
   would be texture the truth does not have.
 
+With ``ship_per_acceleration`` the rule is also applied at each acceleration alone, and each
+acceleration's choice ships as its own checkpoint (``sn_gan_af<a>.pt``) beside the one every
+acceleration accepts: the same run, the same rule, one budget per acceleration.
+
 If no snapshot qualifies, nothing ships (the stage fails, naming the scores). The scores are against
 the noise-free image, which only a simulated validation split has; a split without it (real data)
 scores against the SENSE reference, and the table says so.
@@ -21,6 +25,11 @@ Example:
     ...         30: {4: {"dpsnr": -1.2, "hf": 1.2}}}
     >>> last_qualifying(rows, psnr_budget_db=1.0, hf_cap=1.15)
     20
+    >>> rows[30][8] = {"dpsnr": -0.3, "hf": 0.7}
+    >>> for step in (10, 20):
+    ...     rows[step][8] = {"dpsnr": 0.0, "hf": 0.5}
+    >>> last_qualifying_per_acceleration(rows, psnr_budget_db=1.0, hf_cap=1.15)
+    {4: 20, 8: 30}
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from recon_lib.data.volumes import iter_volumes
 from recon_lib.metrics.quality import high_frequency_energy_ratio, psnr
 from recon_lib.models.inference import reconstruct
 
-__all__ = ["PD_ACQUISITION", "MASK_SEEDS", "snapshot_scores", "last_qualifying"]
+__all__ = ["PD_ACQUISITION", "MASK_SEEDS", "snapshot_scores", "last_qualifying", "last_qualifying_per_acceleration"]
 
 #: the acquisition whose texture the rule caps (PD shows the marrow's texture; PDFS is fat-suppressed)
 PD_ACQUISITION = "CORPD_FBK"
@@ -128,3 +137,18 @@ def last_qualifying(
         if all(s["dpsnr"] >= -psnr_budget_db and s["hf"] <= hf_cap and not math.isnan(s["hf"]) for s in by_af.values())
     ]
     return max(ok) if ok else None
+
+
+def last_qualifying_per_acceleration(
+    scores: Mapping[int, Mapping[float, Mapping[str, float]]], *, psnr_budget_db: float, hf_cap: float
+) -> dict[float, int | None]:
+    """:func:`last_qualifying` at each acceleration alone: ``{acceleration: step or None}``."""
+    accelerations = sorted({af for by_af in scores.values() for af in by_af})
+    return {
+        af: last_qualifying(
+            {step: {af: by_af[af]} for step, by_af in scores.items() if af in by_af},
+            psnr_budget_db=psnr_budget_db,
+            hf_cap=hf_cap,
+        )
+        for af in accelerations
+    }

@@ -30,7 +30,8 @@ _KEYS = ("step", "epoch", "wall_time_s", "val", "best_val", "d_val", "warnings",
 def training_summary(checkpoint_dir: str | Path) -> dict[str, Any]:
     """``{"stages": {stage: {...metadata...}}, "total_wall_time_s"}`` for every recipe stage whose
     final checkpoint exists in ``checkpoint_dir`` (``shipped_step`` and the rule lifted out of the
-    SN-GAN's selection for short keys)."""
+    SN-GAN's selection for short keys; per-acceleration checkpoints, where the stage shipped them,
+    under ``per_acceleration``)."""
     stages: dict[str, Any] = {}
     for stage in RECIPE:
         path = stage.checkpoint_path(checkpoint_dir)
@@ -44,6 +45,23 @@ def training_summary(checkpoint_dir: str | Path) -> dict[str, Any]:
             row["shipped_step"] = meta["selection"]["shipped_step"]
             row["rule"] = meta["selection"]["rule"]
             row["shipped_scores"] = meta["selection"]["scores"][str(meta["selection"]["shipped_step"])]
+        own = sorted(
+            Path(checkpoint_dir).glob(f"{stage.checkpoint.rpartition('.')[0]}_af*.pt"),
+            key=lambda p: float(p.stem.rpartition("_af")[2]),
+        )
+        if own:  # checkpoints shipped per acceleration (the SN-GAN's ship_per_acceleration)
+            row["per_acceleration"] = {}
+            for af_path in own:
+                af_meta = load_checkpoint(af_path)["metadata"]
+                af = f"{float(af_meta['shipped_for']):g}"
+                step = af_meta["selection"]["shipped_step"]
+                row["per_acceleration"][af] = {
+                    "checkpoint": af_path.name,
+                    "shipped_step": step,
+                    "shipped_scores": af_meta["selection"]["scores"][str(step)][af],
+                    "val": af_meta.get("val"),
+                    "d_val": af_meta.get("d_val"),
+                }
         stages[stage.name] = row
     total = sum(float(row.get("wall_time_s", 0.0)) for row in stages.values())
     return {"stages": stages, "total_wall_time_s": round(total, 1)}

@@ -60,10 +60,18 @@ from recon_lib.models.checkpoint import (
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.stages import get_stage
 from recon_lib.physics.masks import MaskFunc
-from recon_lib.training.config import STAGES, ConfigError, StageConfig, TrainConfig, load_config, parse_overrides
+from recon_lib.training.config import (
+    SHIPPING_SETTINGS,
+    STAGES,
+    ConfigError,
+    StageConfig,
+    TrainConfig,
+    load_config,
+    parse_overrides,
+)
 from recon_lib.training.discriminator_check import chance_warning, discriminator_check
 from recon_lib.training.runtime import Processes, RunLog, ShapeBatchSampler
-from recon_lib.training.selection import last_qualifying, snapshot_scores
+from recon_lib.training.selection import last_qualifying, last_qualifying_per_acceleration, snapshot_scores
 from recon_lib.training.steps import (
     L1_WEIGHT,
     Learner,
@@ -142,15 +150,23 @@ def _scientific(value: float) -> str:
     return f"{float(mantissa):g}e{int(exponent)}"
 
 
-def _same_settings(stored: Any, current: dict[str, Any]) -> bool:
+def _same_settings(stored: Any, current: dict[str, Any], *, training_only: bool = False) -> bool:
     """Whether a checkpoint's recorded settings are ``current``. A stage option added after the
-    checkpoint was written counts as its default (the only behaviour that existed then)."""
+    checkpoint was written counts as its default (the only behaviour that existed then).
+    ``training_only``: leave the shipping rule out (:data:`SHIPPING_SETTINGS`): it changes no training
+    step, so a run may resume, or re-apply a changed rule to its snapshots, under another one."""
     if not isinstance(stored, dict):
         return False
-    stored = dict(stored)
+    stored, current = dict(stored), dict(current)
     if isinstance(stored.get("stage_config"), dict):
         stored["stage_config"] = asdict(StageConfig()) | stored["stage_config"]
     stored.setdefault("compute", Compute.fp32().as_dict())  # before the compute setting: float32
+    if training_only:
+        for settings in (stored, current):
+            if isinstance(settings.get("stage_config"), dict):
+                settings["stage_config"] = {
+                    k: v for k, v in settings["stage_config"].items() if k not in SHIPPING_SETTINGS
+                }
     return stored == current
 
 
@@ -293,7 +309,7 @@ def run_stage(cfg: TrainConfig, stage: str, *, force: bool = False, progress: bo
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
     final_path = get_stage(stage).checkpoint_path(cfg.checkpoint_dir)
-    if _already_trained(final_path, _stage_settings(cfg, stage), force):
+    if _already_trained(final_path, _stage_settings(cfg, stage), force) and _per_acceleration_shipped(cfg, stage):
         return final_path
     run = _set_up(cfg, stage)
     _resume(run)
@@ -315,6 +331,25 @@ def _already_trained(final_path: Path, settings: dict[str, Any], force: bool) ->
             f"{final_path} was trained with other settings than this config; delete it or pass --force to retrain"
         )
     return False
+
+
+def _per_acceleration_paths(cfg: TrainConfig, stage: str) -> dict[float, Path]:
+    """The per-acceleration checkpoints the stage ships (``ship_per_acceleration``; none otherwise)."""
+    if not cfg.stages[stage].ship_per_acceleration:
+        return {}
+    return {af: get_stage(stage).checkpoint_path(cfg.checkpoint_dir, af) for af in cfg.data.accelerations}
+
+
+def _per_acceleration_shipped(cfg: TrainConfig, stage: str) -> bool:
+    """Whether the checkpoint folder holds exactly the per-acceleration checkpoints the config ships
+    (a missing one, or a stale one of an earlier rule that would serve its acceleration, is not)."""
+    record = get_stage(stage)
+    if not record.adversarial:
+        return True
+    expected = set(_per_acceleration_paths(cfg, stage).values())
+    stem = record.checkpoint.rpartition(".")[0]
+    found = set(Path(cfg.checkpoint_dir).glob(f"{stem}_af*.pt"))
+    return found == expected
 
 
 def _set_up(cfg: TrainConfig, stage: str) -> _StageRun:
@@ -415,7 +450,7 @@ def _resume(run: _StageRun) -> None:
     learner = run.learner
     if run.last_path.exists():
         ckpt = load_checkpoint(run.last_path)
-        if not _same_settings(ckpt["metadata"].get("settings"), run.settings):
+        if not _same_settings(ckpt["metadata"].get("settings"), run.settings, training_only=True):
             raise CheckpointError(
                 f"{run.last_path} is a resumable checkpoint of other settings (another config or architecture); "
                 f"delete {run.last_path.parent} to start this stage afresh"
@@ -560,6 +595,7 @@ def _select_snapshot(run: _StageRun) -> None:
         models[step] = build_model(*_stage_model(run.cfg, run.stage)).to(run.device)
         load_state_into(models[step], load_checkpoint(path, map_location="cpu")["state_dict"], str(path))
     scores = snapshot_scores(_split_dir(run.cfg, "val"), start, models, run.cfg.data.accelerations, device=run.device)
+    run.log.trim(run.global_step, drop_types=("selection", "shipped"))  # a rule applied again replaces its rows
     for step, by_af in scores.items():
         run.log.write(
             stage=run.stage,
@@ -589,6 +625,11 @@ def _select_snapshot(run: _StageRun) -> None:
         "shipped_step": chosen,
         "scores": {str(step): {str(af): s for af, s in by_af.items()} for step, by_af in scores.items()},
     }
+    if st.ship_per_acceleration:
+        per_af = last_qualifying_per_acceleration(scores, psnr_budget_db=st.ship_psnr_budget_db, hf_cap=st.ship_hf_cap)
+        run.selection["rule"]["per_acceleration"] = True
+        # every acceleration has a choice: the joint one qualifies at each, so each one is at least as late
+        run.selection["per_acceleration"] = {f"{af:g}": step for af, step in per_af.items()}
     run.log.write(stage=run.stage, epoch=run.epoch, step=chosen, type="shipped", **run.val)
 
 
@@ -621,7 +662,43 @@ def _finalise(run: _StageRun) -> None:
             "train_config": cfg.to_dict(),
         }
         save_checkpoint(run.final_path, run.model, meta, discriminator=run.disc)
+        _ship_per_acceleration(run, meta)
     run.dist.barrier()
+
+
+def _ship_per_acceleration(run: _StageRun, meta: dict[str, Any]) -> None:
+    """With ``ship_per_acceleration``: each acceleration's choice of the rule as its own checkpoint
+    (``<stem>_af<a>.pt``: its snapshot's generator and discriminator, validated, ``shipped_for`` a).
+    Without it: remove per-acceleration checkpoints of an earlier rule, which would otherwise serve
+    their acceleration (:meth:`~recon_lib.models.stages.Stage.checkpoint_for`)."""
+    record = get_stage(run.stage)
+    wanted = _per_acceleration_paths(run.cfg, run.stage)
+    stem = record.checkpoint.rpartition(".")[0]
+    for stale in set(Path(run.cfg.checkpoint_dir).glob(f"{stem}_af*.pt")) - set(wanted.values()):
+        stale.unlink()
+    if not wanted:
+        return
+    selection, snapshots = run.selection, _snapshots(run)
+    for af, path in wanted.items():
+        step = selection["per_acceleration"][f"{af:g}"]
+        snapshot = snapshots[step]
+        ckpt = load_checkpoint(snapshot, map_location="cpu")
+        model = build_model(*_stage_model(run.cfg, run.stage)).to(run.device)
+        load_state_into(model, ckpt["state_dict"], str(snapshot))
+        disc = None
+        if run.disc is not None:
+            disc = build_model(record.discriminator, dict(run.cfg.discriminator)).to(run.device)
+            load_state_into(disc, stored_discriminator(ckpt, snapshot)["state_dict"], str(snapshot))
+        val = validate(model, run.val_set, run.device)
+        own = {"shipped_step": step, "acceleration": af}
+        af_meta = meta | {
+            "val": val,
+            "d_val": ckpt["metadata"].get("d_val", {}),
+            "shipped_for": af,
+            "selection": selection | own,
+        }
+        save_checkpoint(path, model, af_meta, discriminator=disc)
+        run.log.write(stage=run.stage, epoch=run.epoch, step=step, type="shipped", acceleration=af, **val)
 
 
 def run_pipeline(
