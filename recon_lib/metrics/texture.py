@@ -17,9 +17,12 @@ the volume, so the edge of the foreground mask itself adds nothing:
 * the HF-energy ratio of :func:`recon_lib.metrics.quality.high_frequency_energy_ratio` (radius above
   0.25), kept as it was, measured against the truth.
 
-:func:`texture_ratios` gives all of them for one volume. The foreground stands in for the tissue
-where texture is expected (PD bone marrow would be the natural region; the prepared data store no
-tissue labels yet).
+:func:`texture_ratios` gives all of them for one volume, inside the foreground.
+:func:`region_texture_ratios` gives the two local ones (local standard deviation and LoG energy)
+inside a tissue region instead, e.g. the PD bone marrow of the simulator's tissue labels
+(``recon_lib.evaluation.perception`` reads them): only the pixels whose ``window`` x ``window``
+box lies wholly inside the region count (:func:`interior`), so the region's own edges (marrow
+against cortical bone) do not pass for texture.
 
 None of these can tell texture from noise: white noise raises every one of them. The noise control
 :func:`add_matched_noise` adds white Gaussian noise to a base reconstruction (the SN) until its
@@ -48,6 +51,9 @@ __all__ = [
     "local_std_ratio",
     "log_energy_ratio",
     "texture_ratios",
+    "REGION_MARGIN",
+    "interior",
+    "region_texture_ratios",
     "add_matched_noise",
     "high_pass",
 ]
@@ -56,6 +62,8 @@ __all__ = [
 RADIAL_BANDS: tuple[tuple[float, float], ...] = ((0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, math.inf))
 #: the cutoff of the HF-energy ratio (:func:`recon_lib.metrics.quality.high_frequency_energy_ratio`'s default)
 HF_CUTOFF = 0.25
+#: pixels cut from a region's edge by :func:`interior`: half the side of :func:`local_std_ratio`'s 5 x 5 box
+REGION_MARGIN = 2
 
 
 def band_label(band: tuple[float, float]) -> str:
@@ -200,6 +208,56 @@ def texture_ratios(truth: ArrayLike, pred: ArrayLike, *, mask: ArrayLike | None 
         "log_energy": log_energy_ratio(t, p, mask=mask),
         "hf_energy": high_frequency_energy_ratio(t, p, mask=mask, cutoff=HF_CUTOFF),
     }
+
+
+def interior(mask: ArrayLike, margin: int = REGION_MARGIN) -> np.ndarray:
+    """The pixels of ``mask`` whose ``(2 margin + 1)`` square box lies wholly inside it, slice by slice.
+
+    Pixels within ``margin`` of the image border count as outside. ``margin`` 0 returns the mask.
+
+    Returns:
+        A bool array of ``mask``'s shape (``(S, H, W)`` or ``(H, W)``).
+
+    Example:
+        >>> square = np.zeros((9, 9), bool)
+        >>> square[1:8, 1:8] = True  # 7 x 7
+        >>> int(interior(square).sum())  # 3 x 3: the centres whose 5 x 5 box fits
+        9
+    """
+    if isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 0:
+        raise ValueError(f"margin must be a non-negative integer, got {margin!r}")
+    m = np.asarray(mask).astype(bool)
+    if m.ndim not in (2, 3):
+        raise ValueError(f"mask must be (H, W) or (S, H, W), got shape {m.shape}")
+    if margin == 0:
+        return m.copy()
+    vol = m[None] if m.ndim == 2 else m
+    box = np.ones((1, 2 * int(margin) + 1, 2 * int(margin) + 1), bool)  # one slice deep: never across slices
+    out = ndimage.binary_erosion(vol, structure=box, border_value=0)
+    return out[0] if m.ndim == 2 else out
+
+
+def region_texture_ratios(
+    truth: ArrayLike, pred: ArrayLike, region: ArrayLike, *, margin: int = REGION_MARGIN
+) -> dict[str, float]:
+    """Local standard deviation and Laplacian-of-Gaussian energy of ``pred`` over the truth's inside a
+    tissue region (:func:`interior` of ``region``, so the statistics measure the tissue's texture,
+    not its edges). Filters run on the whole slice, as in :func:`texture_ratios`.
+
+    Returns:
+        ``{"local_std": ..., "log_energy": ...}`` (1 = the truth's texture).
+
+    Raises:
+        ValueError: the interior of ``region`` is empty, or the truth has no texture inside it.
+    """
+    t, p = as_pair(truth, pred)
+    region_mask = as_mask(region, t.shape)
+    if region_mask is None:
+        raise TypeError("region must be a mask, got None")
+    inside = interior(region_mask, margin)
+    if not inside.any():
+        raise ValueError(f"the region has no pixel {margin} or more pixels inside its edge")
+    return {"local_std": local_std_ratio(t, p, mask=inside), "log_energy": log_energy_ratio(t, p, mask=inside)}
 
 
 def add_matched_noise(
