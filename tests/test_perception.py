@@ -207,3 +207,34 @@ def test_the_command_refuses_too_few_volumes_before_any_work(tmp_path, capsys):
     assert perception_main(["--limit-volumes", "2", "--out", str(tmp_path / "out")]) == 2
     assert "--limit-volumes must be at least 4" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---- the visible change and the critic against the truth (issue 28's targets) -------------------------
+def test_visible_change_measures_fine_detail_in_percent_of_white(truth_volume):
+    """Zero for the image itself and for a change without fine detail (a constant offset); grows
+    with the amplitude of added fine detail, in units of the reference's white level."""
+    from recon_lib.metrics.texture import visible_change
+
+    truth, fg = truth_volume
+    assert visible_change(truth, truth, truth, mask=fg) == 0.0
+    assert visible_change(truth, truth + 0.1 * truth.max(), truth, mask=fg) < 1e-6
+    small = visible_change(truth, _noisy(truth), truth, mask=fg)
+    large = visible_change(truth, truth + 2 * (_noisy(truth) - truth), truth, mask=fg)
+    assert 0.01 < small and abs(large / small - 2) < 1e-6
+    assert visible_change(truth, truth - (_blur(truth) - truth), truth, mask=fg) > 0  # sharpening is visible
+    with pytest.raises(ValueError, match="white level"):
+        visible_change(truth, truth, np.zeros_like(truth), mask=fg)
+
+
+def test_the_critic_against_the_truth_tells_a_noisy_copy_and_not_the_truth_itself(test_volumes):
+    """``critic_scores(real="noise_free")``: the reference row (the truth plus the scan's noise) is found,
+    the truth scored against itself is at chance; ``change_from_sn`` covers the PD volumes only."""
+    from recon_lib.evaluation.perception import REFERENCE, change_from_sn, critic_scores
+
+    volumes = [v | {"recons": {"SN": v["zf"], "copy": v["noise_free"].astype(np.float32)}} for v in test_volumes]
+    scores = critic_scores(volumes, [REFERENCE, "copy"], QUICK, seeds=(0,), real="noise_free")
+    assert scores[REFERENCE]["mean"] > 0.8, scores[REFERENCE]
+    assert abs(scores["copy"]["mean"] - 0.5) < 0.06, scores["copy"]
+    change = change_from_sn(volumes, ["copy"])["copy"]
+    pd = [v["fname"] for v in volumes if v["acquisition"] == "CORPD_FBK"]
+    assert sorted(change["volumes"]) == sorted(pd) and change["mean"] > 0

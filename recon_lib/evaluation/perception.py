@@ -76,6 +76,7 @@ from recon_lib.metrics.texture import (
     interior,
     region_texture_ratios,
     texture_ratios,
+    visible_change,
 )
 from recon_lib.models.checkpoint import CheckpointError, load_model, load_role_model
 from recon_lib.models.inference import reconstruct
@@ -92,6 +93,7 @@ __all__ = [
     "reconstruct_split",
     "marrow_coverage",
     "critic_scores",
+    "change_from_sn",
     "texture_scores",
     "validation_check",
     "perception_markdown",
@@ -216,6 +218,11 @@ def marrow_coverage(volumes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"region": region, "margin": REGION_MARGIN, "volumes": per_volume}
 
 
+def _image(volume: Mapping[str, Any], name: str) -> np.ndarray:
+    """A method's magnitudes in a volume of :func:`reconstruct_split` (:data:`REFERENCE`: the SENSE reference)."""
+    return volume["target"] if name == REFERENCE else volume["recons"][name]
+
+
 def critic_scores(
     volumes: Sequence[Mapping[str, Any]],
     names: Sequence[str],
@@ -223,17 +230,45 @@ def critic_scores(
     seeds: Sequence[int] = (0, 1),
     parts: int = 1,
     progress: bool = False,
+    real: str = "target",
 ) -> dict[str, dict[str, Any]]:
-    """The critic's two-sample test of each method in ``names`` against the reference
-    (:func:`~recon_lib.evaluation.critic.two_sample_test`; ``parts`` units per volume)."""
+    """The critic's two-sample test of each method in ``names`` against the real class
+    (:func:`~recon_lib.evaluation.critic.two_sample_test`; ``parts`` units per volume).
+    ``real``: ``"target"``, the SENSE reference, or ``"noise_free"``, the simulator's noise-free image
+    (then :data:`REFERENCE` may be one of ``names``)."""
     out = {}
     for name in names:
         units = []
         for v in volumes:
-            units += paired_units(v["fname"], v["acquisition"], v["target"], v["recons"][name], v["foreground"], parts)
+            units += paired_units(v["fname"], v["acquisition"], v[real], _image(v, name), v["foreground"], parts)
         out[name] = two_sample_test(units, recipe, seeds).to_dict()
         if progress:
-            print(f"  critic, {name}: {out[name]['mean']:.3f} [{out[name]['low']:.3f}, {out[name]['high']:.3f}]")
+            versus = "truth" if real == "noise_free" else "reference"
+            entry = out[name]
+            print(f"  critic vs {versus}, {name}: {entry['mean']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}]")
+    return out
+
+
+def _truth_critic_names(names: Sequence[str]) -> list[str]:
+    """The methods the second critic scores against the noise-free truth (besides :data:`REFERENCE`):
+    the SN, the SN-GAN, interpSN and the noise control. The SENSE reference carries the scan's noise,
+    so the first critic also sees a method's missing noise; against the truth it sees texture alone."""
+    return [n for n in names if n in ("SN", "SN-GAN", NOISE_CONTROL) or n.startswith("interpSN")]
+
+
+def change_from_sn(volumes: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """How visible each method's change from the SN is in the PD volumes
+    (:func:`~recon_lib.metrics.texture.visible_change`: RMS of the high-pass part of method - SN inside
+    the foreground, in % of the white level): mean and 95 % t interval over PD volumes, and each volume's."""
+    out = {}
+    for name in names:
+        values = {
+            v["fname"]: 100 * visible_change(v["recons"]["SN"], _image(v, name), v["target"], mask=v["foreground"])
+            for v in volumes
+            if acquisition_label(v["acquisition"]) == MARROW_CONTRAST
+        }
+        if values:
+            out[name] = _interval(values.values()) | {"volumes": values}
     return out
 
 
@@ -317,11 +352,18 @@ def _af_table(af: str, result: Mapping[str, Any]) -> str:
         f"## AF {af}\n",
         f"Critic on SN vs reference: {sn:.3f} (threshold {DETECTABLE}): {verdict}. SN-GAN: `{checkpoint}`.\n",
     ]
+    if "critic_truth" in result:
+        truth_sn = result["critic_truth"]["SN"]["mean"]
+        verdict = "comparisons count" if result["sn_detected_truth"] else "comparisons do not count"
+        lines.append(f"Critic on SN vs noise-free truth: {truth_sn:.3f}: {verdict}.\n")
+    critic_truth, change = result.get("critic_truth", {}), result.get("change_from_sn", {})
     stats = list(next(iter(texture.values())).keys()) if texture else []
-    head = ["method", "critic accuracy", *[_header(s) for s in stats]]
+    head = ["method", "critic vs reference", *(["critic vs truth"] if critic_truth else [])]
+    head += [f"HP change from SN (% of white, {MARROW_CONTRAST})", *[_header(s) for s in stats]]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in dict.fromkeys([*texture, *critic]):
-        row = [name, _cell(critic.get(name), 3), *[_cell(texture.get(name, {}).get(s), 3) for s in stats]]
+        row = [name, _cell(critic.get(name), 3), *([_cell(critic_truth.get(name), 3)] if critic_truth else [])]
+        row += [_cell(change.get(name), 2), *[_cell(texture.get(name, {}).get(s), 3) for s in stats]]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -334,7 +376,11 @@ def perception_markdown(results: Mapping[str, Any]) -> str:
         f"Test split ({s['test_volumes']} volumes), fixed masks (mask seed 0). Critic: accuracy of a fresh CNN telling "
         f"reference patches from a method's on held-out volumes (0.5 = indistinguishable), mean over {s['folds']} "
         f"folds (by volume, stratified by contrast) x {len(s['seeds'])} seeds with the 95 % t interval over those "
-        "runs. Texture: ratio method / noise-free truth inside the foreground (1 = the truth's texture; bands in "
+        "runs; the second critic learns the noise-free truth instead of the reference (real = truth: it cannot "
+        "key on the scan's noise). HP change from SN: RMS of the high-pass part (k-space radius above 0.25) of "
+        "method - SN inside the foreground, in % of the white level (the reference's 99.5th percentile), mean over "
+        "PD volumes: how visible the fine detail a method changes is. "
+        "Texture: ratio method / noise-free truth inside the foreground (1 = the truth's texture; bands in "
         "normalised k-space radius, 1 = Nyquist), mean and 95 % t interval over volumes.\n",
         "## The critic's recipe, checked on the validation split (SN vs reference)\n",
         "| AF | accuracy |",
@@ -435,6 +481,8 @@ def table1_perception(results: Mapping[str, Any], table1: Mapping[str, Any] | No
             if fidelity is not None:
                 row |= fidelity["values"].get((af, name), {"psnr": None, "ssim": None})
             row["critic"] = {k: critic[k] for k in interval}
+            truth_entry = result.get("critic_truth", {}).get(name)
+            row["critic_truth"] = None if truth_entry is None else {k: truth_entry[k] for k in interval}
             for stat, contrast in TABLE1_TEXTURE:
                 entry = result["texture"].get(name, {}).get(stat)
                 if entry is not None and contrast is not None:
@@ -468,7 +516,9 @@ def table1_perception_markdown(table: Mapping[str, Any]) -> str:
         keys[1]: f"{_header(TABLE1_TEXTURE[1][0])} vs truth ({MARROW_CONTRAST})",
         keys[2]: f"marrow local std vs truth ({MARROW_CONTRAST})",
     }
+    truth = any(row.get("critic_truth") is not None for row in rows)
     head = ["method", *(["PSNR (dB)", "SSIM"] if table["fidelity"] else []), "critic accuracy"]
+    head += ["critic vs truth"] if truth else []
     head += [heads[k] for k in keys] if texture else []
     if table["fidelity"]:
         fidelity = (
@@ -483,7 +533,8 @@ def table1_perception_markdown(table: Mapping[str, Any]) -> str:
         "Table 1's methods on the test split, fidelity beside perception. "
         + fidelity
         + "Critic: the held-out critic's accuracy telling the method's patches from the reference's (0.5 = "
-        "indistinguishable; mask seed 0) with its 95 % t interval over folds x seeds. "
+        "indistinguishable; mask seed 0) with its 95 % t interval over folds x seeds; critic vs truth: the same "
+        "test against the noise-free truth (SN, SN-GAN, interpSN and the noise control). "
         + (
             f"Texture against the noise-free truth (ratio method / truth, 1 = the truth's texture; mean [95 % t "
             f"interval over volumes], {MARROW_CONTRAST} volumes): the HF-energy ratio (k-space radius above "
@@ -501,6 +552,7 @@ def table1_perception_markdown(table: Mapping[str, Any]) -> str:
             if table["fidelity"]:
                 cells += [_mean_std(row["psnr"], DECIMALS["psnr"]), _mean_std(row["ssim"], DECIMALS["ssim"])]
             cells.append(_cell(row["critic"], 3))
+            cells += [_cell(row.get("critic_truth"), 3)] if truth else []
             cells += [_cell(row[k], 3) for k in keys] if texture else []
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -562,8 +614,19 @@ def _score_acceleration(
         "sn_detected": critic["SN"]["mean"] >= DETECTABLE,
         "critic": critic,
         "texture": texture_scores(volumes, names) if truth else {},
+        "change_from_sn": change_from_sn(volumes, [n for n in names if n != "SN"]),
     }
-    return result | ({"marrow": marrow_coverage(volumes)} if truth else {})
+    if truth:
+        against_truth = [REFERENCE, *_truth_critic_names(names)]
+        critic_truth = critic_scores(
+            volumes, against_truth, RECIPE, range(args.seeds), progress=not args.no_progress, real="noise_free"
+        )
+        result |= {
+            "critic_truth": critic_truth,
+            "sn_detected_truth": critic_truth["SN"]["mean"] >= DETECTABLE,
+            "marrow": marrow_coverage(volumes),
+        }
+    return result
 
 
 def _cg_iterations(args: argparse.Namespace) -> tuple[dict[int, int], str]:

@@ -56,12 +56,16 @@ __all__ = [
     "region_texture_ratios",
     "add_matched_noise",
     "high_pass",
+    "WHITE_PERCENTILE",
+    "visible_change",
 ]
 
 #: radial k-space bands ``(low, high)`` in normalised radius (1 = Nyquist along an axis), above the calibration region
 RADIAL_BANDS: tuple[tuple[float, float], ...] = ((0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, math.inf))
 #: the cutoff of the HF-energy ratio (:func:`recon_lib.metrics.quality.high_frequency_energy_ratio`'s default)
 HF_CUTOFF = 0.25
+#: the white level of a display: this percentile of the reference (the explorers' grey scale)
+WHITE_PERCENTILE = 99.5
 #: pixels cut from a region's edge by :func:`interior`: half the side of :func:`local_std_ratio`'s 5 x 5 box
 REGION_MARGIN = 2
 
@@ -286,3 +290,33 @@ def add_matched_noise(
         return b.copy()
     scale = (-half_b + math.sqrt(half_b**2 + c * (goal - a))) / c  # the positive root of c s^2 + 2 half_b s + a = goal
     return b + scale * noise
+
+
+def visible_change(
+    base: ArrayLike, pred: ArrayLike, reference: ArrayLike, *, mask: ArrayLike | None = None, cutoff: float = HF_CUTOFF
+) -> float:
+    """How visible the fine detail that ``pred`` changes from ``base`` is: the RMS of the high-pass part
+    (:func:`high_pass`, radius above ``cutoff``) of ``pred - base`` inside the foreground, as a fraction
+    of the white level (the :data:`WHITE_PERCENTILE` th percentile of the whole ``reference``, as
+    :func:`recon_lib.teaching.explorer.display.white_level` sets the explorers' grey scale).
+    Issue 28's visible change: SN-GAN against SN, 0.03 = 3 % of white.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> ref = np.full((1, 32, 32), 100.0)
+        >>> visible_change(ref, ref, ref)
+        0.0
+        >>> round(visible_change(ref, ref + rng.standard_normal((1, 32, 32)), ref), 2)  # white noise: ~ sqrt(1 - pi/16)
+        0.01
+    """
+    b, p = as_pair(base, pred)
+    r = as_volume("reference", reference)
+    if r.shape != b.shape:
+        raise ValueError(f"reference {r.shape} must have base's shape {b.shape}")
+    inside = as_mask(mask, b.shape)
+    inside = np.ones(b.shape, dtype=bool) if inside is None else inside.astype(bool)
+    white = float(np.percentile(r, WHITE_PERCENTILE))
+    if not (math.isfinite(white) and white > 0):
+        raise ValueError(f"the reference's white level is {white}: no grey scale to measure against")
+    change = high_pass(p - b, cutoff)
+    return float(np.sqrt(np.mean(change[inside] ** 2)) / white)
