@@ -105,7 +105,8 @@ alpha-validation: data
 	$(PY) -m recon_lib.alpha_validation --data $(DATA) --checkpoints checkpoints --out docs/results/alpha_validation
 
 # Perception as Blau & Michaeli mean it: a held-out critic and texture statistics against the truth
-# (about 5-7 min on 2 cores).
+# (about 10 min on 2 cores). Its Table 1 perception columns read make evaluate's table1.json: run
+# evaluate first.
 perception: data
 	$(PY) -m recon_lib.perception --data $(DATA) --checkpoints checkpoints --out docs/results/perception
 
