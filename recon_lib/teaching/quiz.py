@@ -73,6 +73,18 @@ class Trial:
     size: int
     reference_side: str
 
+    @property
+    def window(self) -> tuple[slice, slice]:
+        """The crop's rows and columns in the slice: one box, cut from the reference and the reconstruction alike."""
+        return (slice(self.row, self.row + self.size), slice(self.col, self.col + self.size))
+
+    def where(self) -> str:
+        """The crop's place in words (both crops of the pair show it)."""
+        return (
+            f"both crops: the same {self.size} × {self.size} pixels of the slice, rows {self.row}–"
+            f"{self.row + self.size - 1}, columns {self.col}–{self.col + self.size - 1}"
+        )
+
 
 def _check_alphas(alphas: Iterable[float]) -> list[float]:
     values = [float(a) for a in alphas]
@@ -235,8 +247,7 @@ class Quiz:
 
     def pair(self, trial: Trial) -> tuple[np.ndarray, np.ndarray]:
         """The (left, right) crops of ``trial``: the reference on its side, the reconstruction on the other."""
-        window = (slice(trial.row, trial.row + trial.size), slice(trial.col, trial.col + trial.size))
-        real, fake = self.reference[window], self.reconstructions[trial.alpha][window]
+        real, fake = self.reference[trial.window], self.reconstructions[trial.alpha][trial.window]
         return (real, fake) if trial.reference_side == "left" else (fake, real)
 
     def answer(self, side: str) -> bool:
@@ -281,6 +292,7 @@ class Quiz:
             ax.set_title(side, fontsize=11)
             ax.set_axis_off()
         fig.suptitle(f"trial {trial.index + 1} of {len(self.trials)}: which is the real scan?", fontsize=11)
+        fig.supxlabel(trial.where(), fontsize=8, color="0.35")
         fig.tight_layout()
         return fig
 
@@ -327,7 +339,7 @@ class Quiz:
         left, right = self.pair(trial)
         w["left"].value, w["right"].value = (_png(image, self.vmax, self.zoom) for image in (left, right))
         w["title"].value = f"<b>Trial {trial.index + 1} of {len(self.trials)}: which is the real scan?</b>"
-        w["status"].value = f"{len(self.answers)} answered; no feedback until the end.{saved}"
+        w["status"].value = f"{len(self.answers)} answered; no feedback until the end; {trial.where()}.{saved}"
 
 
 def _magnitude(name: str, value: Any) -> np.ndarray:

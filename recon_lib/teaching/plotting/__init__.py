@@ -24,15 +24,21 @@ Helpers:
 * :func:`plot_ssim_terms`, :func:`plot_gfactor`, :func:`plot_cascades` -- concept figures (SSIM's terms, the
   g-factor, the SN's cascades; :func:`cascade_outputs` computes the last).
 * :func:`plot_detection` -- the perception quiz: detection rate against α beside PSNR (and the critic).
+* :func:`plot_hallucination` -- where the SN-GAN's fine detail departs most from the noise-free truth
+  (beyond the SN's departure), zoomed, with the differences from the truth.
+* :func:`plot_perception_distortion_sketch` -- the perception–distortion trade-off as a sketch, the
+  measured α path placed on it.
 """
 
 from recon_lib.teaching.plotting._common import DEFAULT_DPI
 from recon_lib.teaching.plotting.concepts import cascade_outputs, plot_cascades, plot_gfactor, plot_ssim_terms
 from recon_lib.teaching.plotting.curves import plot_curves, plot_gan_selection, plot_training_log
 from recon_lib.teaching.plotting.diagrams import interpolation_schematic, sn_diagram
+from recon_lib.teaching.plotting.hallucination import plot_hallucination
 from recon_lib.teaching.plotting.images import error_map, show_images, zoom_crop
 from recon_lib.teaching.plotting.kspace import log_kspace, mask_and_psf
 from recon_lib.teaching.plotting.observer import plot_detection
+from recon_lib.teaching.plotting.tradeoff import plot_perception_distortion_sketch
 
 __all__ = [
     "show_images",
@@ -46,6 +52,8 @@ __all__ = [
     "interpolation_schematic",
     "sn_diagram",
     "plot_detection",
+    "plot_hallucination",
+    "plot_perception_distortion_sketch",
     "plot_ssim_terms",
     "plot_gfactor",
     "plot_cascades",
