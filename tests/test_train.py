@@ -602,3 +602,8 @@ def test_one_sn_gan_per_acceleration_ships_each_accelerations_choice_without_ret
 def test_snapshot_settings_belong_to_the_adversarial_stage(tiny_data, tmp_path):
     with pytest.raises(ConfigError, match=r"stages.pretrain.snapshot_every is 2, but snapshot_every applies only"):
         tiny_config(tiny_data, tmp_path, pretrain={"snapshot_every": 2})
+
+
+def test_per_acceleration_shipping_needs_snapshots(tiny_data, tmp_path):
+    with pytest.raises(ConfigError, match=r"ship_per_acceleration needs snapshots to choose from: set .*snapshot_every"):
+        tiny_config(tiny_data, tmp_path, finetune_gan={"ship_per_acceleration": True})

@@ -260,6 +260,10 @@ def _check_stage(name: str, st: StageConfig) -> None:
         raise ConfigError(f"stages.{name}.d_betas must be two numbers [beta1, beta2], got {st.d_betas!r}")
     if st.init_checkpoint is not None and not st.init_checkpoint.strip():
         raise ConfigError(f"stages.{name}.init_checkpoint must name a checkpoint file, got {st.init_checkpoint!r}")
+    if st.ship_per_acceleration and st.snapshot_every is None:
+        raise ConfigError(
+            f"stages.{name}.ship_per_acceleration needs snapshots to choose from: set stages.{name}.snapshot_every"
+        )
     if next(stage for stage in RECIPE if stage.name == name).adversarial:
         return
     default = StageConfig()

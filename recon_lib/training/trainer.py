@@ -334,8 +334,10 @@ def _already_trained(final_path: Path, settings: dict[str, Any], force: bool) ->
 
 
 def _per_acceleration_paths(cfg: TrainConfig, stage: str) -> dict[float, Path]:
-    """The per-acceleration checkpoints the stage ships (``ship_per_acceleration``; none otherwise)."""
-    if not cfg.stages[stage].ship_per_acceleration:
+    """The per-acceleration checkpoints the stage ships (``ship_per_acceleration`` with snapshots to
+    choose from; none otherwise)."""
+    st = cfg.stages[stage]
+    if not (st.ship_per_acceleration and st.snapshot_every is not None):
         return {}
     return {af: get_stage(stage).checkpoint_path(cfg.checkpoint_dir, af) for af in cfg.data.accelerations}
 
