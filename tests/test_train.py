@@ -589,6 +589,14 @@ def test_one_sn_gan_per_acceleration_ships_each_accelerations_choice_without_ret
         (3, 4),
         (6, 8),
     ]
+    import matplotlib.pyplot as plt
+
+    from recon_lib.teaching.plotting import plot_gan_selection
+
+    fig = plot_gan_selection(tmp_path / "run" / "finetune_gan" / "log.jsonl")
+    squares = [line for line in fig.axes[0].get_lines() if line.get_marker() == "s"]  # AF 8's own choice only
+    assert [(list(sq.get_xdata()), list(sq.get_ydata())) for sq in squares] == [([0.7], [-0.4])]
+    plt.close(fig)
     from recon_lib.training.summary import training_summary
 
     summary = training_summary(ckpt_dir)["stages"]["finetune_gan"]

@@ -188,7 +188,8 @@ def plot_gan_selection(
 
     Left: each snapshot's PSNR change from the starting SN (against the truth, validation split)
     against its PD high-frequency energy over the truth's, one path per acceleration, the shipping
-    rule's region shaded and the snapshot that shipped circled (:mod:`recon_lib.training.selection`).
+    rule's region shaded and the snapshot that shipped circled (:mod:`recon_lib.training.selection`);
+    with ``ship_per_acceleration``, an acceleration's own choice, where it differs, squared on its path.
     Right: the discriminator's held-out patch accuracy over the steps (0.5 = chance).
 
     Args:
@@ -203,7 +204,13 @@ def plot_gan_selection(
     scores = {int(r["step"]): r["scores"] for r in rows if r.get("type") == "selection"}
     if not scores:
         raise ValueError(f"{jsonl_path} holds no snapshot scores (rows of type 'selection'): was snapshot_every set?")
-    shipped = [int(r["step"]) for r in rows if r.get("type") == "shipped"]
+    shipped = [int(r["step"]) for r in rows if r.get("type") == "shipped" and "acceleration" not in r]
+    # ship_per_acceleration: each acceleration's own choice (rows with "acceleration")
+    own = {
+        f"{float(r['acceleration']):g}": int(r["step"])
+        for r in rows
+        if r.get("type") == "shipped" and "acceleration" in r
+    }
     checks = [(int(r["step"]), float(r["d_accuracy"])) for r in rows if r.get("type") == "d_val"]
     plt = pyplot()
     fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(10.5, 4.0), dpi=dpi, layout="constrained")
@@ -215,6 +222,17 @@ def plot_gan_selection(
         ax.annotate(f"step {steps[-1]}", (hf[-1], dpsnr[-1]), fontsize=7, color=line.get_color())
         for s in shipped:
             ax.plot(scores[s][af]["hf"], scores[s][af]["dpsnr"], "o", markersize=11, fillstyle="none", color="black")
+        mine = own.get(f"{float(af):g}")
+        if mine is not None and mine not in shipped:
+            ax.plot(
+                scores[mine][af]["hf"],
+                scores[mine][af]["dpsnr"],
+                "s",
+                markersize=12,
+                fillstyle="none",
+                color=line.get_color(),
+                markeredgewidth=1.6,
+            )
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.axvline(1.0, color="grey", linewidth=0.6, linestyle=":")
     if rule is not None:
@@ -230,6 +248,8 @@ def plot_gan_selection(
     ax.set_xlabel("PD high-frequency energy / truth's (1 = the truth's texture)")
     ax.set_ylabel("PSNR change from the starting SN (dB)")
     title = "snapshots of the fine-tune (circle: shipped)" if shipped else "snapshots of the fine-tune"
+    if any(step not in shipped for step in own.values()):
+        title = "snapshots (circle: shipped for both AFs; square: an AF's own)"
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     if checks:
