@@ -59,7 +59,8 @@ def synthetic_batch(batch: int = 1, seed: int = 0) -> dict[str, Any]:
     g = torch.Generator().manual_seed(seed)
     maps = normalize_maps(torch.randn(batch, C, H, W, dtype=torch.complex64, generator=g))
     x = torch.randn(batch, H, W, dtype=torch.complex64, generator=g)
-    mask = mask_to_tensor(sample_mask(W, 0.04, 8, seed=seed, padding=(4, 180))).expand(batch, 1, 1, W).contiguous()
+    mask = mask_to_tensor(sample_mask(W, 0.04, ACCELERATION, seed=seed, padding=(4, 180)))
+    mask = mask.expand(batch, 1, 1, W).contiguous()
     target = x.abs()[:, (H - RH) // 2 : (H - RH) // 2 + RH, (W - RW) // 2 : (W - RW) // 2 + RW].contiguous()
     return {
         "kspace": sens_expand(x, maps, mask),
@@ -71,15 +72,23 @@ def synthetic_batch(batch: int = 1, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def load_pair(checkpoints: Path):
+#: the acceleration of the benchmark's slices (the synthetic batch's mask, the real slice)
+ACCELERATION = 8
+
+
+def load_pair(checkpoints: Path, acceleration: int | None = None):
+    """``(SN, SN-GAN, where they came from)``: the shipped pair, the SN-GAN the one serving
+    ``acceleration`` (``sn_gan_af<AF>.pt`` where shipped, else ``sn_gan.pt``; None: ``sn_gan.pt``),
+    or the teaching architecture with random weights when the checkpoints do not load."""
     from recon_lib.models.checkpoint import load_model
     from recon_lib.models.sensitivity_network import SensitivityNetwork
     from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 
     try:
         sn, _ = load_model(FINETUNE_SN.checkpoint_path(checkpoints))
-        gan, _ = load_model(FINETUNE_GAN.checkpoint_path(checkpoints))
-        return sn, gan, "shipped checkpoints"
+        gan_path = FINETUNE_GAN.checkpoint_for(checkpoints, acceleration)
+        gan, _ = load_model(gan_path)
+        return sn, gan, f"shipped checkpoints, SN-GAN {gan_path.name}"
     except Exception:  # noqa: BLE001 - fall back to the teaching architecture, random weights
         torch.manual_seed(0)
         sn, gan = SensitivityNetwork(num_cascades=5, features=16), SensitivityNetwork(num_cascades=5, features=16)
@@ -178,7 +187,7 @@ def real_slice(data_root: Path) -> dict[str, Any] | None:
     try:
         from recon_lib.teaching.explorer.slices import SliceSource, as_batch
 
-        return as_batch(SliceSource(data_root, "val", (8,)).item(8, 0))
+        return as_batch(SliceSource(data_root, "val", (ACCELERATION,)).item(ACCELERATION, 0))
     except (FileNotFoundError, OSError, ValueError, KeyError) as err:
         print(f"(no prepared slice at {data_root}: {err}; the PSNR column uses the synthetic batch)", file=sys.stderr)
         return None
@@ -417,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     results: dict[str, Any] = {"threads": args.threads, "torch": torch.__version__}
 
-    sn, gan, source = load_pair(Path(args.checkpoints))
+    sn, gan, source = load_pair(Path(args.checkpoints), ACCELERATION)  # the SN-GAN of the slices' AF
+    results["models"] = source
     slice_batch = real_slice(Path(args.data))
     print(f"## Benchmarks ({args.threads} threads, torch {torch.__version__}; models: {source})\n")
     print("| operation | median time | target |\n|---|---:|---|")
@@ -615,7 +625,7 @@ def report_memory(threads: int, checkpoints: str, results: dict[str, Any]) -> No
             "from benchmark import synthetic_batch, load_pair",
             "from pathlib import Path",
             "from recon_lib.teaching.explorer import AlphaExplorer",
-            f"sn,gan,_=load_pair(Path({checkpoints!r}))",
+            f"sn,gan,_=load_pair(Path({checkpoints!r}),{ACCELERATION})",
             "e=AlphaExplorer(sn,gan,synthetic_batch())",
             "for a in (0.1,0.3,0.5,0.7,0.9): e.set_alpha(a)",
         ]

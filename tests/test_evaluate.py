@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_train import tiny_config
 
 from recon_lib.core.tensors import center_crop
@@ -19,6 +20,7 @@ from recon_lib.metrics.panel import REFERENCE_METRICS
 from recon_lib.metrics.perceptual import haarpsi, vif
 from recon_lib.metrics.quality import nmse, psnr
 from recon_lib.models.checkpoint import load_model
+from recon_lib.models.sensitivity_network import SensitivityNetwork
 from recon_lib.training import trainer as train
 
 
@@ -267,3 +269,150 @@ def test_schedule_scores_per_cascade_and_global(tiny_setup):
     assert summary["SN"]["psnr"] == pytest.approx(sweep[0.0]["psnr"], rel=1e-9)
     with pytest.raises(ValueError, match=r"schedule 'bad': .*sum to 1"):
         evaluate.schedule_scores(root / "test", [sn, gan], {"bad": [0.7, 0.7]}, accelerations=(8,))
+
+
+# ---- the SN-GAN of each acceleration (sn_gan_af<AF>.pt beside sn_gan.pt) -------------------------------
+def _with_af8_sn_gan(ckpt: Path, folder: Path, model=None, **metadata) -> Path:
+    """A copy of the checkpoint folder with an SN-GAN of AF 8's own, ``sn_gan_af8.pt``: by default the
+    SN's weights under the SN-GAN's stage, so at AF 8 the SN-GAN is the SN (and every alpha too)."""
+    import shutil
+
+    from recon_lib.models.checkpoint import save_checkpoint
+
+    shutil.copytree(ckpt, folder)
+    sn, sn_meta = load_model(ckpt / "sn_finetuned.pt")
+    meta = sn_meta | {"stage": "finetune_gan", "accelerations": [4, 8], "shipped_for": 8} | metadata
+    save_checkpoint(folder / "sn_gan_af8.pt", sn if model is None else model, meta)
+    return folder
+
+
+def _psnr(table, method: str, af: int) -> list[float]:
+    return [r["psnr"] for r in table.to_records() if r["method"] == method and r["acceleration"] == af]
+
+
+def test_table1_uses_the_sn_gan_of_each_acceleration(tiny_setup, tmp_path):
+    root, ckpt = tiny_setup
+    folder = _with_af8_sn_gan(ckpt, tmp_path / "ckpt")
+    rows = ("SN", "SN-GAN", "interpSN (α=0.5)")
+    methods = evaluate.standard_methods(folder, cg_iters=2, accelerations=(4, 8))
+    table = evaluate.evaluate_table(root / "test", {k: methods[k] for k in rows}, (4, 8), progress=False)
+    assert _psnr(table, "SN-GAN", 8) == _psnr(table, "SN", 8)  # AF 8: sn_gan_af8.pt, the SN's weights
+    assert _psnr(table, "interpSN (α=0.5)", 8) == pytest.approx(_psnr(table, "SN", 8), abs=1e-4)
+    shared = evaluate.standard_methods(ckpt, cg_iters=2, accelerations=(4, 8))  # no per-AF file: sn_gan.pt
+    before = evaluate.evaluate_table(root / "test", {k: shared[k] for k in rows}, (4, 8), progress=False)
+    for row in rows[1:]:  # AF 4 still uses sn_gan.pt
+        assert _psnr(table, row, 4) == _psnr(before, row, 4)
+    assert _psnr(table, "SN-GAN", 4) != _psnr(table, "SN", 4)
+    assert _psnr(before, "SN-GAN", 8) != _psnr(before, "SN", 8)
+    # no accelerations given: the known ones (4 and 8) are served all the same
+    default = evaluate.standard_methods(folder, cg_iters=2)
+    again = evaluate.evaluate_table(root / "test", {"SN-GAN": default["SN-GAN"]}, (4, 8), progress=False)
+    assert _psnr(again, "SN-GAN", 8) == _psnr(table, "SN", 8) and _psnr(again, "SN-GAN", 4) == _psnr(
+        before, "SN-GAN", 4
+    )
+
+
+def test_the_sweep_loads_each_sn_gan_once_and_sweeps_each_acceleration_to_its_own(tiny_setup, tmp_path):
+    from recon_lib.evaluation.sweep import load_end_points, load_end_points_by_acceleration
+
+    root, ckpt = tiny_setup
+    folder = _with_af8_sn_gan(ckpt, tmp_path / "ckpt")
+    ends = load_end_points_by_acceleration(folder, accelerations=(4, 8))
+    assert {af: p.name for af, p in ends.files.items()} == {4: "sn_gan.pt", 8: "sn_gan_af8.pt"}
+    assert ends.checkpoints() == {"4": str(folder / "sn_gan.pt"), "8": str(folder / "sn_gan_af8.pt")}
+    shared = load_end_points_by_acceleration(ckpt, accelerations=(4, 8))
+    assert shared.gans[4] is shared.gans[8]  # one file, loaded once, one model
+    records = evaluate.alpha_sweep(root / "test", ends.sn, ends.gans, alphas=(0.0, 1.0), progress=False)
+    by = {(r["acceleration"], r["mode"], r["alpha"]): r["psnr"] for r in records}
+    assert by[(8, "network", 1.0)] == by[(8, "network", 0.0)] == by[(8, "image", 1.0)]
+    assert by[(4, "network", 1.0)] != by[(4, "network", 0.0)]
+    old = evaluate.alpha_sweep(
+        root / "test", shared.sn, shared.gans[4], alphas=(1.0,), accelerations=(4,), progress=False
+    )
+    assert {r["mode"]: r["psnr"] for r in old} == {m: by[(4, m, 1.0)] for m in ("network", "image")}
+    # one acceleration: load_end_points picks its SN-GAN; None keeps sn_gan.pt
+    sn, gan = load_end_points(folder, acceleration=8)
+    assert all(torch.equal(a, b) for a, b in zip(sn.state_dict().values(), gan.state_dict().values(), strict=True))
+    _, gan = load_end_points(folder)
+    assert torch.equal(next(iter(gan.state_dict().values())), next(iter(shared.gans[4].state_dict().values())))
+    with pytest.raises(ValueError, match="no SN-GAN given for AF 4"):
+        evaluate.alpha_sweep_rows(root / "test", ends.sn, {8: ends.gans[8]}, accelerations=(4, 8))
+    per_af = {af: [ends.sn, gan] for af, gan in ends.gans.items()}
+    rows = evaluate.schedule_scores(root / "test", per_af, {"SN-GAN": [0.0, 1.0]}, accelerations=(4, 8))
+    assert {r["acceleration"]: r["psnr"] for r in evaluate.summarise_sweep(rows)} == {
+        af: by[(af, "network", 1.0)] for af in (4, 8)
+    }
+
+
+def test_a_bad_per_acceleration_sn_gan_is_one_error_naming_its_file(tiny_setup, tmp_path):
+    from recon_lib.evaluation.sweep import load_end_points_by_acceleration
+    from recon_lib.models.checkpoint import CheckpointError
+
+    root, ckpt = tiny_setup
+    wide = _with_af8_sn_gan(ckpt, tmp_path / "wide", model=SensitivityNetwork(num_cascades=1, features=6))
+    with pytest.raises(CheckpointError, match=r"sn_gan_af8\.pt cannot be interpolated with .*sn_finetuned\.pt"):
+        load_end_points_by_acceleration(wide, accelerations=(4, 8))
+    with pytest.raises(CheckpointError, match=r"sn_gan_af8\.pt cannot be interpolated with .*sn_finetuned\.pt"):
+        evaluate.standard_methods(wide, accelerations=(4, 8))
+    load_end_points_by_acceleration(wide, accelerations=(4,))  # AF 4 alone never opens it
+    untrained = _with_af8_sn_gan(ckpt, tmp_path / "af4only", accelerations=[4])
+    with pytest.raises(CheckpointError, match=r"sn_gan_af8\.pt was trained for acceleration\(s\) 4, not for 8"):
+        load_end_points_by_acceleration(untrained, accelerations=(8,))
+    other = _with_af8_sn_gan(ckpt, tmp_path / "other", shipped_for=4)
+    with pytest.raises(CheckpointError, match=r"sn_gan_af8\.pt records shipped_for 4"):
+        load_end_points_by_acceleration(other, accelerations=(4, 8))
+
+
+def test_the_commands_record_the_sn_gan_file_of_each_acceleration(tiny_setup, tmp_path, capsys):
+    from recon_lib.evaluation import alpha_validation, shared_init
+
+    root, ckpt = tiny_setup
+    folder = _with_af8_sn_gan(ckpt, tmp_path / "ckpt")
+    files = {"4": str(folder / "sn_gan.pt"), "8": str(folder / "sn_gan_af8.pt")}
+    common = ["--data", str(root), "--checkpoints", str(folder), "--accelerations", "4", "8"]
+    fast = ["--bootstrap-reps", "100", "--no-progress"]
+    out = tmp_path / "evaluation"
+    argv = [*common, *fast, "--out", str(out), "--cg-iters", "2", "--l1-fraction", "none", "--mask-seeds", "1"]
+    assert evaluate.main(argv) == 0
+    assert json.loads((out / "timing.json").read_text())["sn_gan_checkpoints"] == files
+    table = json.loads((out / "table1.json").read_text())
+    assert {r["acceleration"]: r["sn_gan_checkpoint"] for r in table["sn_gan_checkpoints"]} == {
+        4: files["4"],
+        8: files["8"],
+    }
+    summary = {(r["method"], r["acceleration"]): r["psnr_mean"] for r in table["summary"] if r["acquisition"] == "PD"}
+    assert summary[("SN-GAN", 8)] == summary[("SN", 8)] != summary[("SN-GAN", 4)]
+    sweep = json.loads((out / "alpha_sweep.json").read_text())
+    assert {(r["acceleration"], r["sn_gan_checkpoint"]) for r in sweep} == {(4, files["4"]), (8, files["8"])}
+    by = {(r["acceleration"], r["mode"], r["alpha"]): r["psnr"] for r in sweep}
+    assert by[(8, "network", 1.0)] == by[(8, "network", 0.0)] and by[(4, "network", 1.0)] != by[(4, "network", 0.0)]
+    versus = json.loads((out / "network_vs_blend.json").read_text())
+    assert {r["sn_gan_checkpoint"] for r in versus if r["acceleration"] == 8} == {files["8"]}
+    for name in ("table1.md", "network_vs_blend.md"):
+        assert f"AF 4: `{files['4']}`; AF 8: `{files['8']}`" in (out / name).read_text()
+
+    out = tmp_path / "alpha_validation"
+    assert alpha_validation.main([*common, "--out", str(out), "--alphas", "0", "1"]) == 0
+    document = json.loads((out / alpha_validation.FILE).read_text())
+    assert document["checkpoints"]["sn_gan"] == files
+    by = {(r["acceleration"], r["alpha"]): r for r in document["records"] if r["mode"] == "network"}
+    assert by[(8, 1.0)]["psnr"] == by[(8, 0.0)]["psnr"] and by[(8, 1.0)]["sn_gan_checkpoint"] == files["8"]
+
+    out = tmp_path / "shared_init"
+    unrelated = ["--unrelated", str(folder / "sn_pretrained.pt"), "--alphas", "0", "0.5", "1"]
+    assert shared_init.main([*common, *fast, *unrelated, "--out", str(out)]) == 0
+    document = json.loads((out / "shared_init.json").read_text())
+    assert document["sn_gan_checkpoints"] == files
+    ends = {
+        (r["acceleration"], r["alpha"]): r["psnr"]
+        for r in document["pairs"]["shared"]["records"]
+        if r["mode"] == "network"
+    }
+    assert ends[(8, 1.0)] == ends[(8, 0.0)] != ends[(4, 1.0)]
+    assert f"AF 8: `{files['8']}`" in (out / "shared_init.md").read_text()
+
+    wide = _with_af8_sn_gan(ckpt, tmp_path / "wide", model=SensitivityNetwork(num_cascades=1, features=6))
+    capsys.readouterr()
+    argv = ["--data", str(root), "--checkpoints", str(wide), "--out", str(tmp_path / "bad"), "--no-sweep"]
+    assert evaluate.main([*argv, "--cg-iters", "2", "--l1-fraction", "none"]) == 2
+    assert "sn_gan_af8.pt cannot be interpolated with" in capsys.readouterr().err

@@ -280,14 +280,10 @@ def test_from_checkpoints_reports_missing_files(tmp_path):
         AlphaExplorer.from_checkpoints(tmp_path, tmp_path)
 
 
-def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, tmp_path, monkeypatch):
+def fake_knee(item, monkeypatch) -> list:
+    """Replace ``KneeDataset`` by two volumes of the stand-in ``item`` (3 and 4 slices; each slice,
+    volume and acceleration its own image); returns the list of datasets opened."""
     import recon_lib.data.dataset
-    from recon_lib.models.checkpoint import save_checkpoint
-
-    sn, gan, item = standin
-    save_checkpoint(tmp_path / "sn_finetuned.pt", sn, {"stage": "finetune_sn"})
-    save_checkpoint(tmp_path / "sn_gan.pt", gan, {"stage": "finetune_gan"})
-    (tmp_path / "knee" / "test").mkdir(parents=True)
 
     class Record:
         def __init__(self, fname, num_slices, acquisition):
@@ -315,6 +311,17 @@ def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, 
 
     seen: list = []
     monkeypatch.setattr(recon_lib.data.dataset, "KneeDataset", FakeDataset)
+    return seen
+
+
+def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, tmp_path, monkeypatch):
+    from recon_lib.models.checkpoint import save_checkpoint
+
+    sn, gan, item = standin
+    save_checkpoint(tmp_path / "sn_finetuned.pt", sn, {"stage": "finetune_sn"})
+    save_checkpoint(tmp_path / "sn_gan.pt", gan, {"stage": "finetune_gan"})
+    (tmp_path / "knee" / "test").mkdir(parents=True)
+    seen = fake_knee(item, monkeypatch)
     explorer = AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume="knee_b.h5", acceleration=4)
     assert (tmp_path / "knee" / "test", [4], False) in [d.args for d in seen]
     assert "knee_b.h5, slice 2" in explorer.mix.label  # the middle slice by default
@@ -354,6 +361,82 @@ def test_from_checkpoints_wires_models_and_dataset_and_switches_slices(standin, 
     assert "slice 0" in w["title"].value
     w["volume"].value = 1
     assert explorer.selection == {"acceleration": 8, "volume": 1, "slice": 2} and w["slice"].max == 3
+
+
+def per_acceleration_checkpoints(folder, sn, gan, pretrained=None) -> None:
+    """The SN, the SN-GAN of every acceleration (``gan``) and, for AF 8, an SN-GAN of its own that
+    holds the SN's weights (``sn_gan_af8.pt``, stage finetune_gan): at AF 8 alpha = 1 is the SN."""
+    from recon_lib.models.checkpoint import save_checkpoint
+
+    save_checkpoint(folder / "sn_finetuned.pt", sn, {"stage": "finetune_sn", "accelerations": [4, 8]})
+    save_checkpoint(folder / "sn_gan.pt", gan, {"stage": "finetune_gan", "accelerations": [4, 8]})
+    af8 = {"stage": "finetune_gan", "accelerations": [4, 8], "shipped_for": 8}
+    save_checkpoint(folder / "sn_gan_af8.pt", sn, af8)
+    if pretrained is not None:
+        save_checkpoint(folder / "sn_pretrained.pt", pretrained, {"stage": "pretrain", "accelerations": [4, 8]})
+
+
+def test_switching_acceleration_switches_the_sn_gan_end_point(standin, tmp_path, monkeypatch):
+    import recon_lib.models.checkpoint as checkpoint
+
+    sn, gan, item = standin
+    per_acceleration_checkpoints(tmp_path, sn, gan)
+    (tmp_path / "knee" / "test").mkdir(parents=True)
+    fake_knee(item, monkeypatch)
+    loads: list[str] = []
+    real = checkpoint.load_role_model
+    monkeypatch.setattr(
+        checkpoint, "load_role_model", lambda path, *a, **k: loads.append(path.name) or real(path, *a, **k)
+    )
+
+    explorer = AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume=1, acceleration=4)
+    assert sorted(loads) == ["sn_finetuned.pt", "sn_gan.pt", "sn_gan_af8.pt"]  # each file once
+    assert explorer.checkpoints["sn_gan"] == str(tmp_path / "sn_gan.pt")
+    at4 = explorer.reconstruction(1.0).copy()
+    assert not np.allclose(at4, explorer.reconstruction(0.0))  # AF 4: the shared SN-GAN, not the SN
+    explorer.view(0.3)
+
+    explorer.select(acceleration=8)  # AF 8: its own SN-GAN, here the SN's weights
+    assert explorer.checkpoints == {"sn": str(tmp_path / "sn_finetuned.pt"), "sn_gan": str(tmp_path / "sn_gan_af8.pt")}
+    assert explorer.state()["checkpoints"]["sn_gan"].endswith("sn_gan_af8.pt")
+    assert set(explorer.cached_alphas()) == {0.0, 0.5, 1.0}  # the corners and the warm-up, nothing of AF 4
+    np.testing.assert_array_equal(explorer.reconstruction(1.0), explorer.reconstruction(0.0))
+    np.testing.assert_allclose(explorer.reconstruction(0.3), explorer.reconstruction(0.0), rtol=0, atol=1e-5)
+    assert explorer.metrics(1.0, "blend")["psnr"] == pytest.approx(explorer.metrics(0.0)["psnr"])
+
+    explorer.select(acceleration=4)  # back: the shared SN-GAN again, the same image as before
+    assert explorer.checkpoints["sn_gan"] == str(tmp_path / "sn_gan.pt")
+    np.testing.assert_array_equal(explorer.reconstruction(1.0), at4)
+    assert len(loads) == 3  # switching loads nothing
+
+
+def test_without_per_acceleration_files_every_acceleration_shares_the_sn_gan(standin, tmp_path, monkeypatch):
+    sn, gan, item = standin
+    per_acceleration_checkpoints(tmp_path, sn, gan)
+    (tmp_path / "sn_gan_af8.pt").unlink()
+    (tmp_path / "knee" / "test").mkdir(parents=True)
+    fake_knee(item, monkeypatch)
+    explorer = AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume=1, acceleration=4)
+    interpolator = explorer.mix._interpolator
+    explorer.select(acceleration=8)
+    assert explorer.mix._interpolator is interpolator  # one set of end models, as before
+    assert explorer.checkpoints["sn_gan"] == str(tmp_path / "sn_gan.pt")
+    assert not np.allclose(explorer.reconstruction(1.0), explorer.reconstruction(0.0))
+
+
+def test_a_per_acceleration_sn_gan_shipped_for_another_acceleration_is_refused(standin, tmp_path, monkeypatch):
+    from recon_lib.models.checkpoint import CheckpointError, save_checkpoint
+
+    sn, gan, item = standin
+    per_acceleration_checkpoints(tmp_path, sn, gan)
+    save_checkpoint(tmp_path / "sn_gan_af8.pt", sn, {"stage": "finetune_gan", "shipped_for": 4})
+    (tmp_path / "knee" / "test").mkdir(parents=True)
+    fake_knee(item, monkeypatch)
+    with pytest.raises(CheckpointError, match=r"sn_gan_af8\.pt records shipped_for 4"):
+        AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee")
+    save_checkpoint(tmp_path / "sn_gan_af8.pt", sn, {"stage": "finetune_sn"})  # not an SN-GAN at all
+    with pytest.raises(CheckpointError, match=r"sn_gan_af8\.pt holds stage 'finetune_sn'"):
+        AlphaExplorer.from_checkpoints(tmp_path, tmp_path / "knee")
 
 
 def test_a_single_slice_explorer_cannot_switch(explorer):

@@ -83,3 +83,38 @@ def test_show_widget_puts_the_widget_and_its_picture_in_one_output(monkeypatch) 
         teaching.show_widget(widget, b"not a png")
     with pytest.raises(TypeError, match="ipywidgets widget"):
         teaching.show_widget(object(), b"\x89PNG")
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def _sn_as_sn_gan_of(folder: Path, acceleration: int) -> Path:
+    """``folder`` with the shipped SN and SN-GAN, and an SN-GAN of ``acceleration``'s own holding the
+    shipped SN's weights (stage finetune_gan), as ``ship_per_acceleration`` would name it."""
+    import shutil
+
+    from recon_lib.models.checkpoint import load_model, save_checkpoint
+    from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
+
+    folder.mkdir()
+    for stage in (FINETUNE_SN, FINETUNE_GAN):
+        shutil.copyfile(stage.checkpoint_path(SHIPPED), stage.checkpoint_path(folder))
+    sn, meta = load_model(FINETUNE_SN.checkpoint_path(SHIPPED))
+    own = meta | {"stage": "finetune_gan", "accelerations": [4, 8], "shipped_for": acceleration}
+    save_checkpoint(FINETUNE_GAN.checkpoint_path(folder, acceleration), sn, own)
+    return folder
+
+
+@pytest.mark.skipif(
+    not ((SHIPPED / "sn_gan.pt").is_file() and (suite.data_dir() / "val").is_dir()),
+    reason="needs make data and the shipped checkpoints",
+)
+def test_gan_outcome_starts_from_and_scores_the_sn_gan_of_its_acceleration(tmp_path: Path, monkeypatch) -> None:
+    """With an SN-GAN of AF 4's own (the SN's weights), at AF 4 the shipped SN-GAN (and zero more
+    steps from it) scores as the SN; at AF 8 the shared sn_gan.pt does not."""
+    folder = _sn_as_sn_gan_of(tmp_path / "ckpt", 4)
+    monkeypatch.setattr(suite, "checkpoint_dir", lambda: folder)
+    at4 = teaching.gan_outcome({"steps": 0}, slices=1, acceleration=4)
+    assert at4["psnr_gan"] == at4["psnr_sn"] == at4["psnr_longer"] and at4["hf_gan"] == at4["hf_sn"]
+    at8 = teaching.gan_outcome({"steps": 0}, slices=1, acceleration=8)
+    assert at8["psnr_gan"] == at8["psnr_longer"] != at8["psnr_sn"]

@@ -105,3 +105,27 @@ def test_the_widget_follows_the_picker(three):
     assert tri.metrics_html() != before_table
     w["picker"].weights = [0.9, 0.9, 0.9]  # off the simplex: one message, the point is kept
     assert tri.weights == (0.3, 0.3, 0.4) and "sum to 1" in w["status"].value
+
+
+def test_switching_acceleration_switches_the_sn_gan_corner(three, tmp_path, monkeypatch):
+    """With an SN-GAN shipped for AF 8 (here: the SN's weights), the SN-GAN corner at AF 8 is the SN
+    and the interior points follow it; at AF 4 the corner is sn_gan.pt again."""
+    from test_explorer import fake_knee, per_acceleration_checkpoints
+
+    (pre, sn, gan), item = three
+    per_acceleration_checkpoints(tmp_path, sn, gan, pretrained=pre)
+    (tmp_path / "knee" / "test").mkdir(parents=True)
+    fake_knee(item, monkeypatch)
+    tri = TriangleExplorer.from_checkpoints(tmp_path, tmp_path / "knee", volume=0, acceleration=4)
+    assert tri.checkpoints["SN-GAN"] == str(tmp_path / "sn_gan.pt")
+    corner4 = tri.reconstruction([0, 0, 1]).copy()
+    assert not np.allclose(corner4, tri.reconstruction([0, 1, 0]))
+    tri.set_weights([0.2, 0.3, 0.5])
+    tri.select(acceleration=8)
+    assert tri.checkpoints["SN-GAN"] == str(tmp_path / "sn_gan_af8.pt") and tri.weights == (0.2, 0.3, 0.5)
+    np.testing.assert_array_equal(tri.reconstruction([0, 0, 1]), tri.reconstruction([0, 1, 0]))
+    # an interior point mixes the pre-trained SN with the SN alone: (0.2, 0.3 + 0.5, 0)
+    np.testing.assert_allclose(tri.reconstruction(), tri.reconstruction([0.2, 0.8, 0.0]), rtol=0, atol=1e-5)
+    assert tri.state()["checkpoints"]["SN-GAN"].endswith("sn_gan_af8.pt")
+    tri.select(acceleration=4)
+    np.testing.assert_array_equal(tri.reconstruction([0, 0, 1]), corner4)

@@ -7,6 +7,9 @@
 :func:`~recon_lib.evaluation.sweep.alpha_sweep` on ``val/`` and writes its records, with the choices
 for a few scores at a 0.3 dB budget, to :data:`FILE` in its output folder. The alpha explorer reads it
 (``AlphaExplorer.from_checkpoints(..., validation_sweep=path)``) for its automatic-alpha row.
+Each acceleration is swept towards the SN-GAN that serves it (``sn_gan_af<AF>.pt`` where shipped,
+else ``sn_gan.pt``); the file is recorded per acceleration (``checkpoints.sn_gan`` and each record's
+``sn_gan_checkpoint``).
 Bad input: one ``error:`` line and exit status 2; the output folder is replaced whole or not at all.
 """
 
@@ -23,7 +26,13 @@ import torch
 
 from recon_lib.core.atomic import output_set
 from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, command_parser, report, results_folder
-from recon_lib.evaluation.sweep import alpha_sweep, load_end_points, select_alpha
+from recon_lib.evaluation.sweep import (
+    EndPoints,
+    alpha_sweep,
+    load_end_points_by_acceleration,
+    select_alpha,
+    with_checkpoints,
+)
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 
 __all__ = ["main", "SCORES", "BUDGET_DB", "FILE", "shipped_sweep"]
@@ -44,7 +53,7 @@ def shipped_sweep(root: str | Path = ".") -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        records, t0 = _sweep(args)
+        records, ends, t0 = _sweep(args)
     except COMMAND_ERRORS as err:
         return report(err)
     choices = _choices(records, args.accelerations)
@@ -54,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "choices": choices,
         "budget_db": BUDGET_DB,
         "mask_seeds": args.mask_seeds,
-        "checkpoints": {
-            "sn": str(FINETUNE_SN.checkpoint_path(args.checkpoints)),
-            "sn_gan": str(FINETUNE_GAN.checkpoint_path(args.checkpoints)),
-        },
+        "checkpoints": {"sn": str(FINETUNE_SN.checkpoint_path(args.checkpoints)), "sn_gan": ends.checkpoints()},
         "seconds": round(time.time() - t0, 1),
         "torch_threads": torch.get_num_threads(),
     }
@@ -85,26 +91,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sweep(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
-    """Check the arguments, load the end points, sweep ``val/``: ``(records, the time the sweep started)``."""
+def _sweep(args: argparse.Namespace) -> tuple[list[dict[str, Any]], EndPoints, float]:
+    """Check the arguments, load the end points (per acceleration, the SN-GAN serving it), sweep
+    ``val/``: ``(records, the end points, the time the sweep started)``."""
     if 0.0 not in args.alphas or not all(0.0 <= a <= 1.0 for a in args.alphas):
         raise ValueError(f"--alphas must lie in [0, 1] and include 0 (the SN, the budget's base), got {args.alphas}")
     if args.mask_seeds < 1:
         raise ValueError(f"--mask-seeds must be at least 1, got {args.mask_seeds}")
     inputs = check_inputs(args, "val", "alpha_validation")
-    sn, gan = load_end_points(inputs.checkpoints, inputs.device, args.accelerations)
+    ends = load_end_points_by_acceleration(inputs.checkpoints, inputs.device, args.accelerations)
     t0 = time.time()
     records = alpha_sweep(
         inputs.split,
-        sn,
-        gan,
+        ends.sn,
+        ends.gans,
         alphas=sorted(set(args.alphas)),
         accelerations=args.accelerations,
         device=inputs.device,
         progress=False,
         mask_seeds=range(args.mask_seeds),
     )
-    return records, t0
+    return with_checkpoints(records, ends.files), ends, t0
 
 
 def _choices(records: list[dict[str, Any]], accelerations: list[int]) -> dict[str, dict[str, Any]]:

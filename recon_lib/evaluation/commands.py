@@ -7,7 +7,9 @@ from a checkpoint folder (``--checkpoints``), write their set of files to a fold
 :func:`check_inputs` checks these in one place, before anything is loaded or computed; a bad one
 raises an error naming it, and :func:`report` prints any of :data:`COMMAND_ERRORS` as the commands'
 one ``error:`` line with exit status 2. :func:`results_folder` is where each command's shipped
-results live.
+results live. A command that loads the SN-GAN loads, at each acceleration, the one that serves it
+(``sn_gan_af<AF>.pt`` where shipped, else ``sn_gan.pt``: :func:`~recon_lib.evaluation.sweep.sn_gan_checkpoints`);
+its ``--checkpoints`` help says so.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from recon_lib.data.fastmri_io import DataFormatError
 from recon_lib.data.layout import raw_volumes, unprepared
 from recon_lib.data.provenance import mismatch_lines
 from recon_lib.models.checkpoint import CheckpointError, load_checkpoint
+from recon_lib.models.stages import FINETUNE_GAN
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 
 __all__ = [
     "COMMAND_ERRORS",
     "RESULTS",
     "RESULT_FOLDERS",
+    "SN_GAN_PER_ACCELERATION",
     "Inputs",
     "command_parser",
     "check_accelerations",
@@ -64,6 +68,9 @@ def results_folder(command: str, root: str | os.PathLike = ".") -> Path:
     return Path(root) / RESULTS / RESULT_FOLDERS[command]
 
 
+#: what the ``--checkpoints`` help adds after the SN-GAN's file
+SN_GAN_PER_ACCELERATION = " (and sn_gan_af<AF>.pt, used at that acceleration instead of sn_gan.pt, where shipped)"
+
 #: the errors a command reports as one ``error:`` line and exit status 2, never as a traceback
 COMMAND_ERRORS = (CheckpointError, DataFormatError, DatasetNotPreparedError, ValueError, OSError)
 
@@ -71,10 +78,12 @@ COMMAND_ERRORS = (CheckpointError, DataFormatError, DatasetNotPreparedError, Val
 def command_parser(command: str, description: str, split: str, checkpoints: str) -> argparse.ArgumentParser:
     """The parser of ``python -m recon_lib.<command>`` with the arguments every evaluation command
     takes: ``--data`` (its ``split``), ``--checkpoints`` (holding ``checkpoints``), ``--out`` (its
-    results folder by default), ``--accelerations`` and ``--device``."""
+    results folder by default), ``--accelerations`` and ``--device``. When ``checkpoints`` names the
+    SN-GAN's file, the help adds its per-acceleration files (:data:`SN_GAN_PER_ACCELERATION`)."""
     parser = argparse.ArgumentParser(prog=f"python -m recon_lib.{command}", description=description)
     parser.add_argument("--data", default="data/knee", help=f"prepared dataset root (uses its {split}/ split)")
-    parser.add_argument("--checkpoints", default="checkpoints", help=f"folder with {checkpoints}")
+    per_af = SN_GAN_PER_ACCELERATION if FINETUNE_GAN.checkpoint_name() in checkpoints else ""
+    parser.add_argument("--checkpoints", default="checkpoints", help=f"folder with {checkpoints}{per_af}")
     parser.add_argument(
         "--out",
         default=str(results_folder(command)),

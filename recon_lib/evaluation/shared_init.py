@@ -12,7 +12,10 @@ another seed, ``checkpoints/sn_seed1.pt`` (:data:`UNRELATED_CHECKPOINT`), re-mad
 ``make sn-seed1``). Along alpha, :func:`interpolation_barrier` gives the largest drop of a measure
 below the straight line between the pair's end points (a "loss barrier"), and
 :func:`~recon_lib.evaluation.sweep.network_vs_blend` compares the interpolated network with the
-pixel blend of the end points, paired over volumes.
+pixel blend of the end points, paired over volumes. The shared pair's SN-GAN is, at each
+acceleration, the one that serves it (``sn_gan_af<AF>.pt`` where shipped, else ``sn_gan.pt``); the
+command records the file per acceleration (``sn_gan_checkpoints`` in ``shared_init.json``, one
+sentence in ``shared_init.md``).
 
 Command line (``make shared-init``)::
 
@@ -26,7 +29,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,15 @@ from torch import nn
 
 from recon_lib.core.atomic import output_set
 from recon_lib.evaluation.commands import COMMAND_ERRORS, check_inputs, command_parser, report
-from recon_lib.evaluation.sweep import ALPHAS, alpha_sweep_rows, load_end_points, network_vs_blend, summarise_sweep
+from recon_lib.evaluation.sweep import (
+    ALPHAS,
+    GanSpec,
+    alpha_sweep_rows,
+    load_end_points_by_acceleration,
+    network_vs_blend,
+    sn_gan_note,
+    summarise_sweep,
+)
 from recon_lib.metrics.panel import BETTER
 from recon_lib.metrics.statistics import format_interval
 from recon_lib.models.checkpoint import load_role_model
@@ -119,7 +130,7 @@ def interpolation_barrier(
 def lesson_rows(
     root: str | Path,
     sn: nn.Module,
-    related: nn.Module,
+    related: GanSpec,
     unrelated: nn.Module,
     alphas: Iterable[float] = ALPHAS,
     accelerations: Iterable[int] = (4, 8),
@@ -129,6 +140,9 @@ def lesson_rows(
     mask_seeds: Iterable[int] = (0,),
 ) -> dict[str, list[dict[str, Any]]]:
     """Per-(mode, AF, alpha, volume, mask) rows of both pairs, on the same volumes and masks.
+
+    ``related``: the SN-GAN, or ``{acceleration: the SN-GAN serving it}``
+    (:attr:`~recon_lib.evaluation.sweep.EndPoints.gans`).
 
     Returns:
         ``{"shared": rows of sn -> related, "independent": rows of sn -> unrelated}``, each as
@@ -193,8 +207,9 @@ def plot_lesson(summary: dict[str, Any]):
     return fig
 
 
-def lesson_markdown(summary: dict[str, Any]) -> str:
-    """``shared_init.md``: the barriers and network - blend at alpha = 0.5 of both pairs."""
+def lesson_markdown(summary: dict[str, Any], sn_gan_checkpoints: Mapping[Any, Any] | None = None) -> str:
+    """``shared_init.md``: the barriers and network - blend at alpha = 0.5 of both pairs (and the
+    SN-GAN file of each acceleration, ``sn_gan_checkpoints``, when given)."""
     lines = [
         "# The shared-initialisation lesson",
         "",
@@ -202,6 +217,7 @@ def lesson_markdown(summary: dict[str, Any]) -> str:
         "points (PSNR in dB, VIF in its units), and where along α it occurs. Network − blend: the interpolated",
         "network minus the pixel blend of the end points at α = 0.5, mean over test volumes with a 95 % bootstrap",
         "interval and the sign-flip p-value.",
+        *([sn_gan_note(sn_gan_checkpoints)] if sn_gan_checkpoints else []),
         "",
         "| pair | AF | PSNR barrier (dB) | at α | shortfall at α = 0.5 (dB) | VIF barrier "
         "| network − blend PSNR at α = 0.5 (dB) | p |",
@@ -231,18 +247,19 @@ def main(argv: list[str] | None = None) -> int:
 
     matplotlib.use("Agg")
     try:
-        summary, unrelated_path, meta, t0 = _lesson(args)
+        summary, unrelated_path, meta, sn_gans, t0 = _lesson(args)
     except COMMAND_ERRORS as err:
         return report(err)
     out = Path(args.out)
     document = {
         "pairs": summary,
         "unrelated_checkpoint": {"path": str(unrelated_path), "command": meta.get("command"), "seed": _seed(meta)},
+        "sn_gan_checkpoints": sn_gans,
         "mask_seeds": args.mask_seeds,
         "seconds": round(time.time() - t0, 1),
         "torch_threads": torch.get_num_threads(),
     }
-    markdown = lesson_markdown(summary)
+    markdown = lesson_markdown(summary, sn_gans)
     _write(out, document, markdown, plot_lesson(summary))
     print(markdown)
     print(f"wrote {out}/shared_init.* in {document['seconds']} s")
@@ -269,9 +286,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lesson(args: argparse.Namespace) -> tuple[dict[str, Any], Path, dict[str, Any], float]:
-    """Check the arguments, load the three networks, sweep both pairs:
-    ``(summary, the unrelated SN's path, its metadata, the time the sweep started)``."""
+def _lesson(args: argparse.Namespace) -> tuple[dict[str, Any], Path, dict[str, Any], dict[str, str], float]:
+    """Check the arguments, load the networks (per acceleration, the SN-GAN serving it), sweep both
+    pairs: ``(summary, the unrelated SN's path, its metadata, {acceleration: SN-GAN file}, the time
+    the sweep started)``."""
     if args.limit_volumes is not None and args.limit_volumes < 1:
         raise ValueError(f"--limit-volumes must be at least 1, got {args.limit_volumes}")
     if 0.0 not in args.alphas or 1.0 not in args.alphas or not all(0.0 <= a <= 1.0 for a in args.alphas):
@@ -284,13 +302,13 @@ def _lesson(args: argparse.Namespace) -> tuple[dict[str, Any], Path, dict[str, A
     unrelated_path = Path(args.unrelated) if args.unrelated else inputs.checkpoints / UNRELATED_CHECKPOINT
     if not unrelated_path.is_file():
         raise ValueError(f"{unrelated_path} does not exist: run `make sn-seed1` first")
-    sn, gan = load_end_points(inputs.checkpoints, inputs.device, args.accelerations)
+    ends = load_end_points_by_acceleration(inputs.checkpoints, inputs.device, args.accelerations)
     other, meta = load_role_model(unrelated_path, "sn", inputs.device, args.accelerations)  # an SN of another seed
     t0 = time.time()
     rows = lesson_rows(
         inputs.split,
-        sn,
-        gan,
+        ends.sn,
+        ends.gans,
         other,
         alphas=sorted(set(args.alphas)),
         accelerations=args.accelerations,
@@ -299,7 +317,7 @@ def _lesson(args: argparse.Namespace) -> tuple[dict[str, Any], Path, dict[str, A
         progress=not args.no_progress,
         mask_seeds=range(args.mask_seeds),
     )
-    return lesson_summary(rows, reps=args.bootstrap_reps), unrelated_path, meta, t0
+    return lesson_summary(rows, reps=args.bootstrap_reps), unrelated_path, meta, ends.checkpoints(), t0
 
 
 def _write(out: Path, document: dict[str, Any], markdown: str, fig: Any) -> None:

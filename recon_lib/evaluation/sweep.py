@@ -6,6 +6,12 @@ the same volumes under the same masks (:mod:`recon_lib.evaluation.protocol`), so
 two paths are compared *paired*: :func:`network_vs_blend` gives the mean difference with a 95 %
 stratified bootstrap interval over volumes and an exact sign-flip test
 (:mod:`recon_lib.metrics.statistics`).
+
+The SN-GAN end point is the one that serves each acceleration: ``sn_gan_af<AF>.pt`` where the
+adversarial fine-tune shipped one for that acceleration, else ``sn_gan.pt``
+(:meth:`~recon_lib.models.stages.Stage.checkpoint_for`). :func:`load_end_points_by_acceleration`
+loads each file once (accelerations served by one file share one model), and the sweeps take the
+SN-GAN as one model or as ``{acceleration: model}``.
 """
 
 from __future__ import annotations
@@ -13,25 +19,35 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from recon_lib.core.checks import state_dict_mismatch
 from recon_lib.evaluation.protocol import iter_volumes, run_method, score
 from recon_lib.metrics.panel import BETTER, PERCEPTION_AXIS
 from recon_lib.metrics.statistics import paired_differences
-from recon_lib.models.checkpoint import load_role_model
+from recon_lib.models.checkpoint import CheckpointError, load_role_model
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.interpolation import ModelInterpolator, WeightSpec
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
+from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 
 __all__ = [
     "ALPHAS",
+    "EndPoints",
+    "GanSpec",
     "load_end_points",
+    "load_end_points_by_acceleration",
+    "load_sn_gans",
+    "check_shipped_for",
+    "sn_gan_checkpoints",
+    "sn_gan_note",
+    "with_checkpoints",
     "alpha_sweep_rows",
     "summarise_sweep",
     "alpha_sweep",
@@ -51,28 +67,218 @@ def _method(mode: str, alpha: float) -> str:
     return f"{mode} α={alpha:g}"
 
 
+#: the SN-GAN of a sweep: one model for every acceleration, or one per acceleration
+GanSpec = nn.Module | Mapping[int, nn.Module]
+
+
+class EndPoints(NamedTuple):
+    """The sweep's end points per acceleration (:func:`load_end_points_by_acceleration`).
+
+    Attributes:
+        sn: the SN (alpha = 0), one for every acceleration.
+        gans: ``{acceleration: the SN-GAN serving it}`` (alpha = 1); accelerations served by one
+            file share one model object.
+        files: ``{acceleration: that SN-GAN's checkpoint file}``.
+    """
+
+    sn: nn.Module
+    gans: dict[int, nn.Module]
+    files: dict[int, Path]
+
+    def checkpoints(self) -> dict[str, str]:
+        """``{"4": ".../sn_gan.pt", "8": ".../sn_gan_af8.pt"}``: the SN-GAN file of each acceleration
+        (string keys, as the JSON result files store them)."""
+        return {str(af): str(path) for af, path in self.files.items()}
+
+
+def sn_gan_checkpoints(checkpoint_dir: str | os.PathLike[str], accelerations: Iterable[float]) -> dict[int, Path]:
+    """The SN-GAN checkpoint serving each acceleration: ``sn_gan_af<AF>.pt`` where it exists, else
+    ``sn_gan.pt`` (:meth:`~recon_lib.models.stages.Stage.checkpoint_for`).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "sn_gan_af8.pt").write_bytes(b"")
+        >>> {af: p.name for af, p in sn_gan_checkpoints(folder, [4, 8]).items()}
+        {4: 'sn_gan.pt', 8: 'sn_gan_af8.pt'}
+    """
+    return {int(af): FINETUNE_GAN.checkpoint_for(checkpoint_dir, af) for af in accelerations}
+
+
+def check_shipped_for(metadata: Mapping[str, Any], acceleration: int, path: Path) -> None:
+    """``CheckpointError`` unless a per-acceleration checkpoint (``<stem>_af<AF>.pt``) that records
+    ``shipped_for`` records ``acceleration``, the acceleration of its name (one that records none passes)."""
+    shipped = metadata.get("shipped_for")
+    if shipped is None:
+        return
+    try:
+        same = float(shipped) == float(acceleration)
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise CheckpointError(
+            f"{path} records shipped_for {shipped!r}, but its name makes it the checkpoint of AF {acceleration}"
+        )
+
+
+def load_sn_gans(
+    checkpoint_dir: str | os.PathLike[str],
+    device: torch.device | str = "cpu",
+    accelerations: Iterable[float] | None = None,
+) -> tuple[dict[int, nn.Module], dict[int, Path]]:
+    """The SN-GAN serving each acceleration (:func:`sn_gan_checkpoints`), each file loaded once.
+
+    Each file is checked against the SN-GAN role (:func:`~recon_lib.models.checkpoint.check_role`):
+    a per-acceleration file (``sn_gan_af<AF>.pt``) for its own acceleration (and the ``shipped_for``
+    it records), the shared ``sn_gan.pt`` for the accelerations it serves.
+
+    Args:
+        checkpoint_dir: the checkpoint folder.
+        device: where the models go.
+        accelerations: the accelerations to serve; None: the known ones
+            (:data:`~recon_lib.physics.masks.DEFAULT_CENTER_FRACTIONS`), and the shared file is not
+            checked for accelerations (as :func:`load_end_points` without ``accelerations``).
+
+    Returns:
+        ``({acceleration: model}, {acceleration: file})``; accelerations served by one file share
+        one model object.
+
+    Raises:
+        CheckpointError: a file is missing, damaged, not a sensitivity network or not an SN-GAN.
+    """
+    afs = [int(a) for a in (DEFAULT_CENTER_FRACTIONS if accelerations is None else accelerations)]
+    files = sn_gan_checkpoints(checkpoint_dir, afs)
+    served: dict[Path, list[int]] = defaultdict(list)
+    for af, path in files.items():
+        served[path].append(af)
+    shared = FINETUNE_GAN.checkpoint_path(checkpoint_dir)
+    models: dict[Path, nn.Module] = {}
+    for path, afs_served in served.items():
+        own = path != shared
+        check = afs_served if own or accelerations is not None else None
+        models[path], metadata = load_role_model(path, "sn_gan", device, check)
+        if own:
+            check_shipped_for(metadata, afs_served[0], path)
+    return {af: models[path] for af, path in files.items()}, files
+
+
+def _check_interpolable(sn: nn.Module, gan: nn.Module, sn_path: Path, gan_path: Path) -> None:
+    """``CheckpointError`` naming both files unless ``gan`` can be interpolated with ``sn``."""
+    problem = None
+    if type(sn) is not type(gan):
+        problem = f"{type(gan).__name__} is not a {type(sn).__name__}"
+    elif getattr(sn, "config", None) != getattr(gan, "config", None):
+        problem = f"their configurations differ ({getattr(gan, 'config', None)} vs {getattr(sn, 'config', None)})"
+    else:
+        problem = state_dict_mismatch(sn.state_dict(), gan.state_dict(), (str(sn_path), str(gan_path)))
+    if problem:
+        raise CheckpointError(f"{gan_path} cannot be interpolated with {sn_path}: {problem}")
+
+
 def load_end_points(
     checkpoint_dir: str | os.PathLike[str],
     device: torch.device | str = "cpu",
     accelerations: Iterable[float] | None = None,
+    acceleration: float | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     """The sweep's end points from a checkpoint folder: the SN (alpha = 0) and the SN-GAN (alpha = 1).
 
     Each file is checked against its role (:func:`~recon_lib.models.checkpoint.check_role`): the
     stage it records, and, given ``accelerations``, that it was trained for them.
 
+    Args:
+        acceleration: None: the SN-GAN every acceleration accepts (``sn_gan.pt``); an acceleration:
+            the SN-GAN that serves it (``sn_gan_af<AF>.pt`` where it exists,
+            :func:`sn_gan_checkpoints`), checked for that acceleration. For several
+            accelerations, :func:`load_end_points_by_acceleration`.
+
     Raises:
         CheckpointError: a file is missing, damaged, not a sensitivity network or not of its role.
     """
     sn, _ = load_role_model(FINETUNE_SN.checkpoint_path(checkpoint_dir), "sn", device, accelerations)
-    gan, _ = load_role_model(FINETUNE_GAN.checkpoint_path(checkpoint_dir), "sn_gan", device, accelerations)
-    return sn, gan
+    if acceleration is None:
+        gan, _ = load_role_model(FINETUNE_GAN.checkpoint_path(checkpoint_dir), "sn_gan", device, accelerations)
+        return sn, gan
+    gans, _ = load_sn_gans(checkpoint_dir, device, [acceleration])
+    return sn, gans[int(acceleration)]
+
+
+def load_end_points_by_acceleration(
+    checkpoint_dir: str | os.PathLike[str],
+    device: torch.device | str = "cpu",
+    accelerations: Iterable[float] = (4, 8),
+) -> EndPoints:
+    """The SN, and per acceleration the SN-GAN serving it (:func:`load_sn_gans`): what the sweeps,
+    Table 1 and the lessons interpolate at each acceleration.
+
+    The SN is checked for every acceleration; each SN-GAN as :func:`load_sn_gans` checks it, and
+    for being interpolable with the SN (one architecture and state-dict layout).
+
+    Raises:
+        CheckpointError: a file is missing, damaged, not of its role, or not interpolable with the
+            SN (the message names the file).
+    """
+    accelerations = [int(a) for a in accelerations]
+    sn_path = FINETUNE_SN.checkpoint_path(checkpoint_dir)
+    sn, _ = load_role_model(sn_path, "sn", device, accelerations)
+    gans, files = load_sn_gans(checkpoint_dir, device, accelerations)
+    for af, gan in gans.items():
+        _check_interpolable(sn, gan, sn_path, files[af])
+    return EndPoints(sn, gans, files)
+
+
+def sn_gan_note(files: Mapping[Any, Any]) -> str:
+    """One sentence naming the SN-GAN checkpoint of each acceleration, for the Markdown results.
+
+    Example:
+        >>> sn_gan_note({4: "checkpoints/sn_gan.pt", 8: "checkpoints/sn_gan_af8.pt"})
+        'SN-GAN checkpoint per acceleration: AF 4: `checkpoints/sn_gan.pt`; AF 8: `checkpoints/sn_gan_af8.pt`.'
+    """
+    per = "; ".join(f"AF {af}: `{path}`" for af, path in sorted(files.items(), key=lambda kv: float(kv[0])))
+    return f"SN-GAN checkpoint per acceleration: {per}."
+
+
+def with_checkpoints(records: Iterable[dict[str, Any]], files: Mapping[Any, Any]) -> list[dict[str, Any]]:
+    """``records`` (each with an ``acceleration``) with ``sn_gan_checkpoint``: the file of the
+    SN-GAN that served its acceleration (``files``: acceleration -> file; string or int keys)."""
+    by_af = {int(af): str(path) for af, path in files.items()}
+    return [{**r, "sn_gan_checkpoint": by_af[int(r["acceleration"])]} for r in records]
+
+
+def _gan_at(gan: GanSpec, acceleration: float) -> nn.Module:
+    """The SN-GAN of ``acceleration``: ``gan`` itself, or its entry when it maps accelerations to models."""
+    if isinstance(gan, nn.Module):
+        return gan
+    if int(acceleration) not in gan:
+        served = ", ".join(f"{a:g}" for a in sorted(gan))
+        raise ValueError(f"no SN-GAN given for AF {acceleration:g} (the SN-GANs given serve AF {served})")
+    return gan[int(acceleration)]
+
+
+def _forward(model: nn.Module, device: torch.device | str) -> Callable[[Mapping[str, Any]], torch.Tensor]:
+    """``model``'s reconstruction of a batch (a method :func:`~recon_lib.evaluation.protocol.run_method` runs)."""
+    return lambda batch: reconstruct(model, batch, device)
+
+
+def _interpolators(
+    first: nn.Module, ends: Sequence[Sequence[nn.Module]], device: torch.device | str
+) -> list[tuple[nn.Module, ModelInterpolator]]:
+    """A live model and its interpolator per set of end models; sets of the same models share one."""
+    made: dict[tuple[int, ...], tuple[nn.Module, ModelInterpolator]] = {}
+    out = []
+    for models in ends:
+        key = tuple(id(m) for m in models)
+        if key not in made:
+            live = type(first)(**cast(dict[str, Any], first.config)).to(device).eval()
+            made[key] = (live, ModelInterpolator(live, [m.state_dict() for m in models]))
+        out.append(made[key])
+    return out
 
 
 def alpha_sweep_rows(
     root: str | Path,
     sn: nn.Module,
-    gan: nn.Module,
+    gan: GanSpec,
     alphas: Iterable[float] = ALPHAS,
     accelerations: Iterable[int] = (4, 8),
     limit_volumes: int | None = None,
@@ -82,6 +288,9 @@ def alpha_sweep_rows(
 ) -> list[dict[str, Any]]:
     """One row per (mode, acceleration, alpha, volume, mask seed) with every measure of the metric panel.
 
+    ``gan``: the SN-GAN (alpha = 1) of every acceleration, or ``{acceleration: SN-GAN}``
+    (:attr:`EndPoints.gans`): each acceleration is then swept towards its own SN-GAN.
+
     Rows carry ``method`` (``"network α=0.3"`` / ``"image α=0.3"``), ``mode``, ``alpha``,
     ``acceleration``, ``acquisition``, ``volume`` and ``mask_seed``: the form
     :func:`~recon_lib.metrics.statistics.paired_differences` reads.
@@ -89,10 +298,11 @@ def alpha_sweep_rows(
     from tqdm.auto import tqdm
 
     alphas = [float(a) for a in alphas]
-    live = type(sn)(**cast(dict[str, Any], sn.config)).to(device).eval()
-    interp = ModelInterpolator(live, [sn.state_dict(), gan.state_dict()])
+    accelerations = list(accelerations)
+    ends = [_gan_at(gan, af) for af in accelerations]  # every acceleration served before anything runs
+    paths = _interpolators(sn, [(sn, g) for g in ends], device)
     rows = []
-    for af in accelerations:
+    for af, end, (live, interp) in zip(accelerations, ends, paths, strict=True):
         for seed in mask_seeds:
             volumes = list(iter_volumes(root, af, limit_volumes, mask_seed=seed))
             for info, batches in tqdm(
@@ -100,11 +310,11 @@ def alpha_sweep_rows(
             ):
                 with torch.inference_mode():
                     x_sn = torch.cat([reconstruct(sn, b, device).cpu() for b in batches])
-                    x_gan = torch.cat([reconstruct(gan, b, device).cpu() for b in batches])
+                    x_gan = torch.cat([reconstruct(end, b, device).cpu() for b in batches])
                 for a in alphas:
                     interp.set_alpha(a)
                     preds = {
-                        "network": run_method(lambda b: reconstruct(live, b, device), batches),
+                        "network": run_method(_forward(live, device), batches),
                         "image": ((1 - a) * x_sn + a * x_gan).abs().numpy(),
                     }
                     for mode, pred in preds.items():
@@ -150,7 +360,7 @@ def summarise_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def alpha_sweep(
     root: str | Path,
     sn: nn.Module,
-    gan: nn.Module,
+    gan: GanSpec,
     alphas: Iterable[float] = ALPHAS,
     accelerations: Iterable[int] = (4, 8),
     limit_volumes: int | None = None,
@@ -159,6 +369,8 @@ def alpha_sweep(
     mask_seeds: Iterable[int] = (0,),
 ) -> list[dict[str, Any]]:
     """Metrics against alpha for network interpolation and for image-space blending.
+
+    ``gan``: one SN-GAN, or ``{acceleration: SN-GAN}`` (see :func:`alpha_sweep_rows`).
 
     Returns:
         :func:`summarise_sweep` of :func:`alpha_sweep_rows`: one record per (mode, acceleration,
@@ -265,7 +477,7 @@ def select_alpha(
 
 def schedule_scores(
     root: str | Path,
-    models: Sequence[nn.Module],
+    models: Sequence[nn.Module] | Mapping[int, Sequence[nn.Module]],
     schedules: Mapping[str, WeightSpec],
     accelerations: Iterable[int] = (4, 8),
     limit_volumes: int | None = None,
@@ -277,27 +489,37 @@ def schedule_scores(
     A schedule is anything :meth:`~recon_lib.models.interpolation.ModelInterpolator.set_weights`
     takes: one simplex point (e.g. ``[0.5, 0.5]``, global alpha 0.5), or weights per key prefix
     (:func:`~recon_lib.models.interpolation.cascade_weights`: early cascades SN, late ones SN-GAN).
+    ``models``: the end models of every acceleration, or ``{acceleration: end models}`` (e.g. the
+    SN and the SN-GAN serving that acceleration).
 
     Returns:
         Per-(schedule, volume, mask) rows as :func:`alpha_sweep_rows` gives them, with ``method``
         the schedule's name (``mode`` ``"schedule"``, ``alpha`` None): summarise with
         :func:`summarise_sweep` or compare pairs with :func:`~recon_lib.metrics.statistics.paired_differences`.
     """
-    first = models[0]
-    live = type(first)(**cast(dict[str, Any], first.config)).to(device).eval()
-    interp = ModelInterpolator(live, [m.state_dict() for m in models])
-    for name, weights in schedules.items():  # every schedule checked before anything runs
-        try:
-            interp.set_weights(weights)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"schedule {name!r}: {err}") from None
+    accelerations = list(accelerations)
+    if isinstance(models, Mapping):
+        missing = [af for af in accelerations if int(af) not in models]
+        if missing:
+            raise ValueError(f"no end models given for AF {missing[0]:g} (given for AF {sorted(models)})")
+        first, ends = list(next(iter(models.values()))), [list(models[int(af)]) for af in accelerations]
+    else:
+        first = list(models)
+        ends = [first] * len(accelerations)
+    paths = _interpolators(first[0], [first, *ends], device)
+    for _, interp in dict.fromkeys(paths):  # every schedule checked before anything runs
+        for name, weights in schedules.items():
+            try:
+                interp.set_weights(weights)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"schedule {name!r}: {err}") from None
     rows = []
-    for af in accelerations:
+    for af, (live, interp) in zip(accelerations, paths[1:], strict=True):
         for seed in mask_seeds:
             for info, batches in iter_volumes(root, af, limit_volumes, mask_seed=seed):
                 for name, weights in schedules.items():
                     interp.set_weights(weights)
-                    pred = run_method(lambda b: reconstruct(live, b, device), batches)
+                    pred = run_method(_forward(live, device), batches)
                     rows.append(
                         {
                             "method": name,

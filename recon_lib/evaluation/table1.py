@@ -16,11 +16,20 @@ PSNR by several dB, so the key paired differences (:data:`COMPARISONS`) are repo
 bootstrap intervals that resample whole volumes, stratified by contrast
 (:mod:`recon_lib.metrics.statistics`), in ``table1.md`` and under ``paired_differences`` in
 ``table1.json``.
+
+The SN-GAN and interpSN rows, and the sweep's alpha = 1, use at each acceleration the SN-GAN that
+serves it: ``sn_gan_af<AF>.pt`` where the adversarial fine-tune shipped one, else ``sn_gan.pt``
+(:func:`~recon_lib.evaluation.sweep.sn_gan_checkpoints`). The file that served each acceleration
+is recorded: ``sn_gan_checkpoints`` in ``table1.json`` (one ``{acceleration, sn_gan_checkpoint}``
+record per acceleration) and in ``timing.json`` (``{acceleration: file}``), ``sn_gan_checkpoint`` in
+every record of ``alpha_sweep.json`` and ``network_vs_blend.json``, and one sentence in each Markdown
+file.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -40,17 +49,21 @@ from recon_lib.evaluation.protocol import Reconstructor, has_truth, iter_volumes
 from recon_lib.evaluation.sweep import (
     alpha_sweep,
     alpha_sweep_rows,
-    load_end_points,
+    load_end_points_by_acceleration,
+    load_sn_gans,
     network_vs_blend,
     schedule_scores,
     select_alpha,
+    sn_gan_checkpoints,
+    sn_gan_note,
     summarise_sweep,
+    with_checkpoints,
 )
 from recon_lib.evaluation.sweep_plot import plot_alpha_sweep
 from recon_lib.metrics.panel import BETTER, DECIMALS, REFERENCE_METRICS, TRUTH_METRICS
 from recon_lib.metrics.statistics import differences_markdown, paired_differences
 from recon_lib.metrics.table import MetricTable
-from recon_lib.models.checkpoint import CheckpointError, load_model, load_role_model
+from recon_lib.models.checkpoint import CheckpointError, load_role_model
 from recon_lib.models.inference import reconstruct, zero_filled
 from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN, UNET
@@ -109,17 +122,21 @@ def standard_methods(
     ``accelerations``: those the table evaluates; each network must have been trained for them (when
     its checkpoint records its accelerations) and its recorded stage must fit its role
     (:func:`~recon_lib.models.checkpoint.check_role`).
+
+    The SN-GAN and interpSN(alpha) rows use, at each acceleration, the SN-GAN that serves it
+    (:func:`~recon_lib.evaluation.sweep.load_sn_gans`: ``sn_gan_af<AF>.pt`` where it exists, else
+    ``sn_gan.pt``; ``accelerations`` None: the known accelerations, 4 and 8). Each file is loaded once;
+    when one file serves every acceleration the rows hold one model, as before; otherwise a row picks
+    its model by the batch's ``acceleration``, as CG-SENSE picks its iteration count.
     """
     unet, _ = load_role_model(UNET.checkpoint_path(checkpoint_dir), "unet", device, accelerations)
-    sn, gan = load_end_points(checkpoint_dir, device, accelerations)
-    interp, _ = load_model(FINETUNE_SN.checkpoint_path(checkpoint_dir), device)
-    try:
-        ModelInterpolator(interp, [sn.state_dict(), gan.state_dict()]).set_alpha(alpha)
-    except ValueError as err:
-        raise CheckpointError(
-            f"{FINETUNE_GAN.checkpoint_path(checkpoint_dir)} cannot be interpolated with "
-            f"{FINETUNE_SN.checkpoint_path(checkpoint_dir)}: {err}"
-        ) from None
+    sn_path = FINETUNE_SN.checkpoint_path(checkpoint_dir)
+    sn, _ = load_role_model(sn_path, "sn", device, accelerations)
+    gans, files = load_sn_gans(checkpoint_dir, device, accelerations)
+    interps: dict[Path, nn.Module] = {}
+    for af, gan in gans.items():
+        if files[af] not in interps:
+            interps[files[af]] = _interpolated(sn, gan, alpha, sn_path, files[af])
 
     def net(model: nn.Module) -> Reconstructor:
         return lambda batch: reconstruct(model, batch, device)
@@ -131,9 +148,36 @@ def standard_methods(
         **classical,
         "U-Net": net(unet),
         "SN": net(sn),
-        "SN-GAN": net(gan),
-        f"interpSN (α={alpha:g})": net(interp),
+        "SN-GAN": _per_acceleration({af: net(gan) for af, gan in gans.items()}, files),
+        f"interpSN (α={alpha:g})": _per_acceleration({af: net(interps[files[af]]) for af in gans}, files),
     }
+
+
+def _interpolated(sn: nn.Module, gan: nn.Module, alpha: float, sn_path: Path, gan_path: Path) -> nn.Module:
+    """A copy of the SN holding interpSN(alpha) between ``sn`` and ``gan``; ``CheckpointError`` naming
+    both files when they cannot be interpolated."""
+    interp = copy.deepcopy(sn)
+    try:
+        ModelInterpolator(interp, [sn.state_dict(), gan.state_dict()]).set_alpha(alpha)
+    except ValueError as err:
+        raise CheckpointError(f"{gan_path} cannot be interpolated with {sn_path}: {err}") from None
+    return interp
+
+
+def _per_acceleration(methods: Mapping[int, Reconstructor], files: Mapping[int, Path]) -> Reconstructor:
+    """One reconstructor from one per acceleration: the single one when one file serves every
+    acceleration, else one that picks by the batch's ``acceleration``."""
+    if len(set(files.values())) == 1:
+        return next(iter(methods.values()))
+
+    def pick(batch: Mapping[str, Any]) -> Any:
+        af = int(batch["acceleration"][0])
+        if af not in methods:
+            served = ", ".join(str(a) for a in sorted(methods))
+            raise ValueError(f"no SN-GAN was loaded for AF {af} (loaded for AF {served}: pass accelerations=)")
+        return methods[af](batch)
+
+    return pick
 
 
 def evaluate_table(
@@ -211,9 +255,13 @@ def table1_markdown(
     mask_seeds: int,
     reps: int,
     l1_fraction: float | Mapping[int, float] | None = None,
+    sn_gan_checkpoints: Mapping[Any, Any] | None = None,
 ) -> str:
     """``table1.md``: Table 1 against the SENSE reference, the protocol, the table against the
-    noise-free image (where known) and the paired differences with their CIs."""
+    noise-free image (where known) and the paired differences with their CIs.
+
+    ``sn_gan_checkpoints``: ``{acceleration: file}`` of the SN-GAN that served each acceleration
+    (named in the notes; None: not named)."""
     iters = ", ".join(f"AF {af}: {n}" for af, n in cg_iters.items()) if isinstance(cg_iters, Mapping) else cg_iters
     l1 = ""
     if l1_fraction is not None:
@@ -223,7 +271,9 @@ def table1_markdown(
         f"CG-SENSE iterations: {iters} (chosen on the validation split when per AF). {l1}"
         f"Mean ± std over test volumes; each volume scored under {mask_seeds} fixed masks per acceleration "
         "(shared by every method) and averaged. Paired differences: mean over volumes, 95 % percentile bootstrap "
-        f"interval ({reps} replicates resampling whole volumes, stratified by contrast).\n\n"
+        f"interval ({reps} replicates resampling whole volumes, stratified by contrast)."
+        + (f" {sn_gan_note(sn_gan_checkpoints)}" if sn_gan_checkpoints else "")
+        + "\n\n"
     )
     main_metrics = [m for m in table.metrics if m not in TRUTH_METRICS]
     markdown = table.to_markdown(metrics=main_metrics) + "\n" + notes
@@ -237,12 +287,16 @@ def table1_markdown(
 
 
 def network_vs_blend_markdown(records: list[dict[str, Any]], reps: int) -> str:
-    """``network_vs_blend.md``: network interpolation minus image blending at each interior alpha, paired."""
+    """``network_vs_blend.md``: network interpolation minus image blending at each interior alpha, paired
+    (with the SN-GAN file of each acceleration when the records carry ``sn_gan_checkpoint``)."""
+    files = {r["acceleration"]: r["sn_gan_checkpoint"] for r in records if "sn_gan_checkpoint" in r}
     head = (
         "# Network interpolation − image blending, paired at each α\n\n"
         "Mean over test volumes of (network − blend), each volume averaged over its masks; 95 % percentile "
         f"bootstrap interval ({reps} replicates resampling whole volumes, stratified by contrast) and the exact "
-        "sign-flip test over volumes. The end points α = 0 and 1 are the same model on both paths.\n\n"
+        "sign-flip test over volumes. The end points α = 0 and 1 are the same model on both paths."
+        + (f" {sn_gan_note(files)}" if files else "")
+        + "\n\n"
     )
     labelled = [dict(r, a=f"{r['a']}", b="blend") for r in records]
     return head + differences_markdown(labelled, labels=MetricTable.LABELS)
@@ -296,6 +350,7 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
     if l1_fraction == "auto":
         l1_fraction = choose_l1_fraction(Path(args.data) / "val", args.accelerations)
         print(f"L1-wavelet weights chosen on the validation split: {l1_fraction}")
+    sn_gans = {str(af): str(path) for af, path in sn_gan_checkpoints(args.checkpoints, args.accelerations).items()}
     methods = standard_methods(
         args.checkpoints,
         device=device,
@@ -309,7 +364,9 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
         test_dir, methods, args.accelerations, args.limit_volumes, progress=not args.no_progress, mask_seeds=seeds
     )
     differences = table_differences(table, reps=args.bootstrap_reps)
-    markdown = table1_markdown(table, differences, cg_iters, args.mask_seeds, args.bootstrap_reps, l1_fraction)
+    markdown = table1_markdown(
+        table, differences, cg_iters, args.mask_seeds, args.bootstrap_reps, l1_fraction, sn_gan_checkpoints=sn_gans
+    )
     t_table = time.time() - t0
     print(markdown)
     summary: dict[str, Any] = {
@@ -317,11 +374,13 @@ def _evaluate(args: argparse.Namespace, device: torch.device, test_dir: Path, ou
         "mask_seeds": args.mask_seeds,
         "cg_iters": cg_iters,
         "l1_fraction": l1_fraction,
+        "sn_gan_checkpoints": sn_gans,
     }
+    per_af = [{"acceleration": int(af), "sn_gan_checkpoint": path} for af, path in sn_gans.items()]
     with output_set(out, "evaluate") as staging:
         (staging / "table1.md").write_text(markdown)
         table.to_csv(staging / "table1.csv")
-        table.to_json(staging / "table1.json", extra={"paired_differences": differences})
+        table.to_json(staging / "table1.json", extra={"paired_differences": differences, "sn_gan_checkpoints": per_af})
         if not args.no_sweep:
             summary["sweep_seconds"] = _sweep(args, device, test_dir, staging, seeds, t0 + t_table)
         summary["total_seconds"] = round(time.time() - t0, 1)
@@ -336,20 +395,21 @@ def _sweep(
     args: argparse.Namespace, device: torch.device, test_dir: Path, out: Path, seeds: range, start: float
 ) -> float:
     """The alpha sweep's records, paired network-vs-blend test and figures, written into ``out``;
-    returns its wall time in seconds since ``start``."""
-    sn, gan = load_end_points(args.checkpoints, device, args.accelerations)
+    returns its wall time in seconds since ``start``. Each acceleration is swept towards its own
+    SN-GAN (:func:`~recon_lib.evaluation.sweep.load_end_points_by_acceleration`)."""
+    ends = load_end_points_by_acceleration(args.checkpoints, device, args.accelerations)
     rows = alpha_sweep_rows(
         test_dir,
-        sn,
-        gan,
+        ends.sn,
+        ends.gans,
         accelerations=args.accelerations,
         device=device,
         limit_volumes=args.limit_volumes,
         progress=not args.no_progress,
         mask_seeds=seeds,
     )
-    records = summarise_sweep(rows)
-    versus = network_vs_blend(rows, reps=args.bootstrap_reps)
+    records = with_checkpoints(summarise_sweep(rows), ends.files)
+    versus = with_checkpoints(network_vs_blend(rows, reps=args.bootstrap_reps), ends.files)
     (out / "alpha_sweep.json").write_text(json.dumps(records, indent=1))
     (out / "network_vs_blend.json").write_text(json.dumps(versus, indent=1))
     (out / "network_vs_blend.md").write_text(network_vs_blend_markdown(versus, args.bootstrap_reps))

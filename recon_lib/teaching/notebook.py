@@ -118,6 +118,7 @@ def _shorten_adversarial(st: Any, steps: int, given: dict[str, Any]) -> None:
         st.d_steps = 1
     if "snapshot_every" not in given:
         st.snapshot_every = None
+        st.ship_per_acceleration = False  # it chooses among snapshots: none here
 
 
 def live_run(cfg: TrainConfig, stage: str, progress: bool = False) -> Path:
@@ -139,7 +140,8 @@ def live_run(cfg: TrainConfig, stage: str, progress: bool = False) -> Path:
 
 
 def _gan_finetune(plan: dict[str, Any], acceleration: int) -> torch.nn.Module:
-    """``plan["steps"]`` more SN-GAN steps from the shipped SN-GAN, the trainer's own step
+    """``plan["steps"]`` more SN-GAN steps from the shipped SN-GAN of ``acceleration`` (its own
+    ``sn_gan_af<AF>.pt`` where shipped, else ``sn_gan.pt``), the trainer's own step
     (:func:`~recon_lib.training.steps.training_step`) on the teaching config's training batches, with
     ``gamma`` / ``d_lr`` from the plan and the discriminator the shipped SN-GAN ships (a fresh one
     if it ships none); the discriminator steps ``d_steps`` times per generator step as in the
@@ -150,7 +152,7 @@ def _gan_finetune(plan: dict[str, Any], acceleration: int) -> torch.nn.Module:
     cfg = load_config(suite.repo_root() / "configs" / "teaching.yaml", {"data": {"root": str(suite.data_dir())}})
     st, record = cfg.stages["finetune_gan"], get_stage("finetune_gan")
     torch.manual_seed(cfg.seed)
-    path = suite.checkpoint_dir() / record.checkpoint_name()
+    path = record.checkpoint_for(suite.checkpoint_dir(), acceleration)
     model = load_model(path, "cpu")[0].train()
     try:
         disc = load_discriminator(path).train()
@@ -178,11 +180,12 @@ def gan_outcome(plan: dict[str, Any], slices: int = 4, acceleration: int = 4) ->
     """Fine-tune the shipped SN-GAN longer by ``plan`` and measure what the extra steps bought.
 
     ``plan`` holds ``steps``, and ``gamma`` and ``d_lr`` when they differ from the teaching config's;
-    the run continues from ``checkpoints/sn_gan.pt`` with the trainer's SN-GAN step on training
-    slices at ``acceleration``. The shipped SN, the shipped SN-GAN and the longer one are scored on
-    ``slices`` middle slices of the first validation volume: PSNR against the SENSE reference on the
-    foreground, and the high-frequency energy ratio against the noise-free image (1 = the truth's fine
-    detail; above 1: energy the truth does not have).
+    the run continues from the shipped SN-GAN of ``acceleration`` (``checkpoints/sn_gan_af<AF>.pt``
+    where one was shipped for it, else ``checkpoints/sn_gan.pt``) with the trainer's SN-GAN step on
+    training slices at ``acceleration``. The shipped SN, that shipped SN-GAN and the longer one are
+    scored on ``slices`` middle slices of the first validation volume at ``acceleration``: PSNR
+    against the SENSE reference on the foreground, and the high-frequency energy ratio against the
+    noise-free image (1 = the truth's fine detail; above 1: energy the truth does not have).
 
     Returns:
         ``psnr_*`` and ``hf_*`` for ``sn``, ``gan`` (shipped) and ``longer``; ``seconds`` (the fine-tuning's
@@ -200,7 +203,7 @@ def gan_outcome(plan: dict[str, Any], slices: int = 4, acceleration: int = 4) ->
     models = {"longer": _gan_finetune(plan, acceleration)}
     seconds = time.perf_counter() - start
     for name, stage in (("sn", "finetune_sn"), ("gan", "finetune_gan")):
-        models[name] = load_model(suite.checkpoint_dir() / get_stage(stage).checkpoint_name(), "cpu")[0]
+        models[name] = load_model(get_stage(stage).checkpoint_for(suite.checkpoint_dir(), acceleration), "cpu")[0]
     dataset = KneeDataset(suite.data_dir() / "val", MaskFunc([acceleration]), train=False, limit_volumes=1)
     first = max(0, len(dataset) // 2 - slices // 2)
     chosen = list(range(first, min(len(dataset), first + slices)))

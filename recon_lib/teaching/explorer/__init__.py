@@ -18,7 +18,9 @@ the state. The modules, from the bottom up:
 Both explorers share one API shape: ``from_checkpoints(checkpoint_dir, data_root, ...)``, the
 ``widget`` property, ``select(...)`` / ``load_slice(item)``, ``reference``, ``reconstruction``,
 ``difference``, ``metrics``, ``state()``, ``selection``, ``checkpoints``, and their ``mix`` and
-``display``.
+``display``. Built from checkpoints, each acceleration offered gets the SN-GAN that serves it
+(``sn_gan_af<AF>.pt`` where shipped, else ``sn_gan.pt``): switching the acceleration switches the
+SN-GAN end point, the interpolation and the cache with it.
 """
 
 from recon_lib.teaching.explorer.alpha import AlphaExplorer

@@ -149,6 +149,10 @@ class AlphaExplorer:
             background thread, nearest first, so that the next moves are cache hits.
         validation_sweep: records of :func:`~recon_lib.evaluation.sweep.alpha_sweep` on the
             validation split (or a JSON file of them): enables the automatic-alpha row.
+        models_by_acceleration: ``{acceleration: (SN, SN-GAN)}`` where the SN-GAN differs by
+            acceleration (``sn_gan_af<AF>.pt``): switching the acceleration (:meth:`select`) then
+            switches the alpha = 1 end point, the interpolation and the cache with it
+            (:class:`~recon_lib.teaching.explorer.mixing.NetworkMix`). :meth:`from_checkpoints` fills it.
 
     Example::
 
@@ -176,6 +180,7 @@ class AlphaExplorer:
         export_dir: str | os.PathLike = "outputs/explorer",
         background: bool = False,
         validation_sweep: Sequence[Mapping[str, Any]] | str | os.PathLike | None = None,
+        models_by_acceleration: Mapping[int, Sequence[nn.Module]] | None = None,
     ) -> None:
         alpha = check_alpha(alpha)
         self.step = _check_step(step)
@@ -206,6 +211,7 @@ class AlphaExplorer:
             warm_up=[alpha_point(0.5)] if warm_up else [],
             source=source,
             selection=selection,
+            models_by_acceleration=models_by_acceleration,
         )
         self.display = self._display_for_slice(crop_box)
         self._alpha = alpha
@@ -226,6 +232,10 @@ class AlphaExplorer:
         """Build the explorer from the shipped SN and SN-GAN checkpoints and a prepared dataset; the
         app can then switch acceleration, volume and slice without reloading the models.
 
+        Every acceleration offered gets the SN-GAN that serves it (``sn_gan_af<AF>.pt`` where
+        shipped, else ``sn_gan.pt``), each file loaded once; switching the acceleration switches the
+        alpha = 1 end point (and :attr:`checkpoints`).
+
         Args:
             checkpoint_dir: folder of the SN's and the SN-GAN's checkpoints (the repository ships ``checkpoints/``).
             data_root: the prepared dataset folder (``make data`` writes ``data/knee``).
@@ -240,8 +250,17 @@ class AlphaExplorer:
             checkpoint_dir, data_root, STAGES, volume, slice, acceleration, split, accelerations, kwargs.get("device")
         )
         sn, gan = shipped.models
-        explorer = cls(sn, gan, shipped.item, source=shipped.source, selection=shipped.selection, **kwargs)
+        explorer = cls(
+            sn,
+            gan,
+            shipped.item,
+            source=shipped.source,
+            selection=shipped.selection,
+            models_by_acceleration=shipped.models_by_acceleration(),
+            **kwargs,
+        )
         explorer.mix.checkpoints = shipped.named(NAMES)
+        explorer.mix.checkpoints_by_acceleration = shipped.checkpoints_by_acceleration(NAMES)
         return explorer
 
     # ---- the model's answers at an alpha ------------------------------------------------------------
@@ -351,15 +370,19 @@ class AlphaExplorer:
 
     @property
     def checkpoints(self) -> dict[str, str]:
-        """The checkpoint files of the two models (empty when built from models)."""
+        """The checkpoint files of the two models (empty when built from models): those of the
+        current acceleration (its own SN-GAN file where one was shipped)."""
         return dict(self.mix.checkpoints)
 
     def _display_for_slice(self, crop_box: Sequence[int] | None, window: tuple[float, float] = (0.0, 100.0)) -> Display:
         return Display.for_slice(self.mix.reference, self.mix.corner_magnitudes(), 0, crop_box, window)
 
-    def load_slice(self, sample_batch: Mapping[str, Any], crop_box: Sequence[int] | None = None) -> None:
-        """Show another slice (a dataset item); the models are kept, the display rescaled to it."""
-        self.mix.load(sample_batch)
+    def load_slice(
+        self, sample_batch: Mapping[str, Any], crop_box: Sequence[int] | None = None, acceleration: int | None = None
+    ) -> None:
+        """Show another slice (a dataset item); the models are kept (``acceleration``: switch to that
+        acceleration's end models, given ``models_by_acceleration``), the display rescaled to it."""
+        self.mix.load(sample_batch, acceleration=acceleration)
         self._slice_changed(crop_box)
 
     def select(

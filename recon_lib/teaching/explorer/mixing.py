@@ -12,6 +12,11 @@ their metrics against the reference, and keeps them in an LRU cache whose corner
 networks' own outputs) stay for the whole slice. The alpha slider is the edge ``(1 - alpha, alpha)``
 of two models. :meth:`NetworkMix.prefetch` fills the cache from a background thread.
 
+The end networks may differ per acceleration (the SN-GAN shipped for one acceleration,
+``sn_gan_af<AF>.pt``): given ``models_by_acceleration``, switching the slice's acceleration
+switches the interpolation's end points (and the corner outputs, the cache and the checkpoint
+files reported with them).
+
 Plain Python + NumPy + torch, tested without a browser; the apps
 (:mod:`~recon_lib.teaching.explorer.alpha`, :mod:`~recon_lib.teaching.explorer.triangle`) add
 widgets and rendering on top. Canonical points (the slider's rounding, the triangle's grid) are
@@ -144,6 +149,11 @@ class NetworkMix:
         selection: ``{"acceleration", "volume", "slice"}`` of ``sample_batch`` within ``source``.
         compute: precision and layout of the live model's forward passes (default: the measured
             default, :class:`~recon_lib.core.compute.Compute`; ``Compute.fp32()`` for float32).
+        models_by_acceleration: ``{acceleration: N end models}`` where the end models differ by
+            acceleration (e.g. an SN-GAN shipped per acceleration), of ``models``' architecture; the
+            set of ``selection``'s acceleration is used first, and :meth:`select` (or :meth:`load`
+            with an ``acceleration``) switches to the set of the new acceleration. None: ``models``
+            for every acceleration. Sets of the same model objects share one interpolator.
     """
 
     def __init__(
@@ -158,6 +168,7 @@ class NetworkMix:
         source: SliceSource | None = None,
         selection: Mapping[str, Any] | None = None,
         compute: Compute | None = None,
+        models_by_acceleration: Mapping[int, Sequence[nn.Module]] | None = None,
     ) -> None:
         if len(models) < 2 or len(models) != len(names):
             raise ValueError(f"a mix needs two or more models and one name each, got {len(models)} and {len(names)}")
@@ -175,7 +186,10 @@ class NetworkMix:
         self.device = torch.device(device) if device is not None else _device_of(models[0])
         self.source = source
         self.selection: dict[str, Any] = dict(selection or {})
-        self.checkpoints: dict[str, str] = {}
+        self._checkpoints: dict[str, str] = {}
+        #: ``{acceleration: {name: checkpoint file}}`` where the files differ by acceleration
+        #: (:attr:`checkpoints` reports the set in use)
+        self.checkpoints_by_acceleration: dict[int, dict[str, str]] = {}
         self.cache_hits = 0
         self.cache_misses = 0
         #: called (from the worker thread) when a prefetch queue drains
@@ -195,11 +209,45 @@ class NetworkMix:
         self.compute = compute if compute is not None else Compute()
         self._live = self.compute.prepare(copy.deepcopy(models[0]).to(self.device).eval())
         self._interpolator = ModelInterpolator(self._live, [m.state_dict() for m in models])
-        self.load(sample_batch)
+        self._by_acceleration = self._interpolators_by_acceleration(models, models_by_acceleration or {})
+        #: the acceleration whose end models are in use (None: one set for every acceleration)
+        self.acceleration: int | None = None
+        first = self.selection.get("acceleration")
+        self.load(sample_batch, acceleration=first if first is not None and self._by_acceleration else None)
+
+    def _interpolators_by_acceleration(
+        self, models: Sequence[nn.Module], by_acceleration: Mapping[int, Sequence[nn.Module]]
+    ) -> dict[int, ModelInterpolator]:
+        """An interpolator per acceleration of ``by_acceleration`` (each set checked against ``models``'
+        architecture); sets of the same model objects, ``models`` included, share one."""
+        made = {tuple(id(m) for m in models): self._interpolator}
+        out = {}
+        for af, ends in by_acceleration.items():
+            ends = list(ends)
+            if len(ends) != len(models):
+                raise ValueError(f"AF {af}: {len(ends)} end models given, the mix has {len(models)}")
+            check_same_architecture([models[0], *ends], [self.names[0], *(f"{n} (AF {af})" for n in self.names)])
+            key = tuple(id(m) for m in ends)
+            if key not in made:
+                made[key] = ModelInterpolator(self._live, [m.state_dict() for m in ends])
+            out[int(af)] = made[key]
+        return out
 
     @property
     def num_models(self) -> int:
         return len(self.names)
+
+    @property
+    def checkpoints(self) -> dict[str, str]:
+        """The end models' checkpoint files (``{name: file}``; empty when built from models): those
+        of the acceleration in use where :attr:`checkpoints_by_acceleration` has it."""
+        if self.acceleration is not None and self.acceleration in self.checkpoints_by_acceleration:
+            return dict(self.checkpoints_by_acceleration[self.acceleration])
+        return dict(self._checkpoints)
+
+    @checkpoints.setter
+    def checkpoints(self, files: Mapping[str, str]) -> None:
+        self._checkpoints = dict(files)
 
     @property
     def live(self) -> nn.Module:
@@ -223,13 +271,26 @@ class NetworkMix:
         return tuple(float(w) for w in check_simplex(weights, self.num_models))
 
     # ---- the slice ------------------------------------------------------------------------------
-    def load(self, sample_batch: Mapping[str, Any]) -> None:
-        """Make ``sample_batch`` the current slice: corner outputs, an empty cache (queued work dropped)."""
+    def load(self, sample_batch: Mapping[str, Any], acceleration: int | None = None) -> None:
+        """Make ``sample_batch`` the current slice: corner outputs, an empty cache (queued work dropped).
+
+        ``acceleration``: the slice's acceleration, to switch to its end models where they differ by
+        acceleration (``models_by_acceleration``); None keeps the end models in use.
+        """
         batch = as_batch(sample_batch)
+        interpolator = self._interpolator
+        if acceleration is not None and self._by_acceleration:
+            if int(acceleration) not in self._by_acceleration:
+                offered = ", ".join(str(a) for a in sorted(self._by_acceleration))
+                raise ValueError(f"no end models for AF {acceleration} (the mix holds them for AF {offered})")
+            interpolator = self._by_acceleration[int(acceleration)]
         with self._wake:  # queued background work belongs to the old slice
             self._queue.clear()
         with self._compute_lock:
             self._generation += 1
+            self._interpolator = interpolator
+            if acceleration is not None and self._by_acceleration:
+                self.acceleration = int(acceleration)
             self.batch = batch
             # Corner outputs (complex, cropped to the target), computed once per slice. At a corner the
             # live model holds that end model's weights bit for bit, so these are its own outputs.
@@ -248,8 +309,9 @@ class NetworkMix:
         """Load another slice of :attr:`source` (unchanged parts of the selection are kept).
 
         A new volume starts at its middle slice unless ``slice`` is given. The models are not
-        reloaded. On a bad request (a volume or slice out of range, an unknown acceleration)
-        nothing changes.
+        reloaded; a new acceleration switches to its end models (``models_by_acceleration``: e.g.
+        the SN-GAN shipped for that acceleration) and recomputes the corners. On a bad request (a
+        volume or slice out of range, an unknown acceleration) nothing changes.
 
         Returns:
             The new selection ``{"acceleration", "volume", "slice"}``.
@@ -263,7 +325,7 @@ class NetworkMix:
         v, s = self.source.resolve(vol, sl)
         item = self.source.item(af, v, s)  # raises before anything changes
         if {"acceleration": af, "volume": v, "slice": s} != current:
-            self.load(item)
+            self.load(item, acceleration=af)  # a new acceleration: its own end models, where they differ
             self.selection = {"acceleration": af, "volume": v, "slice": s}
         return dict(self.selection)
 

@@ -1,6 +1,7 @@
 """One slice for the explorers: a dataset item as a one-slice batch, a forward pass on it, its metrics,
 :class:`SliceSource` (slices of a prepared split by acceleration, volume and slice index) and
-:func:`load_end_models` (the shipped networks by stage).
+:func:`load_end_models` (the shipped networks by stage) and :func:`load_end_models_by_acceleration`
+(per acceleration, the networks that serve it: the SN-GAN's ``sn_gan_af<AF>.pt`` where shipped).
 
 Shared by both explorers through :class:`~recon_lib.teaching.explorer.mixing.NetworkMix`: one
 forward-pass helper and one metric set.
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,39 @@ __all__ = [
     "slice_metrics",
     "slice_label",
     "load_end_models",
+    "load_end_models_by_acceleration",
     "open_shipped",
 ]
+
+
+def _require(paths: Sequence[Path]) -> None:
+    """One ``FileNotFoundError`` naming every missing file of ``paths``."""
+    missing = list(dict.fromkeys(str(p) for p in paths if not p.is_file()))
+    if missing:
+        raise FileNotFoundError(
+            f"checkpoint(s) not found: {', '.join(missing)} (the repository ships them in checkpoints/; "
+            "train your own with make train)"
+        )
+
+
+def _load_stage_file(
+    checkpoint_dir: str | os.PathLike,
+    stage: str,
+    path: Path,
+    device: torch.device | str | None,
+    accelerations: Sequence[float] | None,
+    acceleration: float | None = None,
+) -> nn.Module:
+    """The model of ``stage`` at ``path``, checked against its role for ``accelerations`` (and, when
+    ``path`` is the stage's file of ``acceleration`` alone, for the ``shipped_for`` it records)."""
+    from recon_lib.evaluation.sweep import check_shipped_for
+    from recon_lib.models.checkpoint import load_role_model
+
+    record = get_stage(stage)
+    model, metadata = load_role_model(path, record.role, device or "cpu", accelerations)
+    if acceleration is not None and path != record.checkpoint_path(checkpoint_dir):
+        check_shipped_for(metadata, int(acceleration), path)
+    return model
 
 
 def load_end_models(
@@ -43,25 +76,52 @@ def load_end_models(
     stages: Sequence[str],
     device: torch.device | str | None = None,
     accelerations: Sequence[float] | None = None,
+    acceleration: float | None = None,
 ) -> tuple[list[nn.Module], list[Path]]:
     """The final models of ``stages`` (names of :data:`~recon_lib.models.stages.RECIPE`) from
     ``checkpoint_dir``, and their files; one ``FileNotFoundError`` names every missing file. Each
     file is checked against the role its stage's checkpoint fills (``Stage.role``: the recorded stage,
-    and the ``accelerations`` when given); a mismatch is a ``CheckpointError`` naming the file."""
-    from recon_lib.models.checkpoint import load_role_model
+    and the ``accelerations`` when given); a mismatch is a ``CheckpointError`` naming the file.
 
-    paths = [get_stage(name).checkpoint_path(checkpoint_dir) for name in stages]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"checkpoint(s) not found: {', '.join(missing)} (the repository ships them in checkpoints/; "
-            "train your own with make train)"
-        )
+    ``acceleration``: None, each stage's file for every acceleration (``sn_gan.pt``); an
+    acceleration, the file that serves it (:meth:`~recon_lib.models.stages.Stage.checkpoint_for`:
+    ``sn_gan_af8.pt`` where shipped), checked for it when ``accelerations`` is None."""
+    paths = [get_stage(name).checkpoint_for(checkpoint_dir, acceleration) for name in stages]
+    _require(paths)
+    check = accelerations if accelerations is not None or acceleration is None else [acceleration]
     models = [
-        load_role_model(path, get_stage(name).role, device or "cpu", accelerations)[0]
+        _load_stage_file(checkpoint_dir, name, path, device, check, acceleration)
         for name, path in zip(stages, paths, strict=True)
     ]
     return models, paths
+
+
+def load_end_models_by_acceleration(
+    checkpoint_dir: str | os.PathLike,
+    stages: Sequence[str],
+    device: torch.device | str | None = None,
+    accelerations: Sequence[float] = (4, 8),
+) -> dict[int, tuple[list[nn.Module], list[Path]]]:
+    """Per acceleration, :func:`load_end_models` of the files that serve it: a stage's own file for
+    that acceleration where it shipped one (the SN-GAN's ``sn_gan_af<AF>.pt``), else its file for
+    every acceleration. Each file is loaded once, and checked for the accelerations it serves;
+    accelerations served by the same files share the same model objects.
+
+    Returns:
+        ``{acceleration: (models in stage order, their files)}``.
+    """
+    afs = [int(a) for a in accelerations]
+    paths = {af: [get_stage(name).checkpoint_for(checkpoint_dir, af) for name in stages] for af in afs}
+    _require([p for af in afs for p in paths[af]])
+    served: dict[tuple[str, Path], list[int]] = defaultdict(list)
+    for af in afs:
+        for name, path in zip(stages, paths[af], strict=True):
+            served[(name, path)].append(af)
+    loaded = {  # a stage's file of one acceleration serves that one alone
+        (name, path): _load_stage_file(checkpoint_dir, name, path, device, served_afs, served_afs[0])
+        for (name, path), served_afs in served.items()
+    }
+    return {af: ([loaded[(n, p)] for n, p in zip(stages, paths[af], strict=True)], paths[af]) for af in afs}
 
 
 def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,18 +293,31 @@ class SliceSource:
 
 @dataclass
 class Shipped:
-    """What an explorer built from checkpoints starts with: the models, their files, the slices, the
-    first slice and its place among them."""
+    """What an explorer built from checkpoints starts with: the models of the first slice's
+    acceleration, their files, the slices, the first slice and its place among them, and the models
+    (with their files) of every acceleration offered."""
 
     models: list[nn.Module]
     checkpoints: list[Path]
     source: SliceSource
     item: dict[str, Any]
     selection: dict[str, Any]
+    by_acceleration: dict[int, tuple[list[nn.Module], list[Path]]] = field(default_factory=dict)
 
     def named(self, names: Sequence[str]) -> dict[str, str]:
         """``{name: checkpoint file}`` for the models' names."""
         return dict(zip(names, (str(p) for p in self.checkpoints), strict=True))
+
+    def models_by_acceleration(self) -> dict[int, list[nn.Module]]:
+        """``{acceleration: the models serving it}`` (what the explorers switch to with the acceleration)."""
+        return {af: models for af, (models, _) in self.by_acceleration.items()}
+
+    def checkpoints_by_acceleration(self, names: Sequence[str]) -> dict[int, dict[str, str]]:
+        """``{acceleration: {name: checkpoint file}}``."""
+        return {
+            af: dict(zip(names, (str(p) for p in paths), strict=True))
+            for af, (_, paths) in self.by_acceleration.items()
+        }
 
 
 def open_shipped(  # noqa: PLR0913 - from_checkpoints' own arguments, passed through
@@ -258,17 +331,20 @@ def open_shipped(  # noqa: PLR0913 - from_checkpoints' own arguments, passed thr
     accelerations: Sequence[int],
     device: torch.device | str | None,
 ) -> Shipped:
-    """The models of ``stages`` (each checked for the accelerations offered: ``accelerations`` and
-    ``acceleration``) and the first slice (``volume``, ``slice``, ``acceleration``) of ``split``."""
-    offered = sorted({*accelerations, acceleration})
-    models, paths = load_end_models(checkpoint_dir, stages, device, offered)
+    """The models of ``stages`` for every acceleration offered (``accelerations`` and ``acceleration``:
+    :func:`load_end_models_by_acceleration`, so the SN-GAN is the one serving each acceleration) and
+    the first slice (``volume``, ``slice``, ``acceleration``) of ``split``."""
+    offered = sorted({*(int(a) for a in accelerations), int(acceleration)})
+    by_acceleration = load_end_models_by_acceleration(checkpoint_dir, stages, device, offered)
+    models, paths = by_acceleration[int(acceleration)]
     from recon_lib.data.provenance import mismatch_lines
     from recon_lib.models.checkpoint import load_checkpoint
 
-    trained = {p.name: load_checkpoint(p)["metadata"].get("dataset") for p in paths}
+    files = dict.fromkeys(p for af in offered for p in by_acceleration[af][1])
+    trained = {p.name: load_checkpoint(p)["metadata"].get("dataset") for p in files}
     for line in mismatch_lines(trained, data_root):
         warnings.warn(f"{line} (the models are off their training distribution)", stacklevel=2)
     source = SliceSource(data_root, split, accelerations=offered)
     v, s = source.resolve(volume, slice)
     selection = {"acceleration": int(acceleration), "volume": v, "slice": s}
-    return Shipped(models, paths, source, source.item(acceleration, v, s), selection)
+    return Shipped(models, paths, source, source.item(acceleration, v, s), selection, by_acceleration)

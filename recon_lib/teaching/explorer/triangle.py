@@ -199,6 +199,9 @@ class TriangleExplorer:
             convolutions, channels-last; ``Compute.fp32()`` for float32).
         names: the corners' names (default :data:`VERTICES`).
         source, selection: where :meth:`select` finds other slices, and this slice's place there.
+        models_by_acceleration: ``{acceleration: the three models}`` where a corner differs by
+            acceleration (the SN-GAN shipped per acceleration, ``sn_gan_af<AF>.pt``): switching the
+            acceleration switches the corners, the interpolation and the cache with them.
     """
 
     def __init__(
@@ -212,6 +215,7 @@ class TriangleExplorer:
         names: Sequence[str] = VERTICES,
         source: SliceSource | None = None,
         selection: Mapping[str, Any] | None = None,
+        models_by_acceleration: Mapping[int, Sequence[nn.Module]] | None = None,
     ) -> None:
         if len(models) != 3 or len(names) != 3:
             raise ValueError(f"the triangle needs three models and three names, got {len(models)} and {len(names)}")
@@ -226,6 +230,7 @@ class TriangleExplorer:
             compute=compute,
             source=source,
             selection=selection,
+            models_by_acceleration=models_by_acceleration,
         )
         self.display = self._display_for_slice()
         #: the widget's parts by stable name (empty until :attr:`widget` is first shown)
@@ -246,12 +251,22 @@ class TriangleExplorer:
         **kwargs: Any,
     ) -> TriangleExplorer:
         """Load the three corners' checkpoints (:data:`STAGES`) and one slice of a prepared dataset
-        (the arguments of :meth:`recon_lib.teaching.explorer.alpha.AlphaExplorer.from_checkpoints`)."""
+        (the arguments of :meth:`recon_lib.teaching.explorer.alpha.AlphaExplorer.from_checkpoints`).
+        Each acceleration offered gets the SN-GAN corner that serves it (``sn_gan_af<AF>.pt`` where
+        shipped, else ``sn_gan.pt``); switching the acceleration switches the corner."""
         shipped = open_shipped(
             checkpoint_dir, data_root, STAGES, volume, slice, acceleration, split, accelerations, kwargs.get("device")
         )
-        explorer = cls(shipped.models, shipped.item, source=shipped.source, selection=shipped.selection, **kwargs)
+        explorer = cls(
+            shipped.models,
+            shipped.item,
+            source=shipped.source,
+            selection=shipped.selection,
+            models_by_acceleration=shipped.models_by_acceleration(),
+            **kwargs,
+        )
         explorer.mix.checkpoints = shipped.named(explorer.names)
+        explorer.mix.checkpoints_by_acceleration = shipped.checkpoints_by_acceleration(explorer.names)
         return explorer
 
     # ---- the model's answers at a point ----------------------------------------------------------------
@@ -308,15 +323,16 @@ class TriangleExplorer:
 
     @property
     def checkpoints(self) -> dict[str, str]:
-        """The corners' checkpoint files (empty when built from models)."""
+        """The corners' checkpoint files (empty when built from models), those of the current acceleration."""
         return dict(self.mix.checkpoints)
 
     def _display_for_slice(self) -> Display:
         return Display.for_slice(self.mix.reference, self.mix.corner_magnitudes(), BASE)
 
-    def load_slice(self, sample_batch: Mapping[str, Any]) -> None:
-        """Show another slice (a dataset item); the models are kept, the display rescaled to it."""
-        self.mix.load(sample_batch)
+    def load_slice(self, sample_batch: Mapping[str, Any], acceleration: int | None = None) -> None:
+        """Show another slice (a dataset item); the models are kept (``acceleration``: switch to that
+        acceleration's corners, given ``models_by_acceleration``), the display rescaled to it."""
+        self.mix.load(sample_batch, acceleration=acceleration)
         self._slice_changed()
 
     def select(
