@@ -78,9 +78,6 @@ from recon_lib.metrics.texture import (
     texture_ratios,
     visible_change,
 )
-from recon_lib.models.checkpoint import CheckpointError, load_model, load_role_model
-from recon_lib.models.inference import reconstruct
-from recon_lib.models.interpolation import ModelInterpolator
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN, UNET
 
 __all__ = [
@@ -122,21 +119,6 @@ def marrow_mask(raw: str | Path, shape: tuple[int, ...]) -> np.ndarray | None:
     return None if labels is None else labels == Tissue.MARROW
 
 
-def _per_acceleration_gan(
-    checkpoint_dir: str | Path, gan_file: Path, device: torch.device | str, alpha: float, acceleration: int
-) -> tuple[Reconstructor, Reconstructor]:
-    """SN-GAN and interpSN(alpha) from ``gan_file``, the SN-GAN shipped for ``acceleration`` alone."""
-    sn_file = FINETUNE_SN.checkpoint_path(checkpoint_dir)
-    sn, _ = load_role_model(sn_file, "sn", device, [acceleration])
-    gan, _ = load_role_model(gan_file, "sn_gan", device, [acceleration])
-    interp, _ = load_model(sn_file, device)
-    try:
-        ModelInterpolator(interp, [sn.state_dict(), gan.state_dict()]).set_alpha(alpha)
-    except ValueError as err:
-        raise CheckpointError(f"{gan_file} cannot be interpolated with {sn_file}: {err}") from None
-    return (lambda batch: reconstruct(gan, batch, device)), (lambda batch: reconstruct(interp, batch, device))
-
-
 def perception_methods(
     checkpoint_dir: str | Path,
     device: torch.device | str = "cpu",
@@ -145,17 +127,10 @@ def perception_methods(
     cg_iters: int | Mapping[int, int] = 10,
 ) -> dict[str, Reconstructor]:
     """Zero-filled, CG-SENSE, U-Net, SN, SN-GAN and interpSN(alpha) at one acceleration, as Table 1
-    builds them (:func:`~recon_lib.evaluation.table1.standard_methods`, without L1-wavelet), except
-    that the SN-GAN, and the interpSN with it, is the checkpoint serving ``acceleration``
+    builds them (:func:`~recon_lib.evaluation.table1.standard_methods`, without L1-wavelet): the
+    SN-GAN, and the interpSN with it, is the checkpoint serving ``acceleration``
     (:meth:`~recon_lib.models.stages.Stage.checkpoint_for`: ``sn_gan_af<AF>.pt`` where shipped)."""
-    methods = standard_methods(
-        checkpoint_dir, device=device, alpha=alpha, cg_iters=cg_iters, accelerations=[acceleration]
-    )
-    gan_file = FINETUNE_GAN.checkpoint_for(checkpoint_dir, acceleration)
-    if gan_file != FINETUNE_GAN.checkpoint_path(checkpoint_dir):
-        gan, interp = _per_acceleration_gan(checkpoint_dir, gan_file, device, alpha, acceleration)
-        methods["SN-GAN"], methods[f"interpSN (α={alpha:g})"] = gan, interp
-    return methods
+    return standard_methods(checkpoint_dir, device=device, alpha=alpha, cg_iters=cg_iters, accelerations=[acceleration])
 
 
 def reconstruct_split(

@@ -213,7 +213,8 @@ class Quiz:
         device: torch.device | str = "cpu",
         **settings: Any,
     ) -> Quiz:
-        """A quiz on the middle slice of a test volume, the shipped SN and SN-GAN interpolated at ``alphas``.
+        """A quiz on the middle slice of a test volume, the shipped SN and the SN-GAN serving ``acceleration``
+        (:meth:`~recon_lib.models.stages.Stage.checkpoint_for`) interpolated at ``alphas``.
 
         ``settings`` go to :class:`Quiz` (``student``, ``folder``, ``repeats``, ``size``, ``seed``, ``zoom``).
         """
@@ -225,7 +226,7 @@ class Quiz:
 
         values = _check_alphas(alphas)
         sn, _ = load_model(Path(checkpoints) / get_stage("finetune_sn").checkpoint_name(), device)
-        gan, _ = load_model(Path(checkpoints) / get_stage("finetune_gan").checkpoint_name(), device)
+        gan, _ = load_model(get_stage("finetune_gan").checkpoint_for(checkpoints, acceleration), device)
         batch = load_slice(acceleration=acceleration, volume=volume)
         interpolator = ModelInterpolator(sn, [sn.state_dict(), gan.state_dict()])
         images = {}

@@ -95,20 +95,22 @@ Box = tuple[int, int, int, int]
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= ``value`` (a readable colour-bar top).
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k that is >= ``value``: a readable
+    colour-bar top at most a third above the data's largest value (1, 2, 2.5, 5 steps had put a
+    10.3 % change on a 20 % bar).
 
     Example:
-        >>> nice_ceiling(3.2), nice_ceiling(0.012), nice_ceiling(0.0)
-        (5.0, 0.02, 1.0)
+        >>> nice_ceiling(3.2), nice_ceiling(0.012), nice_ceiling(10.3), nice_ceiling(0.0)
+        (4.0, 0.012, 12.0, 1.0)
     """
     if not value > 0:
         return 1.0
     exponent = math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        top = step * 10.0**exponent
+    for step in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        top = float(f"{step * 10.0**exponent:.12g}")
         if top >= value * (1 - 1e-9):
             return top
-    return 10.0 ** (exponent + 1)
+    return float(f"{10.0 ** (exponent + 1):.12g}")
 
 
 def white_level(reference: np.ndarray) -> float:

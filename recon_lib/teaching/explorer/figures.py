@@ -77,12 +77,12 @@ def static_grid(mix: NetworkMix, display: Display, alphas: Sequence[float] = (0.
 
     _, _, h, w = display.crop_box
     rh, rw = mix.reference.shape
-    panel = 2.1
+    panel = 1.85
     fig, axes = plt.subplots(
         5,
         len(points) + 1,
         figsize=(panel * (len(points) + 1), panel * (rh / rw + 4 * h / w) + 1.4),
-        dpi=80,
+        dpi=72,
         squeeze=False,
         layout="constrained",
         height_ratios=[rh / rw, h / w, h / w, h / w, h / w],
@@ -154,7 +154,7 @@ def _alpha_column(axes: Any, point: Point, diff: np.ndarray, limit: float, displ
     alpha = point.weights[1]
     m, b = point.network_metrics, point.blend_metrics
     _show(axes[0], point.network, f"θ(α={alpha:.2f})\n{m['psnr']:.2f} dB / {m['ssim']:.4f}", display, box=True)
-    _show(axes[1], point.network, "network interp. (zoom)", display, crop=True)
+    _show(axes[1], point.network, "network (zoom)", display, crop=True)
     _show(axes[2], point.blend, f"image blend (zoom)\n{b['psnr']:.2f} dB / {b['ssim']:.4f}", display, crop=True)
     shown = axes[3].imshow(diff, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     axes[3].set_title(f"α={alpha:.2f} − SN\nmax |Δ| {np.abs(diff).max():.2g} %", fontsize=9)
