@@ -309,6 +309,9 @@ def fake_knee(item, monkeypatch) -> list:
                 acceleration=self.args[1][0],
             )
 
+        def noise_free(self, volume):
+            return None  # like real data: no truth stored
+
     seen: list = []
     monkeypatch.setattr(recon_lib.data.dataset, "KneeDataset", FakeDataset)
     return seen
@@ -505,3 +508,35 @@ def test_nice_ceiling_puts_the_colour_bar_at_most_a_third_above_the_data():
     assert nice_ceiling(10.3) == 12.0 and nice_ceiling(8.6) == 10.0 and nice_ceiling(0.012) == 0.012
     for value in np.geomspace(1e-6, 1e6, 2001):
         assert 1 <= nice_ceiling(value) / value <= 1.34, value
+
+
+def test_the_truths_texture_curve_appears_where_the_slice_has_a_noise_free_image(standin):
+    """Issue 26: the perception axis (HF energy against the noise-free truth) is a metric and a curve of
+    the explorer where the slice has a truth, computed with each cached point; absent otherwise."""
+    from pathlib import Path
+
+    from scipy import ndimage
+
+    from recon_lib.metrics.quality import high_frequency_energy_ratio
+    from recon_lib.teaching.explorer.slices import SliceSource
+
+    sn, gan, item = standin
+    truth = torch.from_numpy(ndimage.gaussian_filter(item["target"].numpy(), 1.0))
+    explorer = AlphaExplorer(sn, gan, item | {"noise_free": truth})
+    fg = explorer.mix.batch["foreground"]
+    expected = high_frequency_energy_ratio(truth.numpy().astype(np.float64), explorer.reconstruction(0.5), mask=fg)
+    assert explorer.metrics(0.5)["hf_ratio_truth"] == pytest.approx(expected)
+    assert explorer.widget is not None
+    explorer.set_alpha(0.5)
+    html = explorer.widgets["curve"].value
+    assert html.count('class="alpha-marker"') == 4 and 'data-metric="hf_ratio_truth"' in html
+    assert "HF ratio vs truth" in explorer.widgets["metrics"].value
+    plain = AlphaExplorer(sn, gan, item)  # no truth: no such metric, row or curve
+    assert "hf_ratio_truth" not in plain.metrics(0.5)
+    assert plain.widget is not None and 'data-metric="hf_ratio_truth"' not in plain.widgets["curve"].value
+    assert "HF ratio vs truth" not in plain.widgets["metrics"].value
+    # the shipped dataset's slices carry their truth
+    source = SliceSource(Path(__file__).resolve().parents[1] / "data" / "knee", "test", [4])
+    sample = source.item(4, 0, 3)
+    stored = source.dataset(4).noise_free(0)[3]
+    np.testing.assert_array_equal(sample["noise_free"].numpy(), stored.astype(np.float32))

@@ -581,6 +581,8 @@ class AlphaExplorer:
         head = "".join(f'<th class="col-{key}">{header}</th>' for key, header, _, _ in columns)
         rows = []
         for metric, (label, fmt, better) in METRICS.items():
+            if metric not in point.network_metrics:  # hf_ratio_truth: only where the slice has a truth
+                continue
             win = _better(point.network_metrics[metric], point.blend_metrics[metric], better)
             cells = "".join(
                 f'<td class="col-{key}{" best" if key == win else ""}" data-metric="{metric}">'
@@ -596,7 +598,8 @@ class AlphaExplorer:
             f'<div class="alpha-explorer-note" style="width:{total}px">Metrics of this slice inside the foreground '
             "(PSNR and SSIM with the volume maximum as data range). <b>Bold</b>: the better of the two ways "
             "to interpolate. HF-energy ratio: high-frequency energy relative to the reference "
-            "(&lt; 1 smoother, &gt; 1 more texture or noise).</div>"
+            "(&lt; 1 smoother, &gt; 1 more texture or noise); vs truth: relative to the noise-free image of a "
+            "simulated slice, the texture the truth has without the scan's noise.</div>"
         )
 
     def _reference_pngs(self) -> tuple[bytes, bytes]:

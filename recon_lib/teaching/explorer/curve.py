@@ -19,6 +19,7 @@ CURVE_METRICS: dict[str, tuple[str, str]] = {
     "psnr": ("PSNR (dB)", "↑"),
     "ssim": ("SSIM", "↑"),
     "hf_energy_ratio": ("HF-energy ratio", "best at 1"),
+    "hf_ratio_truth": ("HF ratio vs noise-free truth", "best at 1"),
 }
 _COLOURS = {"network": "#1f77b4", "blend": "#ff7f0e"}
 
@@ -61,6 +62,7 @@ def curve_svg(
     if unknown:
         raise ValueError(f"unknown curve metric {unknown[0]!r} (known: {', '.join(CURVE_METRICS)})")
     pts = sorted(points, key=lambda p: p[0])
+    metrics = [m for m in metrics if any(m in n for _, n, _ in pts)]  # a metric no point has is not drawn
     series = {"network": [(a, n) for a, n, _ in pts], "blend": [(a, b) for a, _, b in pts]}
     frame = _Frame(width, height)
     charts = [_chart(key, series, alpha, suggested, frame) for key in metrics]

@@ -46,7 +46,7 @@ def export_view(folder: str | os.PathLike, stem: str, figure: Any, state: Mappin
         Path(tmp).write_text(json.dumps(state, indent=1))
     with atomic_path(paths[2]) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        names = list(METRICS)
+        names = [k for k in METRICS if all(k in state["metrics"][kind] for kind in KINDS)]
         writer.writerow(["kind", "alpha", *names])
         for kind in KINDS:
             writer.writerow([kind, state["alpha"], *(state["metrics"][kind][k] for k in names)])

@@ -50,6 +50,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "ssim": ("SSIM", "{:.4f}", "higher"),
     "nmse": ("NMSE", "{:.4f}", "lower"),
     "hf_energy_ratio": ("HF-energy ratio", "{:.3f}", "closer to 1"),
+    # only where the slice has a noise-free image (simulated data): the perception axis
+    "hf_ratio_truth": ("HF ratio vs truth", "{:.3f}", "closer to 1"),
 }
 #: the two ways to mix: interpolated weights, or the pixel blend of the end outputs
 KINDS = ("network", "blend")

@@ -125,7 +125,8 @@ def load_end_models_by_acceleration(
 
 
 def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
-    """A one-slice batch: k-space/maps ``(1, C, H, W)``, mask ``(1, 1, 1, W)``, target ``(rh, rw)``."""
+    """A one-slice batch: k-space/maps ``(1, C, H, W)``, mask ``(1, 1, 1, W)``, target ``(rh, rw)``,
+    and ``truth``, the sample's ``noise_free`` image ``(rh, rw)`` where it has one (simulated data)."""
     if not isinstance(sample, Mapping):
         raise TypeError(
             f"sample_batch must be a mapping (a dataset item or a collated batch), got {type(sample).__name__}"
@@ -166,6 +167,14 @@ def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
     data_range = sample.get("max")
     if isinstance(data_range, torch.Tensor):
         data_range = float(data_range.reshape(-1)[0])
+    truth = sample.get("noise_free")
+    if truth is not None:
+        truth = squeeze_leading(torch.as_tensor(truth).detach().cpu(), 2)
+        if tuple(truth.shape) != tuple(target.shape):
+            raise ValueError(
+                f"sample_batch['noise_free'] of shape {tuple(truth.shape)} must match target {tuple(target.shape)}"
+            )
+        truth = truth.numpy().astype(np.float64)
     return {
         "kspace": kspace,
         "maps": maps,
@@ -173,6 +182,7 @@ def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
         "target": target[None],  # (1, rh, rw): reconstruct() crops to target.shape[-2:]
         "reference": target.numpy().astype(np.float64),
         "foreground": foreground,
+        "truth": truth,  # the simulator's noise-free image (rh, rw), or None
         "max": float(data_range) if data_range is not None else float(target.max()),
         "label": slice_label(sample),
     }
@@ -191,10 +201,14 @@ def run_on_slice(
 
 def slice_metrics(batch: Mapping[str, Any], magnitude: np.ndarray) -> dict[str, float]:
     """:data:`METRICS` of ``magnitude`` against an :func:`as_batch` slice's reference (foreground;
-    the volume maximum as data range)."""
+    the volume maximum as data range); where the slice has a noise-free image, also
+    ``hf_ratio_truth``, the HF-energy ratio against it (the perception axis: texture the truth has,
+    not the scan's noise). Computed once per point and cached with it, off the slider's hot path."""
     ref, fg = batch["reference"], batch["foreground"]
     values = volume_metrics(ref, magnitude, mask=fg, data_range=batch["max"])
     values["hf_energy_ratio"] = high_frequency_energy_ratio(ref, magnitude, mask=fg)
+    if batch.get("truth") is not None:
+        values["hf_ratio_truth"] = high_frequency_energy_ratio(batch["truth"], magnitude, mask=fg)
     return values
 
 
@@ -250,6 +264,7 @@ class SliceSource:
         self.split = split
         self.accelerations = tuple(int(a) for a in accelerations)
         self._datasets: dict[int, Any] = {}
+        self._truth: dict[int, np.ndarray | None] = {}
 
     def dataset(self, acceleration: int) -> Any:
         """The split's :class:`~recon_lib.data.dataset.KneeDataset` under masks of ``acceleration``."""
@@ -285,10 +300,15 @@ class SliceSource:
         return int(volume), int(slice)
 
     def item(self, acceleration: int, volume: int | str, slice: int | None = None) -> dict[str, Any]:
-        """The dataset item of ``(volume, slice)`` under the acceleration's evaluation mask."""
+        """The dataset item of ``(volume, slice)`` under the acceleration's evaluation mask, with the
+        slice's ``noise_free`` image where the file stores one (the volume read once, then cached)."""
         v, s = self.resolve(volume, slice)
         ds = self.dataset(acceleration)
-        return ds[ds.examples.index((v, s))]
+        item = ds[ds.examples.index((v, s))]
+        if v not in self._truth:
+            self._truth = {v: ds.noise_free(v)}  # one volume at a time
+        truth = self._truth[v]
+        return item if truth is None else item | {"noise_free": torch.from_numpy(truth[s].astype(np.float32))}
 
 
 @dataclass

@@ -368,6 +368,8 @@ class TriangleExplorer:
         head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
         rows = []
         for key, (label, fmt, better) in METRICS.items():
+            if not all(key in m for _, m in columns):
+                continue
             cells = "".join(f"<td>{fmt.format(m[key])}</td>" for _, m in columns)
             rows.append(f"<tr><th>{label}<span class='hint'>{better}</span></th>{cells}</tr>")
         w = ",".join(f"{v:.2f}" for v in self._weights)
