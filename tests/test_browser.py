@@ -126,7 +126,7 @@ def _exercise_controls(page, watcher: PageWatcher, library=None) -> None:
     if library is not None and page.locator(".alpha-explorer-auto-go").count():
         start = shown(page)
         expected = float(page.get_attribute(".alpha-explorer-auto-text", "data-alpha"))
-        assert expected == library.suggest_alpha(0.3, "haarpsi")["alpha"]
+        assert expected == library.suggest_alpha(0.3)["alpha"]  # the starting score: texture vs the truth
         page.locator(".alpha-explorer-auto-go").click()
         if abs(expected - start["alpha"]) > 1e-6:
             wait_for_alpha_change(watcher, start["alpha"])

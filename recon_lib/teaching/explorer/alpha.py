@@ -62,7 +62,7 @@ from torch import nn
 from recon_lib.core.compute import Compute
 from recon_lib.evaluation.sweep import load_sweep_records, select_alpha
 from recon_lib.models.interpolation import check_alpha
-from recon_lib.teaching.explorer.controls import auto_alpha_row, display_row, selection_row
+from recon_lib.teaching.explorer.controls import auto_alpha_row, default_auto_score, display_row, selection_row
 from recon_lib.teaching.explorer.curve import curve_svg
 from recon_lib.teaching.explorer.display import (
     GAP,
@@ -194,7 +194,8 @@ class AlphaExplorer:
             validation_sweep = load_sweep_records(validation_sweep)
         self.validation_sweep = [dict(r) for r in validation_sweep] if validation_sweep is not None else None
         #: the automatic alpha's settings and its current choice (select_alpha's record, or None)
-        self.auto_score, self.auto_budget_db = "haarpsi", 0.3
+        self.auto_score = default_auto_score(self.validation_sweep[0]) if self.validation_sweep else "haarpsi"
+        self.auto_budget_db = 0.3
         self.suggestion: dict[str, Any] | None = None
         self.last_update_ms: float | None = None
         self.last_update_cached: bool | None = None
@@ -335,8 +336,9 @@ class AlphaExplorer:
         """Block until the background queue is empty; False on timeout."""
         return self.mix.wait_prefetched(timeout)
 
-    def suggest_alpha(self, budget_db: float = 0.3, score: str = "haarpsi") -> dict[str, Any]:
-        """:func:`~recon_lib.evaluation.sweep.select_alpha` on the validation sweep, at the current AF.
+    def suggest_alpha(self, budget_db: float = 0.3, score: str | None = None) -> dict[str, Any]:
+        """:func:`~recon_lib.evaluation.sweep.select_alpha` on the validation sweep, at the current AF;
+        ``score`` None: the starting score (:func:`~recon_lib.teaching.explorer.controls.default_auto_score`).
 
         Raises:
             ValueError: the explorer has no validation sweep, or select_alpha rejects the request.
@@ -349,6 +351,8 @@ class AlphaExplorer:
         acceleration = self.selection.get("acceleration")
         if acceleration is None:
             raise ValueError("the current slice's acceleration is unknown (build the explorer with from_checkpoints)")
+        if score is None:
+            score = default_auto_score(self.validation_sweep[0])
         return select_alpha(self.validation_sweep, int(acceleration), budget_db=budget_db, score=score)
 
     def state(self) -> dict[str, Any]:
