@@ -255,9 +255,10 @@ def _curve(af: int, key: str) -> list[float]:
 
 
 def test_the_sn_gan_trades_psnr_for_texture():
-    """results.md: the SN-GAN loses PSNR to the SN at AF 4 (interval below 0) and gains texture at both AFs."""
-    assert _paired(4, "SN-GAN", "SN")["ci_high"] < 0
+    """results.md: the SN-GAN of each acceleration loses PSNR to the SN (interval below 0, within the
+    issue's -1.5 dB guard) and gains texture, at both AFs."""
     for af in (4, 8):
+        assert -1.5 < _paired(af, "SN-GAN", "SN")["mean"] and _paired(af, "SN-GAN", "SN")["ci_high"] < 0
         assert _paired(af, "SN-GAN", "SN", "hf_energy_ratio")["ci_low"] > 0
 
 
@@ -274,8 +275,8 @@ def test_the_sn_is_ahead_of_the_classical_methods_on_every_measure():
 
 def test_the_curves_along_alpha_go_the_way_the_pages_say():
     """README's figure and results.md: at AF 4 PSNR, SSIM and VIF fall monotonically along α while the
-    HF-energy ratio rises; at AF 8 the PSNR peaks inside (0, 1) and spans a few hundredths of a dB;
-    the HF-energy ratio rises at both AFs."""
+    HF-energy ratio rises; at AF 8 the PSNR first rises a little (its peak inside (0, 1)), then falls
+    below the SN's; the HF-energy ratio rises at both AFs."""
     for key in ("psnr", "ssim", "vif"):
         curve = _curve(4, key)
         assert all(b < a for a, b in zip(curve[:-1], curve[1:], strict=True)), key
@@ -283,18 +284,17 @@ def test_the_curves_along_alpha_go_the_way_the_pages_say():
         curve = _curve(af, "hf_energy_ratio")
         assert all(b > a for a, b in zip(curve[:-1], curve[1:], strict=True)), af
     psnr = _curve(8, "psnr")
-    assert 0 < psnr.index(max(psnr)) < len(psnr) - 1
-    assert max(psnr) - min(psnr) < 0.1
+    assert 0 < psnr.index(max(psnr)) < len(psnr) // 2 and psnr[-1] < psnr[0]
 
 
 def test_network_interpolation_and_pixel_blending_are_nearly_the_same():
-    """results.md: every α within 0.01 dB; at α = 0.5 the network is a hair ahead at AF 4 (interval
-    above 0) and indistinguishable at AF 8 (interval straddling 0)."""
+    """results.md: every α within 0.02 dB; at α = 0.5 the network is a hair ahead at both AFs (interval
+    above 0), more at AF 8, whose SN-GAN moved further."""
     psnr = [r for r in _json("evaluation/network_vs_blend.json") if r["metric"] == "psnr"]
-    assert round(max(abs(r["mean"]) for r in psnr), 3) <= 0.010
-    assert _one(psnr, acceleration=4, alpha=0.5)["ci_low"] > 0
-    half = _one(psnr, acceleration=8, alpha=0.5)
-    assert half["ci_low"] < 0 < half["ci_high"]
+    assert round(max(abs(r["mean"]) for r in psnr), 2) <= 0.02
+    for af in (4, 8):
+        assert _one(psnr, acceleration=af, alpha=0.5)["ci_low"] > 0
+    assert _one(psnr, acceleration=8, alpha=0.5)["mean"] > _one(psnr, acceleration=4, alpha=0.5)["mean"]
 
 
 def test_networks_without_a_shared_start_fall_below_the_line_and_lose_to_the_blend_on_every_volume():
@@ -316,14 +316,17 @@ def test_the_noise_free_scores_differ_from_the_reference_scores_by_under_a_tenth
             assert abs(row["psnr_mean"] - row["psnr_truth_mean"]) < 0.1, (row["acceleration"], row["method"])
 
 
-def test_every_swept_alpha_is_within_the_budget_at_both_accelerations():
-    """explorer.md: on the validation split even the SN-GAN stays within the PSNR budget of the SN at
-    both accelerations, so every swept α is admissible and the score alone decides."""
+def test_the_budget_binds_at_af_4_only_and_fidelity_indices_then_pick_the_sn():
+    """explorer.md: on the validation split (two masks per volume) the 0.3 dB budget binds at AF 4
+    (α up to 0.5 admissible) and not at AF 8 (every swept α); at AF 4 HaarPSI and VIF, fidelity
+    measures, pick the SN itself, the texture against the truth picks the largest admissible α."""
     validation = _json("alpha_validation/alpha_validation.json")
-    for af in ("4", "8"):
-        swept = sorted({r["alpha"] for r in validation["records"] if r["acceleration"] == int(af)})
-        for choice in validation["choices"][af].values():
-            assert choice["admissible"] == swept, af
+    swept = {af: sorted({r["alpha"] for r in validation["records"] if r["acceleration"] == int(af)}) for af in "48"}
+    four, eight = validation["choices"]["4"], validation["choices"]["8"]
+    assert all(c["admissible"] == swept["8"] for c in eight.values())
+    assert all(c["admissible"] == [a for a in swept["4"] if a <= 0.5] for c in four.values())
+    assert four["haarpsi"]["alpha"] == four["vif"]["alpha"] == 0.0
+    assert four["hf_energy_ratio_truth"]["alpha"] == 0.5
 
 
 # --- the README and the links ---------------------------------------------------------------------
