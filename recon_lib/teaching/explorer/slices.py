@@ -24,7 +24,8 @@ from torch import nn
 from recon_lib.core.compute import Compute
 from recon_lib.core.tensors import squeeze_leading
 from recon_lib.data.layout import SPLITS
-from recon_lib.metrics.quality import high_frequency_energy_ratio, volume_metrics
+from recon_lib.metrics.quality import volume_metrics
+from recon_lib.metrics.texture import band_energy
 from recon_lib.models.inference import reconstruct
 from recon_lib.models.stages import get_stage
 
@@ -183,6 +184,7 @@ def as_batch(sample: Mapping[str, Any]) -> dict[str, Any]:
         "reference": target.numpy().astype(np.float64),
         "foreground": foreground,
         "truth": truth,  # the simulator's noise-free image (rh, rw), or None
+        "_hf_energy": {},  # the reference's and the truth's HF energy, filled on first use (slice_metrics)
         "max": float(data_range) if data_range is not None else float(target.max()),
         "label": slice_label(sample),
     }
@@ -206,10 +208,27 @@ def slice_metrics(batch: Mapping[str, Any], magnitude: np.ndarray) -> dict[str, 
     not the scan's noise). Computed once per point and cached with it, off the slider's hot path."""
     ref, fg = batch["reference"], batch["foreground"]
     values = volume_metrics(ref, magnitude, mask=fg, data_range=batch["max"])
-    values["hf_energy_ratio"] = high_frequency_energy_ratio(ref, magnitude, mask=fg)
+    # one FFT of the image per point: the slice's reference and truth energies are computed once
+    energy = band_energy(magnitude, mask=fg)  # the HF-energy ratio's numerator (radius above 0.25)
+    values["hf_energy_ratio"] = energy / _hf_energy(batch, "reference")
     if batch.get("truth") is not None:
-        values["hf_ratio_truth"] = high_frequency_energy_ratio(batch["truth"], magnitude, mask=fg)
+        values["hf_ratio_truth"] = energy / _hf_energy(batch, "truth")
     return values
+
+
+def _hf_energy(batch: Mapping[str, Any], key: str) -> float:
+    """The high-frequency energy of the slice's ``reference`` or ``truth`` inside its foreground,
+    cached in the batch (:func:`as_batch`); ``ValueError`` when it is 0 (the ratio is undefined)."""
+    cache = batch.get("_hf_energy")
+    if cache is None or key not in cache:
+        value = band_energy(batch[key], mask=batch["foreground"])
+        if cache is not None:
+            cache[key] = value
+    else:
+        value = cache[key]
+    if value == 0:
+        raise ValueError(f"the slice's {key} has no high-frequency energy inside the foreground: no ratio")
+    return value
 
 
 def slice_label(sample: Mapping[str, Any]) -> str:
