@@ -201,7 +201,7 @@ def test_lab_notebook_slider(workdir: Path) -> None:
     if LAB_NOTEBOOK.is_file() and _real_models_available():
         notebook = root / LAB_NOTEBOOK.name
         _copy_through_explorer(LAB_NOTEBOOK, notebook)
-        library = _library_explorer(acceleration=4)  # notebook 06's explorer: AF 4, the first test volume
+        library = _library_explorer(acceleration=8)  # notebook 06's explorer: AF 8, the first test volume
     else:
         notebook = standin_notebook(root / "explorer_fixture.ipynb")
     t0 = [time.monotonic()]
