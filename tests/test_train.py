@@ -613,5 +613,5 @@ def test_snapshot_settings_belong_to_the_adversarial_stage(tiny_data, tmp_path):
 
 
 def test_per_acceleration_shipping_needs_snapshots(tiny_data, tmp_path):
-    with pytest.raises(ConfigError, match=r"ship_per_acceleration needs snapshots to choose from: set .*snapshot_every"):
+    with pytest.raises(ConfigError, match=r"ship_per_acceleration needs snapshots to choose from: set .*every"):
         tiny_config(tiny_data, tmp_path, finetune_gan={"ship_per_acceleration": True})

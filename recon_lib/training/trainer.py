@@ -688,7 +688,7 @@ def _ship_per_acceleration(run: _StageRun, meta: dict[str, Any]) -> None:
         model = build_model(*_stage_model(run.cfg, run.stage)).to(run.device)
         load_state_into(model, ckpt["state_dict"], str(snapshot))
         disc = None
-        if run.disc is not None:
+        if run.disc is not None and record.discriminator is not None:
             disc = build_model(record.discriminator, dict(run.cfg.discriminator)).to(run.device)
             load_state_into(disc, stored_discriminator(ckpt, snapshot)["state_dict"], str(snapshot))
         val = validate(model, run.val_set, run.device)
