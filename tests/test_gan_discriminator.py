@@ -50,6 +50,7 @@ def _gan_stage(tmp_path: Path, d_lr: float) -> tuple[dict, list[dict], list[str]
         "d_lr": d_lr,
         "d_steps": 1,  # the generator's one step comes right after the warm-up
         "snapshot_every": None,  # the final weights, no snapshots to choose from
+        "ship_per_acceleration": False,  # nor one per acceleration
         "checkpoint_every": 10_000,
     }
     overrides = {
