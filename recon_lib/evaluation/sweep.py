@@ -27,13 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from recon_lib.core.checks import state_dict_mismatch
 from recon_lib.evaluation.protocol import iter_volumes, run_method, score
 from recon_lib.metrics.panel import BETTER, PERCEPTION_AXIS
 from recon_lib.metrics.statistics import paired_differences
 from recon_lib.models.checkpoint import CheckpointError, load_role_model
 from recon_lib.models.inference import reconstruct
-from recon_lib.models.interpolation import ModelInterpolator, WeightSpec
+from recon_lib.models.interpolation import ModelInterpolator, WeightSpec, check_same_architecture
 from recon_lib.models.stages import FINETUNE_GAN, FINETUNE_SN
 from recon_lib.physics.masks import DEFAULT_CENTER_FRACTIONS
 
@@ -163,16 +162,12 @@ def load_sn_gans(
 
 
 def _check_interpolable(sn: nn.Module, gan: nn.Module, sn_path: Path, gan_path: Path) -> None:
-    """``CheckpointError`` naming both files unless ``gan`` can be interpolated with ``sn``."""
-    problem = None
-    if type(sn) is not type(gan):
-        problem = f"{type(gan).__name__} is not a {type(sn).__name__}"
-    elif getattr(sn, "config", None) != getattr(gan, "config", None):
-        problem = f"their configurations differ ({getattr(gan, 'config', None)} vs {getattr(sn, 'config', None)})"
-    else:
-        problem = state_dict_mismatch(sn.state_dict(), gan.state_dict(), (str(sn_path), str(gan_path)))
-    if problem:
-        raise CheckpointError(f"{gan_path} cannot be interpolated with {sn_path}: {problem}")
+    """``CheckpointError`` naming both files unless ``gan`` can be interpolated with ``sn``
+    (:func:`~recon_lib.models.interpolation.check_same_architecture`)."""
+    try:
+        check_same_architecture([sn, gan], ["the SN", "the SN-GAN"])
+    except ValueError as err:
+        raise CheckpointError(f"{gan_path} cannot be interpolated with {sn_path}: {err}") from None
 
 
 def load_end_points(

@@ -53,6 +53,7 @@ __all__ = [
     "check_simplex",
     "resolve_weights",
     "cascade_weights",
+    "check_same_architecture",
 ]
 
 WEIGHT_SUM_TOL = 1e-6
@@ -387,3 +388,27 @@ class ModelInterpolator:
             raise ValueError(f"set_alpha needs exactly 2 end models, this interpolator holds {self.num_models}")
         a = check_alpha(alpha)
         return self.set_weights([1.0 - a, a])
+
+
+def check_same_architecture(models: Sequence[nn.Module], names: Sequence[str]) -> None:
+    """Raise ``ValueError`` unless every model shares the first one's class, config and state-dict
+    layout: what interpolating their weights needs (the explorers and the sweeps check it)."""
+    for name, model in zip(names, models, strict=True):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
+    first, first_name = models[0], names[0]
+    for model, name in zip(models[1:], names[1:], strict=True):
+        pair = f"{first_name} and {name}"
+        if type(first) is not type(model):
+            raise ValueError(
+                f"{pair} must share one architecture to be interpolated, got "
+                f"{type(first).__name__} and {type(model).__name__}"
+            )
+        config_a, config_b = getattr(first, "config", None), getattr(model, "config", None)
+        if isinstance(config_a, dict) and isinstance(config_b, dict) and config_a != config_b:
+            diff = sorted(k for k in set(config_a) | set(config_b) if config_a.get(k) != config_b.get(k))
+            shown = ", ".join(f"{k}: {config_a.get(k)!r} vs {config_b.get(k)!r}" for k in diff)
+            raise ValueError(f"{pair} must share one architecture, their configs differ ({shown})")
+        problem = state_dict_mismatch(first.state_dict(), model.state_dict(), (first_name, name))
+        if problem:
+            raise ValueError(f"{pair} must share one architecture: {problem}")

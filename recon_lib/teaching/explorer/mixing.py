@@ -37,12 +37,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from recon_lib.core.checks import state_dict_mismatch
 from recon_lib.core.compute import Compute
-from recon_lib.models.interpolation import ModelInterpolator, check_alpha, check_simplex
+from recon_lib.models.interpolation import ModelInterpolator, check_alpha, check_same_architecture, check_simplex
 from recon_lib.teaching.explorer.slices import SliceSource, as_batch, run_on_slice, slice_metrics
 
-__all__ = ["NetworkMix", "Point", "METRICS", "KINDS", "alpha_point", "check_kind", "check_same_architecture"]
+__all__ = [
+    "NetworkMix",
+    "Point",
+    "METRICS",
+    "KINDS",
+    "alpha_point",
+    "check_kind",
+    "check_same_architecture",
+    "shown_metrics",
+]
 
 #: the metrics shown, in table order: key -> (label, format, which way is better)
 METRICS: dict[str, tuple[str, str, str]] = {
@@ -53,33 +61,23 @@ METRICS: dict[str, tuple[str, str, str]] = {
     # only where the slice has a noise-free image (simulated data): the perception axis
     "hf_ratio_truth": ("HF ratio vs truth", "{:.3f}", "closer to 1"),
 }
+
+
+def shown_metrics(*values: Mapping[str, float]) -> dict[str, tuple[str, str, str]]:
+    """The entries of :data:`METRICS` that every one of ``values`` has (``hf_ratio_truth`` only where
+    the slice has a noise-free image), in table order: what a table, a curve or an export shows.
+
+    Example:
+        >>> list(shown_metrics({"psnr": 30.0, "hf_ratio_truth": 0.8}, {"psnr": 29.0}))
+        ['psnr']
+    """
+    return {key: spec for key, spec in METRICS.items() if all(key in v for v in values)}
+
+
 #: the two ways to mix: interpolated weights, or the pixel blend of the end outputs
 KINDS = ("network", "blend")
 
 Weights = tuple[float, ...]
-
-
-def check_same_architecture(models: Sequence[nn.Module], names: Sequence[str]) -> None:
-    """Raise ``ValueError`` unless every model shares the first one's class, config and state-dict layout."""
-    for name, model in zip(names, models, strict=True):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
-    first, first_name = models[0], names[0]
-    for model, name in zip(models[1:], names[1:], strict=True):
-        pair = f"{first_name} and {name}"
-        if type(first) is not type(model):
-            raise ValueError(
-                f"{pair} must share one architecture to be interpolated, got "
-                f"{type(first).__name__} and {type(model).__name__}"
-            )
-        config_a, config_b = getattr(first, "config", None), getattr(model, "config", None)
-        if isinstance(config_a, dict) and isinstance(config_b, dict) and config_a != config_b:
-            diff = sorted(k for k in set(config_a) | set(config_b) if config_a.get(k) != config_b.get(k))
-            shown = ", ".join(f"{k}: {config_a.get(k)!r} vs {config_b.get(k)!r}" for k in diff)
-            raise ValueError(f"{pair} must share one architecture, their configs differ ({shown})")
-        problem = state_dict_mismatch(first.state_dict(), model.state_dict(), (first_name, name))
-        if problem:
-            raise ValueError(f"{pair} must share one architecture: {problem}")
 
 
 @dataclass
