@@ -79,7 +79,7 @@ from recon_lib.teaching.explorer.display import (
     zoom_png,
 )
 from recon_lib.teaching.explorer.figures import export_view, static_grid
-from recon_lib.teaching.explorer.mixing import KINDS, METRICS, NetworkMix, Point, alpha_point, check_kind
+from recon_lib.teaching.explorer.mixing import KINDS, NetworkMix, Point, alpha_point, check_kind, shown_metrics
 from recon_lib.teaching.explorer.slices import SliceSource, open_shipped
 
 __all__ = ["AlphaExplorer", "NAMES", "STAGES"]
@@ -584,9 +584,7 @@ class AlphaExplorer:
         )
         head = "".join(f'<th class="col-{key}">{header}</th>' for key, header, _, _ in columns)
         rows = []
-        for metric, (label, fmt, better) in METRICS.items():
-            if metric not in point.network_metrics:  # hf_ratio_truth: only where the slice has a truth
-                continue
+        for metric, (label, fmt, better) in shown_metrics(point.network_metrics, point.blend_metrics).items():
             win = _better(point.network_metrics[metric], point.blend_metrics[metric], better)
             cells = "".join(
                 f'<td class="col-{key}{" best" if key == win else ""}" data-metric="{metric}">'

@@ -16,7 +16,7 @@ import numpy as np
 
 from recon_lib.metrics.texture import high_pass
 from recon_lib.teaching.explorer.display import Display, nice_ceiling
-from recon_lib.teaching.explorer.mixing import KINDS, METRICS, NetworkMix, Point, alpha_point
+from recon_lib.teaching.explorer.mixing import KINDS, NetworkMix, Point, alpha_point, shown_metrics
 
 __all__ = ["static_grid", "export_view"]
 
@@ -46,7 +46,7 @@ def export_view(folder: str | os.PathLike, stem: str, figure: Any, state: Mappin
         Path(tmp).write_text(json.dumps(state, indent=1))
     with atomic_path(paths[2]) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        names = [k for k in METRICS if all(k in state["metrics"][kind] for kind in KINDS)]
+        names = list(shown_metrics(*(state["metrics"][kind] for kind in KINDS)))
         writer.writerow(["kind", "alpha", *names])
         for kind in KINDS:
             writer.writerow([kind, state["alpha"], *(state["metrics"][kind][k] for k in names)])

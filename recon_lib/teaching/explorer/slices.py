@@ -219,13 +219,10 @@ def slice_metrics(batch: Mapping[str, Any], magnitude: np.ndarray) -> dict[str, 
 def _hf_energy(batch: Mapping[str, Any], key: str) -> float:
     """The high-frequency energy of the slice's ``reference`` or ``truth`` inside its foreground,
     cached in the batch (:func:`as_batch`); ``ValueError`` when it is 0 (the ratio is undefined)."""
-    cache = batch.get("_hf_energy")
-    if cache is None or key not in cache:
-        value = band_energy(batch[key], mask=batch["foreground"])
-        if cache is not None:
-            cache[key] = value
-    else:
-        value = cache[key]
+    cache = batch.get("_hf_energy", {})  # a batch not made by as_batch: computed, not kept
+    if key not in cache:
+        cache[key] = band_energy(batch[key], mask=batch["foreground"])
+    value = cache[key]
     if value == 0:
         raise ValueError(f"the slice's {key} has no high-frequency energy inside the foreground: no ratio")
     return value

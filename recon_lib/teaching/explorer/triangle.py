@@ -31,7 +31,7 @@ from torch import nn
 from recon_lib.core.compute import Compute
 from recon_lib.models.interpolation import check_simplex
 from recon_lib.teaching.explorer.display import TABLE_STYLE, Display, difference_png, grey_png, lut
-from recon_lib.teaching.explorer.mixing import METRICS, NetworkMix
+from recon_lib.teaching.explorer.mixing import NetworkMix, shown_metrics
 from recon_lib.teaching.explorer.slices import SliceSource, open_shipped
 
 __all__ = ["VERTICES", "STAGES", "GRID", "snap", "triangle_picker", "TriangleExplorer"]
@@ -367,9 +367,7 @@ class TriangleExplorer:
         ]
         head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
         rows = []
-        for key, (label, fmt, better) in METRICS.items():
-            if not all(key in m for _, m in columns):
-                continue
+        for key, (label, fmt, better) in shown_metrics(*(m for _, m in columns)).items():
             cells = "".join(f"<td>{fmt.format(m[key])}</td>" for _, m in columns)
             rows.append(f"<tr><th>{label}<span class='hint'>{better}</span></th>{cells}</tr>")
         w = ",".join(f"{v:.2f}" for v in self._weights)
