@@ -93,6 +93,22 @@ class Stage:
         """``folder / checkpoint_name(acceleration)``."""
         return Path(folder) / self.checkpoint_name(acceleration)
 
+    def per_acceleration_checkpoints(self, folder: str | os.PathLike) -> list[Path]:
+        """The stage's per-acceleration checkpoints in ``folder`` (``<stem>_af<acceleration>.pt``), in
+        order of acceleration.
+
+        Example:
+            >>> import tempfile
+            >>> folder = Path(tempfile.mkdtemp())
+            >>> for name in ("sn_gan.pt", "sn_gan_af8.pt", "sn_gan_af4.pt"):
+            ...     _ = (folder / name).write_bytes(b"")
+            >>> [p.name for p in FINETUNE_GAN.per_acceleration_checkpoints(folder)]
+            ['sn_gan_af4.pt', 'sn_gan_af8.pt']
+        """
+        stem, _, suffix = self.checkpoint.rpartition(".")
+        found = Path(folder).glob(f"{stem}_af*.{suffix}")
+        return sorted(found, key=lambda p: float(p.stem.rpartition("_af")[2]))
+
     def checkpoint_for(self, folder: str | os.PathLike, acceleration: float | None) -> Path:
         """The checkpoint that serves ``acceleration``: the stage's own for that acceleration when it
         shipped one (``<stem>_af<acceleration>.pt``, e.g. the SN-GAN with ``ship_per_acceleration``),

@@ -45,10 +45,7 @@ def training_summary(checkpoint_dir: str | Path) -> dict[str, Any]:
             row["shipped_step"] = meta["selection"]["shipped_step"]
             row["rule"] = meta["selection"]["rule"]
             row["shipped_scores"] = meta["selection"]["scores"][str(meta["selection"]["shipped_step"])]
-        own = sorted(
-            Path(checkpoint_dir).glob(f"{stage.checkpoint.rpartition('.')[0]}_af*.pt"),
-            key=lambda p: float(p.stem.rpartition("_af")[2]),
-        )
+        own = stage.per_acceleration_checkpoints(checkpoint_dir)
         if own:  # checkpoints shipped per acceleration (the SN-GAN's ship_per_acceleration)
             row["per_acceleration"] = {}
             for af_path in own:

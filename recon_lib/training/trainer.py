@@ -349,8 +349,7 @@ def _per_acceleration_shipped(cfg: TrainConfig, stage: str) -> bool:
     if not record.adversarial:
         return True
     expected = set(_per_acceleration_paths(cfg, stage).values())
-    stem = record.checkpoint.rpartition(".")[0]
-    found = set(Path(cfg.checkpoint_dir).glob(f"{stem}_af*.pt"))
+    found = set(record.per_acceleration_checkpoints(cfg.checkpoint_dir))
     return found == expected
 
 
@@ -675,8 +674,7 @@ def _ship_per_acceleration(run: _StageRun, meta: dict[str, Any]) -> None:
     their acceleration (:meth:`~recon_lib.models.stages.Stage.checkpoint_for`)."""
     record = get_stage(run.stage)
     wanted = _per_acceleration_paths(run.cfg, run.stage)
-    stem = record.checkpoint.rpartition(".")[0]
-    for stale in set(Path(run.cfg.checkpoint_dir).glob(f"{stem}_af*.pt")) - set(wanted.values()):
+    for stale in set(record.per_acceleration_checkpoints(run.cfg.checkpoint_dir)) - set(wanted.values()):
         stale.unlink()
     if not wanted:
         return
